@@ -1,0 +1,25 @@
+"""The kopf operator's entry module: `kopf run -m rollguard.operator.main`.
+
+Importing the handler modules registers them; the settings below apply to all of them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import kopf
+
+from rollguard import GROUP
+from rollguard.operator.handlers import catalog  # noqa: F401  (registers handlers)
+
+
+@kopf.on.startup()
+def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
+    # Handler progress and the last-handled state go into annotations, not into status:
+    # status belongs to the resource's API (its schema has no room for kopf's fields).
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=GROUP, key="last-handled-configuration")
+    settings.posting.level = 20  # INFO and above become Events
+    settings.watching.server_timeout = 300
+    settings.networking.request_timeout = 30

@@ -1,0 +1,271 @@
+"""A real, node-less Kubernetes control plane on loopback, as controller-runtime's envtest runs it.
+
+etcd + kube-apiserver (RBAC on, client-certificate auth) + kube-controller-manager with only
+the garbage-collector and namespace controllers, so ownerReferences and namespace deletion
+behave as in a cluster while nothing schedules pods or overwrites a Deployment's status.
+
+    python -m rollguard.localenv.controlplane up|down|env [--dir DIR]
+
+is what ``hack/control-plane.sh`` runs; ``tests/conftest.py`` uses :class:`ControlPlane`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import ssl
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import yaml
+
+from rollguard.localenv import _proc
+from rollguard.localenv.certs import CertificateAuthority, service_account_key
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_DIR = Path(os.environ.get("ROLLGUARD_CACHE", Path.home() / ".cache" / "rollguard")) / "controlplane"
+KCM_CONTROLLERS = "garbage-collector-controller,namespace-controller"
+
+
+def binaries_dir() -> Path:
+    """Where etcd, kube-apiserver, kube-controller-manager and kubectl are; builds them if needed."""
+    override = os.environ.get("ROLLGUARD_BIN_DIR")
+    if override:
+        return Path(override)
+    script = REPO_ROOT / "hack" / "build-control-plane.sh"
+    if not script.exists():
+        raise RuntimeError("ROLLGUARD_BIN_DIR is not set and hack/build-control-plane.sh is not here")
+    # The script prints progress on stderr (passed through) and the bin dir on stdout.
+    out = subprocess.run(["bash", str(script)], check=True, stdout=subprocess.PIPE, text=True)
+    return Path(out.stdout.strip().splitlines()[-1])
+
+
+@dataclass
+class State:
+    workdir: str
+    bin_dir: str
+    server: str
+    kubeconfig: str
+    etcd_pid: int = 0
+    apiserver_pid: int = 0
+    kcm_pid: int = 0
+    started_seconds: float = 0.0
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+class ControlPlane:
+    """Start/stop the control plane in ``workdir``; everything it writes stays there."""
+
+    def __init__(self, workdir: Path, bin_dir: Path | None = None) -> None:
+        self.workdir = workdir
+        self.bin_dir = bin_dir
+        self.state: State | None = None
+        self._procs: list[subprocess.Popen[bytes]] = []
+
+    # -- paths -------------------------------------------------------------------------------
+    @property
+    def kubeconfig(self) -> Path:
+        return self.workdir / "kubeconfig"
+
+    @property
+    def kubectl(self) -> Path:
+        assert self.bin_dir is not None
+        return self.bin_dir / "kubectl"
+
+    def _bin(self, name: str) -> str:
+        assert self.bin_dir is not None
+        return str(self.bin_dir / name)
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def start(self, timeout: float = 120.0) -> State:
+        t0 = time.monotonic()
+        if self.bin_dir is None:
+            self.bin_dir = binaries_dir()
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        pki = self.workdir / "pki"
+        ca = CertificateAuthority(pki)
+        serving = ca.issue("apiserver", cn="kube-apiserver", server=True,
+                           hosts=("127.0.0.1", "localhost", "kubernetes", "kubernetes.default"))
+        admin = ca.issue("admin", cn="rollguard-admin", org="system:masters")
+        kcm = ca.issue("kube-controller-manager", cn="system:kube-controller-manager")
+        sa_key = service_account_key(pki / "sa.key")
+
+        etcd_port, etcd_peer, api_port, kcm_port = (_proc.free_port() for _ in range(4))
+        logs = self.workdir / "logs"
+
+        etcd = _proc.start([
+            self._bin("etcd"), "--name", "rollguard", "--data-dir", str(self.workdir / "etcd"),
+            "--listen-client-urls", f"http://127.0.0.1:{etcd_port}",
+            "--advertise-client-urls", f"http://127.0.0.1:{etcd_port}",
+            "--listen-peer-urls", f"http://127.0.0.1:{etcd_peer}",
+            "--initial-advertise-peer-urls", f"http://127.0.0.1:{etcd_peer}",
+            "--initial-cluster", f"rollguard=http://127.0.0.1:{etcd_peer}",
+            "--unsafe-no-fsync", "--log-level", "warn",
+        ], logs / "etcd.log")
+        self._procs.append(etcd)
+        _proc.wait_for(lambda: _http_ok(f"http://127.0.0.1:{etcd_port}/health"), timeout=timeout,
+                       what="etcd", proc=etcd, log=logs / "etcd.log")
+
+        server = f"https://127.0.0.1:{api_port}"
+        apiserver = _proc.start([
+            self._bin("kube-apiserver"),
+            "--etcd-servers", f"http://127.0.0.1:{etcd_port}",
+            "--bind-address", "127.0.0.1", "--advertise-address", "127.0.0.1",
+            "--secure-port", str(api_port),
+            "--tls-cert-file", str(serving.cert), "--tls-private-key-file", str(serving.key),
+            "--client-ca-file", str(ca.pair.cert),
+            "--authorization-mode", "RBAC",
+            "--service-account-issuer", server,
+            "--service-account-key-file", str(sa_key),
+            "--service-account-signing-key-file", str(sa_key),
+            "--service-cluster-ip-range", "10.96.0.0/24",
+            "--allow-privileged=true",
+            # nothing creates ServiceAccount tokens or default service accounts here
+            "--disable-admission-plugins", "ServiceAccount",
+            "--cert-dir", str(pki),
+            "-v", "1",
+        ], logs / "kube-apiserver.log")
+        self._procs.append(apiserver)
+
+        _write_kubeconfig(self.kubeconfig, server, ca.pair.cert, admin.cert, admin.key, user="rollguard-admin")
+        ctx = _tls_context(ca.pair.cert, admin.cert, admin.key)
+        _proc.wait_for(lambda: _http_ok(f"{server}/readyz", ctx), timeout=timeout, what="kube-apiserver",
+                       proc=apiserver, log=logs / "kube-apiserver.log")
+
+        kcm_kubeconfig = self.workdir / "kube-controller-manager.kubeconfig"
+        _write_kubeconfig(kcm_kubeconfig, server, ca.pair.cert, kcm.cert, kcm.key,
+                          user="system:kube-controller-manager")
+        controller_manager = _proc.start([
+            self._bin("kube-controller-manager"),
+            "--kubeconfig", str(kcm_kubeconfig),
+            "--authentication-kubeconfig", str(kcm_kubeconfig),
+            "--authorization-kubeconfig", str(kcm_kubeconfig),
+            "--controllers", KCM_CONTROLLERS,
+            "--leader-elect=false", "--use-service-account-credentials=false",
+            "--bind-address", "127.0.0.1", "--secure-port", str(kcm_port),
+            "--cert-dir", str(self.workdir / "kcm-certs"),
+            "-v", "1",
+        ], logs / "kube-controller-manager.log")
+        self._procs.append(controller_manager)
+
+        self.state = State(workdir=str(self.workdir), bin_dir=str(self.bin_dir), server=server,
+                           kubeconfig=str(self.kubeconfig), etcd_pid=etcd.pid, apiserver_pid=apiserver.pid,
+                           kcm_pid=controller_manager.pid, started_seconds=round(time.monotonic() - t0, 2))
+        (self.workdir / "state.json").write_text(json.dumps(asdict(self.state), indent=2))
+        return self.state
+
+    def stop(self) -> None:
+        state = self.state or _load_state(self.workdir)
+        if state is None:
+            return
+        for pid in (state.kcm_pid, state.apiserver_pid, state.etcd_pid):
+            if pid:
+                _proc.stop_pid(pid)
+        for p in self._procs:
+            try:
+                p.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        self._procs.clear()
+        (self.workdir / "state.json").unlink(missing_ok=True)
+
+    def is_running(self) -> bool:
+        state = self.state or _load_state(self.workdir)
+        if state is None:
+            return False
+        try:
+            os.kill(state.apiserver_pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+
+    def kubeconfig_for(self, name: str, *, user: str, groups: tuple[str, ...] = ()) -> Path:
+        """A kubeconfig for another client identity (for RBAC tests): CN=user, O=groups."""
+        assert self.state is not None
+        ca = CertificateAuthority(self.workdir / "pki")
+        pair = ca.issue(f"user-{name}", cn=user, org=",".join(groups) or None)
+        path = self.workdir / f"{name}.kubeconfig"
+        _write_kubeconfig(path, self.state.server, ca.pair.cert, pair.cert, pair.key, user=user)
+        return path
+
+
+def _load_state(workdir: Path) -> State | None:
+    f = workdir / "state.json"
+    if not f.exists():
+        return None
+    return State(**json.loads(f.read_text()))
+
+
+def _tls_context(ca: Path, cert: Path, key: Path) -> ssl.SSLContext:
+    ctx = ssl.create_default_context(cafile=str(ca))
+    ctx.load_cert_chain(str(cert), str(key))
+    return ctx
+
+
+def _http_ok(url: str, ctx: ssl.SSLContext | None = None) -> bool:
+    with urllib.request.urlopen(url, timeout=2, context=ctx) as r:  # noqa: S310 (loopback URL we built)
+        return bool(r.status == 200)
+
+
+def _write_kubeconfig(path: Path, server: str, ca: Path, cert: Path, key: Path, *, user: str) -> None:
+    cfg = {
+        "apiVersion": "v1", "kind": "Config",
+        "clusters": [{"name": "rollguard-local", "cluster": {"server": server, "certificate-authority": str(ca)}}],
+        "users": [{"name": user, "user": {"client-certificate": str(cert), "client-key": str(key)}}],
+        "contexts": [{"name": "rollguard-local", "context": {"cluster": "rollguard-local", "user": user}}],
+        "current-context": "rollguard-local",
+    }
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    path.chmod(0o600)
+
+
+def _print_env(state: State) -> None:
+    print(f"export KUBECONFIG={state.kubeconfig}")
+    print(f'export PATH="{state.bin_dir}:$PATH"')
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="control-plane", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("command", choices=["up", "down", "env", "status"])
+    parser.add_argument("--dir", type=Path, default=DEFAULT_DIR, help=f"state directory (default {DEFAULT_DIR})")
+    args = parser.parse_args(argv)
+    cp = ControlPlane(args.dir)
+    if args.command == "up":
+        if cp.is_running():
+            state = _load_state(args.dir)
+            assert state is not None
+            print(f"control plane already running at {state.server}", file=sys.stderr)
+        else:
+            print("starting etcd, kube-apiserver, kube-controller-manager ...", file=sys.stderr)
+            state = cp.start()
+            print(f"control plane up at {state.server} in {state.started_seconds}s (logs: {args.dir}/logs)",
+                  file=sys.stderr)
+        print("use it with:\n", file=sys.stderr)
+        _print_env(state)
+        print(f"\n# kubectl get --raw /readyz; stop with: hack/control-plane.sh down --dir {args.dir}",
+              file=sys.stderr)
+        return 0
+    if args.command == "down":
+        running = cp.is_running()
+        cp.stop()
+        print("control plane stopped" if running else "control plane was not running", file=sys.stderr)
+        return 0
+    state = _load_state(args.dir)
+    if state is None or not cp.is_running():
+        print(f"no control plane running in {args.dir}; start one with: hack/control-plane.sh up", file=sys.stderr)
+        return 1
+    if args.command == "env":
+        _print_env(state)
+    else:
+        print(json.dumps(asdict(state), indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
