@@ -92,7 +92,9 @@ class ControlPlane:
         serving = ca.issue("apiserver", cn="kube-apiserver", server=True,
                            hosts=("127.0.0.1", "localhost", "kubernetes", "kubernetes.default"))
         admin = ca.issue("admin", cn="rollguard-admin", org="system:masters")
-        kcm = ca.issue("kube-controller-manager", cn="system:kube-controller-manager")
+        # The controller manager runs with its own identity (no per-controller service accounts,
+        # nothing issues their tokens here), so it needs the rights of all the controllers it runs.
+        kcm = ca.issue("kube-controller-manager", cn="system:kube-controller-manager", org="system:masters")
         sa_key = service_account_key(pki / "sa.key")
 
         etcd_port, etcd_peer, api_port, kcm_port = (_proc.free_port() for _ in range(4))
@@ -145,6 +147,7 @@ class ControlPlane:
             "--kubeconfig", str(kcm_kubeconfig),
             "--authentication-kubeconfig", str(kcm_kubeconfig),
             "--authorization-kubeconfig", str(kcm_kubeconfig),
+            "--authentication-skip-lookup=true",
             "--controllers", KCM_CONTROLLERS,
             "--leader-elect=false", "--use-service-account-credentials=false",
             "--bind-address", "127.0.0.1", "--secure-port", str(kcm_port),
