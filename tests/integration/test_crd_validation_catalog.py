@@ -114,3 +114,11 @@ def test_valid_catalog_is_accepted_with_defaults(kubectl: Kubectl, namespace: st
     names = kubectl("get", "fcat", "-o", "name", namespace=namespace).stdout
     assert "failurecatalog.rollguard.io/cat" in names
     assert "cat" in kubectl("get", "rollguard", namespace=namespace).stdout
+
+
+def test_shipped_default_catalog_is_accepted(kubectl: Kubectl, namespace: str) -> None:
+    from rollguard.catalog import default_manifest
+
+    kubectl.apply(default_manifest(), namespace=namespace)
+    got = kubectl.get_json("failurecatalog", "default", namespace=namespace)
+    assert len(got["spec"]["entries"]) == 54
