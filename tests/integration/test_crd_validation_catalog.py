@@ -4,6 +4,7 @@ malformed catalogs at `kubectl apply`, with a message naming the field."""
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -119,6 +120,7 @@ def test_valid_catalog_is_accepted_with_defaults(kubectl: Kubectl, namespace: st
 def test_shipped_default_catalog_is_accepted(kubectl: Kubectl, namespace: str) -> None:
     from rollguard.catalog import default_manifest
 
-    kubectl.apply(default_manifest(), namespace=namespace)
+    # as JSON: go-yaml would read the SQLSTATE alias 08006 of a plain YAML dump as an integer
+    kubectl.apply(json.dumps(default_manifest()), namespace=namespace)
     got = kubectl.get_json("failurecatalog", "default", namespace=namespace)
     assert len(got["spec"]["entries"]) == 54
