@@ -50,6 +50,19 @@ def spec_of(doc: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in doc.items() if k not in ("apiVersion", "kind", "metadata", "name", "contentHash")}
 
 
+def _duplicates(codes: list[Any]) -> list[str]:
+    first: dict[str, int] = {}
+    out = []
+    for i, code in enumerate(codes):
+        if not isinstance(code, str):
+            continue
+        if code in first:
+            out.append(f"entries[{i}] ({code}).code: duplicate code, first defined at entries[{first[code]}]")
+        else:
+            first[code] = i
+    return out
+
+
 def validate(spec: FailureCatalogSpec | dict[str, Any]) -> list[str]:
     """Problems with ``spec`` (a model, a spec dict or a whole manifest); empty when valid."""
     if isinstance(spec, dict):
@@ -57,18 +70,15 @@ def validate(spec: FailureCatalogSpec | dict[str, Any]) -> list[str]:
         try:
             model = FailureCatalogSpec.model_validate(raw)
         except ValidationError as e:
-            return _schema_messages(raw, e)
+            entries = raw.get("entries")
+            items = entries if isinstance(entries, list) else []
+            codes = [x.get("code") if isinstance(x, dict) else None for x in items]
+            return _duplicates(codes) + _schema_messages(raw, e)
     else:
         model = spec
-    problems: list[str] = []
-    first_code: dict[str, int] = {}
+    problems = _duplicates([e.code for e in model.entries])
     names: dict[str, str] = {}  # casefolded code/alias -> where it was defined
     for i, entry in enumerate(model.entries):
-        where = f"entries[{i}] ({entry.code})"
-        if entry.code in first_code:
-            problems.append(f"{where}.code: duplicate code, first defined at entries[{first_code[entry.code]}]")
-        else:
-            first_code[entry.code] = i
         names.setdefault(entry.code.casefold(), f"entries[{i}].code")
     for i, entry in enumerate(model.entries):
         where = f"entries[{i}] ({entry.code})"
