@@ -82,6 +82,7 @@ class _Compiled:
     patterns: list[tuple[CatalogEntry, str, float, tuple[int, int]]]
     search: Callable[[str], int | None]
     engine: str
+    hit_counters: dict[str, Any]  # code -> its labelled hits counter (labels() once, not per call)
     unknown: MatchResult = field(default_factory=lambda: MatchResult(None, "unknown", 0.0))
 
 
@@ -107,7 +108,8 @@ def _compile(spec: FailureCatalogSpec, engine: Engine) -> _Compiled:
         search, name = _re2_search(re2, pats), "re2"
     else:
         search, name = _re_search(pats), "re"
-    return _Compiled(spec, by_code, by_alias, pats, search, name)
+    counters = {e.code: catalog_metrics.HITS.labels(e.code, e.category) for e in spec.entries}
+    return _Compiled(spec, by_code, by_alias, pats, search, name, counters)
 
 
 def _re2_search(re2: Any, pats: list[tuple[CatalogEntry, str, float, tuple[int, int]]]) -> Callable[[str], int | None]:
@@ -211,13 +213,18 @@ class Matcher:
     def match(self, code_or_message: str) -> MatchResult:
         if self._path is not None:
             self._maybe_reload()
-        result = self._match(self._state, code_or_message)
+        st = self._state
+        result = self._match(st, code_or_message)
         if self._metrics:
             if result.entry is not None:
-                catalog_metrics.HITS.labels(result.entry.code, result.entry.category).inc()
+                st.hit_counters[result.entry.code].inc()
             else:
                 catalog_metrics.MISSES.inc()
         return result
+
+    def match_exception(self, exc: BaseException) -> MatchResult:
+        """Match ``"ExceptionType: message"``, the way a traceback's last line reads."""
+        return self.match(f"{type(exc).__name__}: {exc}")
 
     @staticmethod
     def _match(st: _Compiled, text: str) -> MatchResult:
