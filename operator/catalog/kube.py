@@ -46,6 +46,18 @@ def apps_v1() -> client.AppsV1Api:
     return client.AppsV1Api(_api_client())
 
 
+def read_catalog(namespace: str, name: str) -> dict[str, Any] | None:
+    """The FailureCatalog as it is now (None when it is gone)."""
+    try:
+        obj: dict[str, Any] = _raw(client.CustomObjectsApi(_api_client()).get_namespaced_custom_object(
+            "rollguard.io", "v1alpha1", namespace, "failurecatalogs", name, _preload_content=False))
+        return obj
+    except ApiException as e:
+        if e.status == 404:
+            return None
+        raise
+
+
 def _raw(resp: Any) -> Any:
     return json.loads(resp.data)
 

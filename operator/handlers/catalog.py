@@ -28,18 +28,24 @@ _locks: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
 
 def _reconcile(body: kopf.Body, patch: kopf.Patch, logger: Any) -> None:
     name, ns = body["metadata"]["name"], body["metadata"]["namespace"]
-    generation = body["metadata"].get("generation")
     with _locks[body["metadata"]["uid"]]:
         now = dt.datetime.now(dt.UTC).replace(microsecond=0)
         try:
+            # The timer and a change handler can both be waiting on the lock: whoever comes
+            # second must plan from the object as it is now, not from the copy it was given,
+            # or it would mount the version the first one just replaced.
+            fresh = kube.read_catalog(ns, name)
+            if fresh is None or fresh["metadata"].get("deletionTimestamp"):
+                return  # deleted or being deleted: the delete handler owns the mounts now
             obs = kube.observe(ns, name)
         except ApiException as e:
             raise kopf.TemporaryError(f"cannot read the namespace's objects: {e.reason}", delay=5) from e
-        p = core.plan(name, generation, dict(body.get("spec") or {}), dict(body.get("status") or {}), obs, now)
+        generation = fresh["metadata"].get("generation")
+        p = core.plan(name, generation, dict(fresh.get("spec") or {}), dict(fresh.get("status") or {}), obs, now)
         try:
             if p.create_config_map:
                 cm_name, full, doc = p.create_config_map
-                kube.create_config_map(ns, name, dict(body), cm_name, full, doc)
+                kube.create_config_map(ns, name, fresh, cm_name, full, doc)
         except ApiException as e:
             raise kopf.TemporaryError(f"cannot create ConfigMap: {e.reason}: {e.body}", delay=5) from e
         failures: dict[str, str] = {}
