@@ -137,9 +137,11 @@ def plan(name: str, generation: int | None, raw_spec: dict[str, Any], raw_status
         else:
             pin_problem = (f"spec.pinnedHash {spec.pinned_hash} is not a version in status.history "
                            f"(known: {', '.join(h.hash[:10] for h in history)})")
+    # never forget the version in use: the new active one, or (pin not found) the old one
+    in_use = active if pin_problem is None else next((h for h in history if h.hash == old.active_hash), None)
     kept_history = history[: spec.history_limit]
-    if active not in kept_history:
-        kept_history.append(active)  # never forget the version in use
+    if in_use is not None and in_use not in kept_history:
+        kept_history.append(in_use)
     st.history = kept_history
     st.content_hash = full
     st.conditions = set_condition(st.conditions, _cond(

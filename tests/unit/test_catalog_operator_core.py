@@ -148,3 +148,45 @@ def test_apply_configurations_hold_only_our_fields() -> None:
     assert all(set(c) == {"name", "volumeMounts"} for c in tmpl["spec"]["containers"])
     assert tmpl["metadata"]["annotations"]["catalog.rollguard.io/hash"] == p.mounts[0].hash
     assert set(unmount_manifest("prod", "api")) == {"apiVersion", "kind", "metadata"}
+
+
+# ---------------------------------------------------------------- properties
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+steps = st.lists(st.tuples(st.integers(0, 5),            # which content version
+                           st.integers(1, 4),            # historyLimit
+                           st.one_of(st.none(), st.integers(0, 5)),  # pin to a content version
+                           st.sets(st.integers(0, 5), max_size=2)),  # versions mounted elsewhere
+                 min_size=1, max_size=12)
+
+
+@settings(max_examples=150, deadline=None)
+@given(steps)
+def test_gc_never_deletes_what_is_active_kept_or_mounted(seq: list[tuple[int, int, int | None, set[int]]]) -> None:
+    specs = [spec(version=str(i), suggestion=f"v{i}") for i in range(6)]
+    cms: dict[str, str] = {}
+    status: dict[str, Any] | None = None
+    for gen, (v, limit, pin, elsewhere) in enumerate(seq, start=1):
+        s = {**specs[v], "historyLimit": limit}
+        if pin is not None:
+            s["pinnedHash"] = h(specs[pin])
+        mounted = {f"cat-{h(specs[i])[:10]}" for i in elsewhere}
+        p = plan("cat", gen, s, status, obs(dep(), cms=dict(cms), mounted=mounted), NOW)
+        status = p.status
+        if p.create_config_map:
+            cms[p.create_config_map[0]] = p.create_config_map[1]
+        history = status["history"]
+        assert len({x["hash"] for x in history}) == len(history)  # no duplicates
+        assert len(history) <= limit + 1  # the limit, plus the active version if it is older
+        assert history[0]["hash"] == h(s)  # the spec's content is the newest
+        deleted = set(p.delete_config_maps)
+        assert not deleted & mounted
+        assert not deleted & {x["configMapName"] for x in history}
+        if status.get("activeHash"):
+            assert status["configMapName"] not in deleted
+            assert any(x["hash"] == status["activeHash"] for x in history)
+        if pin is not None and status.get("activeHash") == h(specs[pin]):
+            assert all(m.config_map == f"cat-{h(specs[pin])[:10]}" for m in p.mounts)
+        for name in deleted:
+            cms.pop(name)
