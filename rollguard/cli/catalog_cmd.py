@@ -4,6 +4,7 @@ roll a FailureCatalog back to an earlier version."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
 from pathlib import Path
@@ -140,8 +141,9 @@ def rollback_cmd(name: str, namespace: str | None, to_hash: str | None, unpin: b
     from kubernetes.client.exceptions import ApiException
 
     try:
-        config.load_kube_config()  # type: ignore[no-untyped-call]
-        current = config.list_kube_config_contexts()[1]  # type: ignore[no-untyped-call]
+        kubeconfig = os.environ.get("KUBECONFIG")  # as it is now: the library reads it at import
+        config.load_kube_config(config_file=kubeconfig)  # type: ignore[no-untyped-call]
+        current = config.list_kube_config_contexts(config_file=kubeconfig)[1]  # type: ignore[no-untyped-call]
         ns = namespace or current["context"].get("namespace", "default")
     except config.ConfigException:
         config.load_incluster_config()  # type: ignore[no-untyped-call]

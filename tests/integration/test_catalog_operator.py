@@ -323,3 +323,43 @@ def test_hand_edit_is_repaired_and_a_late_deployment_is_picked_up(kubectl: Kubec
         proc.stop()
         if proc.proc and proc.proc.returncode not in (0, -15):
             print(proc.output())
+
+
+def test_restart_resumes_from_a_half_done_update(kubectl: Kubectl, kubeconfig: Path, namespace: str,
+                                                 op: OperatorProcess, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Leave the cluster exactly as an operator killed mid-update leaves it — new ConfigMap
+    created, one of two Deployments switched, status still on the old version — and check
+    that the restarted operator finishes the job."""
+    from rollguard.catalog import render_document
+    from rollguard.operator.catalog import kube
+    from rollguard.operator.catalog.core import Mount
+
+    ns = namespace
+    for d in ("api", "worker"):
+        kubectl.apply(deployment(d), namespace=ns)
+    targets = [{"name": "api"}, {"name": "worker"}]
+    v1 = catalog(targets=targets)
+    kubectl.apply(v1, namespace=ns)
+    wait_mounted(kubectl, ns, "worker", hash_of(v1))
+    eventually(lambda: status(kubectl, ns).get("phase") == "Ready", what="v1 Ready")
+    op.kill()
+
+    v2 = catalog(version="2", entries=[entry(suggestion="v2")], targets=targets)
+    kubectl.apply(v2, namespace=ns)
+    monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
+    kube._api_client.cache_clear()
+    owner = get(kubectl, ns, "failurecatalog", "cat")
+    full = hash_of(v2)
+    kube.create_config_map(ns, "cat", owner, f"cat-{full[:10]}", full,
+                           render_document("cat", FailureCatalogSpec.model_validate(v2["spec"])))
+    kube.apply_mount(ns, "cat", Mount("api", ["app"], f"cat-{full[:10]}", full[:10]))
+    assert mounted_hash(kubectl, ns, "api") == full[:10] and mounted_hash(kubectl, ns, "worker") == hash_of(v1)[:10]
+    assert status(kubectl, ns)["activeHash"] == hash_of(v1)
+
+    op.start()
+    wait_mounted(kubectl, ns, "worker", full, timeout=60)
+    st = eventually(lambda: status(kubectl, ns) if status(kubectl, ns).get("activeHash") == full else None,
+                    what="status on v2")
+    assert [h["version"] for h in st["history"]] == ["2", "1"]
+    assert {t["name"]: t["state"] for t in st["targets"]} == {"api": "Mounted", "worker": "Mounted"}
+    assert catalog_cms(kubectl, ns) == {f"cat-{hash_of(v1)[:10]}", f"cat-{full[:10]}"}
