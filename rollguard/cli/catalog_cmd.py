@@ -137,6 +137,8 @@ def rollback_cmd(name: str, namespace: str | None, to_hash: str | None, unpin: b
     The operator keeps the last spec.historyLimit versions as immutable ConfigMaps; see
     them with `kubectl get fcat NAME -o jsonpath='{.status.history}'`.
     """
+    if unpin and to_hash:
+        raise click.UsageError("--to and --unpin exclude each other")
     from kubernetes import client, config
     from kubernetes.client.exceptions import ApiException
 

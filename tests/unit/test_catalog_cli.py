@@ -96,3 +96,8 @@ def test_pick_rollback() -> None:
         pick_rollback(HISTORY, None, "abc")
     with pytest.raises(click.ClickException, match="empty"):
         pick_rollback([], None, None)
+
+
+def test_rollback_refuses_to_and_unpin_together() -> None:
+    code, out = run("rollback", "cat", "--to", "abcdef", "--unpin")
+    assert code == 2 and "exclude each other" in out
