@@ -19,6 +19,7 @@ MESSAGES: list[tuple[str, str]] = [
     ("aiohttp.client_exceptions.ServerDisconnectedError: Server disconnected", "CONNECTION_RESET"),
     ("peer closed connection without sending complete message body (incomplete chunked read)", "CONNECTION_RESET"),
     ("BrokenPipeError: [Errno 32] Broken pipe", "CONNECTION_RESET"),
+    ("openai.APIConnectionError: Connection error.", "CONNECTION_RESET"),
     ("HTTPSConnectionPool(host='api.openai.com', port=443): Max retries exceeded with url: /v1/chat/completions "
      "(Caused by NameResolutionError(\"<urllib3.connection.HTTPSConnection object at 0x7f>: Failed to resolve "
      "'api.openai.com' ([Errno -3] Temporary failure in name resolution)\"))", "DNS_RESOLUTION_FAILED"),
@@ -36,6 +37,8 @@ MESSAGES: list[tuple[str, str]] = [
      "SERVICE_UNAVAILABLE"),
     ("Server error '502 Bad Gateway' for url 'https://gw.example.com/v1/plan'", "UPSTREAM_SERVER_ERROR"),
     ("500 Server Error: Internal Server Error for url: https://api.example.com/v1/items", "UPSTREAM_SERVER_ERROR"),
+    ("kubernetes.client.exceptions.ApiException: (500)\nReason: Internal Server Error\nHTTP response headers: "
+     "HTTPHeaderDict({'Content-Type': 'application/json'})", "UPSTREAM_SERVER_ERROR"),
     ("Error code: 500 - {'error': {'message': 'The server had an error while processing your request. "
      "Sorry about that!', 'type': 'server_error'}}", "UPSTREAM_SERVER_ERROR"),
     # ---- timeouts
