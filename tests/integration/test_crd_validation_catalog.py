@@ -4,6 +4,7 @@ malformed catalogs at `kubectl apply`, with a message naming the field."""
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -114,3 +115,12 @@ def test_valid_catalog_is_accepted_with_defaults(kubectl: Kubectl, namespace: st
     names = kubectl("get", "fcat", "-o", "name", namespace=namespace).stdout
     assert "failurecatalog.rollguard.io/cat" in names
     assert "cat" in kubectl("get", "rollguard", namespace=namespace).stdout
+
+
+def test_shipped_default_catalog_is_accepted(kubectl: Kubectl, namespace: str) -> None:
+    from rollguard.catalog import default_manifest
+
+    # as JSON: go-yaml would read the SQLSTATE alias 08006 of a plain YAML dump as an integer
+    kubectl.apply(json.dumps(default_manifest()), namespace=namespace)
+    got = kubectl.get_json("failurecatalog", "default", namespace=namespace)
+    assert len(got["spec"]["entries"]) == 54

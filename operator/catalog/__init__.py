@@ -1,0 +1,1 @@
+"""FailureCatalog reconciliation: a pure planning core (``core``) and its Kubernetes shell (``kube``)."""

@@ -1,0 +1,247 @@
+"""The FailureCatalog reconciler's functional core: (spec, status, observations, now) -> plan.
+
+No I/O here. The kopf handler gathers the observations (this catalog's ConfigMaps, the
+namespace's Deployments), calls ``plan`` and carries out the actions it returns.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import ValidationError
+
+from rollguard.catalog import content_hash, render_document, validate
+from rollguard.catalog.render import config_map_name
+from rollguard.catalog.validation import spec_of
+from rollguard.models.catalog import (
+    CatalogTarget,
+    FailureCatalogSpec,
+    FailureCatalogStatus,
+    HistoryItem,
+    TargetStatus,
+)
+from rollguard.models.common import Condition, set_condition
+
+ANN_NAME = "catalog.rollguard.io/name"  # pod-template annotation: which catalog is mounted
+ANN_HASH = "catalog.rollguard.io/hash"  # pod-template annotation: which version (rolls the pods)
+LABEL_CATALOG = "catalog.rollguard.io/name"  # on the rendered ConfigMaps
+ANN_FULL_HASH = "catalog.rollguard.io/content-hash"
+VOLUME = "rollguard-catalog"
+
+
+@dataclass(frozen=True)
+class DeploymentView:
+    name: str
+    labels: dict[str, str]
+    containers: list[str]
+    catalog: str | None  # value of ANN_NAME on the pod template
+    hash: str | None  # value of ANN_HASH on the pod template
+
+
+@dataclass(frozen=True)
+class Observed:
+    deployments: dict[str, DeploymentView]  # every Deployment of the namespace
+    config_maps: dict[str, str]  # this catalog's ConfigMaps: name -> full content hash
+    mounted_config_maps: frozenset[str]  # ConfigMap names some Deployment/ReplicaSet still mounts
+
+
+@dataclass(frozen=True)
+class Mount:
+    deployment: str
+    containers: list[str]
+    config_map: str
+    hash: str
+
+
+@dataclass
+class Plan:
+    status: dict[str, Any]
+    create_config_map: tuple[str, str, str] | None = None  # (name, full hash, catalog.json)
+    mounts: list[Mount] = field(default_factory=list)
+    unmounts: list[str] = field(default_factory=list)
+    delete_config_maps: list[str] = field(default_factory=list)
+    events: list[tuple[str, str, str]] = field(default_factory=list)  # (type, reason, message)
+
+
+def _cond(type_: str, ok: bool, reason: str, message: str, gen: int | None, now: dt.datetime) -> Condition:
+    return Condition(type=type_, status="True" if ok else "False", reason=reason, message=message[:32000],
+                     last_transition_time=now, observed_generation=gen)
+
+
+def _selected(target: CatalogTarget, deployments: dict[str, DeploymentView]) -> list[str]:
+    if target.name is not None:
+        return [target.name]
+    want = target.selector.match_labels if target.selector else {}
+    return sorted(d.name for d in deployments.values() if all(d.labels.get(k) == v for k, v in want.items()))
+
+
+def resolve_targets(spec: FailureCatalogSpec, deployments: dict[str, DeploymentView]) -> dict[str, CatalogTarget]:
+    """Deployment name -> the (first) target entry that selects it."""
+    out: dict[str, CatalogTarget] = {}
+    for t in spec.targets:
+        for name in _selected(t, deployments):
+            out.setdefault(name, t)
+    return out
+
+
+def _old_status(raw: dict[str, Any] | None) -> FailureCatalogStatus:
+    try:
+        return FailureCatalogStatus.model_validate(raw or {})
+    except ValidationError:
+        return FailureCatalogStatus()
+
+
+def plan(name: str, generation: int | None, raw_spec: dict[str, Any], raw_status: dict[str, Any] | None,
+         obs: Observed, now: dt.datetime) -> Plan:
+    old = _old_status(raw_status)
+    st = old.model_copy(deep=True)
+    st.observed_generation = generation
+    previous_targets = {t.name: t for t in old.targets}
+
+    problems = validate(spec_of({"spec": raw_spec}))
+    if problems:
+        st.phase = "Invalid"
+        msg = f"{len(problems)} problem(s): " + "; ".join(problems)
+        st.conditions = set_condition(st.conditions, _cond("Valid", False, "ValidationFailed", msg, generation, now))
+        kept = f"version {old.active_hash[:10]} stays mounted" if old.active_hash else "nothing is mounted"
+        st.conditions = set_condition(st.conditions, _cond(
+            "Ready", False, "InvalidSpec", f"the spec is invalid; {kept}", generation, now))
+        p = Plan(status=st.to_k8s())
+        was_invalid = old.phase == "Invalid" and old.observed_generation == generation
+        if not was_invalid:
+            p.events.append(("Warning", "ValidationFailed", msg[:1000]))
+        return p
+
+    spec = FailureCatalogSpec.model_validate(raw_spec)
+    full = content_hash(spec)
+    cm_name = config_map_name(name, full)
+    p = Plan(status={})
+    if cm_name not in obs.config_maps:
+        p.create_config_map = (cm_name, full, render_document(name, spec))
+
+    # history: newest first; the spec's content goes (back) to the front
+    history = [h for h in st.history if h.hash != full]
+    current = next((h for h in st.history if h.hash == full), None)
+    history.insert(0, current or HistoryItem(hash=full, version=spec.version, config_map_name=cm_name,
+                                             entry_count=len(spec.entries), created_at=now))
+
+    # which version is mounted: the spec's content, or the pinned earlier one
+    active = history[0]
+    pin_problem = None
+    if spec.pinned_hash:
+        found = [h for h in history if h.hash.startswith(spec.pinned_hash)]
+        if len(found) == 1 and (found[0].config_map_name in obs.config_maps or found[0].hash == full):
+            active = found[0]
+        else:
+            pin_problem = (f"spec.pinnedHash {spec.pinned_hash} is not a version in status.history "
+                           f"(known: {', '.join(h.hash[:10] for h in history)})")
+    # never forget the version in use: the new active one, or (pin not found) the old one
+    in_use = active if pin_problem is None else next((h for h in history if h.hash == old.active_hash), None)
+    kept_history = history[: spec.history_limit]
+    if in_use is not None and in_use not in kept_history:
+        kept_history.append(in_use)
+    st.history = kept_history
+    st.content_hash = full
+    st.conditions = set_condition(st.conditions, _cond(
+        "Valid", True, "Validated", f"{len(spec.entries)} entries, version {spec.version}", generation, now))
+
+    if pin_problem:
+        st.phase = "Degraded"
+        st.conditions = set_condition(st.conditions, _cond("Ready", False, "PinnedHashNotFound", pin_problem,
+                                                           generation, now))
+        p.status = st.to_k8s()
+        p.events.append(("Warning", "PinnedHashNotFound", pin_problem))
+        return p
+
+    st.active_hash, st.config_map_name, st.entry_count = active.hash, active.config_map_name, active.entry_count
+    short = active.hash[:10]
+
+    targets = resolve_targets(spec, obs.deployments)
+    states: list[TargetStatus] = []
+    newly: list[str] = []
+    for dep_name, target in sorted(targets.items()):
+        dep = obs.deployments.get(dep_name)
+        if dep is None:
+            states.append(TargetStatus(name=dep_name, state="NotFound", message="no such Deployment"))
+            continue
+        if dep.catalog not in (None, name):
+            states.append(TargetStatus(name=dep_name, state="Conflict",
+                                       message=f"FailureCatalog {dep.catalog} is mounted there already"))
+            continue
+        wanted = target.containers if target.containers is not None else dep.containers
+        containers = [c for c in wanted if c in dep.containers]
+        missing = [c for c in wanted if c not in dep.containers]
+        if not containers:
+            states.append(TargetStatus(name=dep_name, state="Error",
+                                       message=f"no such container(s): {', '.join(missing)}"))
+            continue
+        p.mounts.append(Mount(dep_name, containers, active.config_map_name, short))
+        msg = f"mounted into {', '.join(containers)}" + (f"; no such container(s): {', '.join(missing)}"
+                                                         if missing else "")
+        states.append(TargetStatus(name=dep_name, state="Mounted", hash=short, message=msg))
+        before = previous_targets.get(dep_name)
+        if before is None or before.state != "Mounted" or before.hash != short or dep.hash != short:
+            newly.append(dep_name)
+    st.targets = states
+
+    # Deployments that carry this catalog but are no longer targets: take our fields back out
+    p.unmounts = sorted(d.name for d in obs.deployments.values() if d.catalog == name and d.name not in targets)
+
+    # GC: keep history, the active version, and anything still mounted anywhere
+    keep = {h.config_map_name for h in kept_history} | {active.config_map_name} | set(obs.mounted_config_maps)
+    p.delete_config_maps = sorted(n for n in obs.config_maps if n not in keep)
+
+    bad = [t for t in states if t.state != "Mounted"]
+    st.phase = "Ready" if not bad else "Degraded"
+    st.conditions = set_condition(st.conditions, _cond(
+        "Ready", not bad, "Mounted" if not bad else "TargetsNotReady",
+        (f"version {spec.version if active.hash == full else active.version} ({short}) mounted into "
+         f"{len(states) - len(bad)}/{len(states)} target(s)")
+        + ("" if not bad else "; " + "; ".join(f"{t.name}: {t.state} ({t.message})" for t in bad)),
+        generation, now))
+    if newly:
+        pinned = " (pinned)" if spec.pinned_hash else ""
+        p.events.append(("Normal", "VersionMounted",
+                         f"version {active.version} ({short}){pinned} mounted into {', '.join(newly)}"))
+    p.status = st.to_k8s()
+    return p
+
+
+def mark_failed(status: dict[str, Any], failures: dict[str, str], generation: int | None,
+                now: dt.datetime) -> dict[str, Any]:
+    """The status after some mounts failed (API errors): those targets are Error, Ready=False."""
+    if not failures:
+        return status
+    st = FailureCatalogStatus.model_validate(status)
+    for t in st.targets:
+        if t.name in failures:
+            t.state, t.message, t.hash = "Error", failures[t.name][:1000], None
+    st.phase = "Degraded"
+    st.conditions = set_condition(st.conditions, _cond(
+        "Ready", False, "MountFailed", "; ".join(f"{k}: {v}" for k, v in failures.items()), generation, now))
+    return st.to_k8s()
+
+
+def mount_manifest(namespace: str, catalog: str, m: Mount) -> dict[str, Any]:
+    """The server-side apply configuration: only the fields this operator owns."""
+    from rollguard.catalog.render import MOUNT_DIR
+
+    return {
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": m.deployment, "namespace": namespace},
+        "spec": {"template": {
+            "metadata": {"annotations": {ANN_NAME: catalog, ANN_HASH: m.hash}},
+            "spec": {
+                "volumes": [{"name": VOLUME, "configMap": {"name": m.config_map}}],
+                "containers": [{"name": c, "volumeMounts": [{"name": VOLUME, "mountPath": MOUNT_DIR, "readOnly": True}]}
+                               for c in m.containers],
+            },
+        }},
+    }
+
+
+def unmount_manifest(namespace: str, deployment: str) -> dict[str, Any]:
+    """Applying nothing but the name releases (and so removes) every field this manager owned."""
+    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": deployment, "namespace": namespace}}
