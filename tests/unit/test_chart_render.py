@@ -157,11 +157,11 @@ def _expand(spec: dict[tuple[str, str], str]) -> set[tuple[str, str, str]]:
     return {(g, r, v) for (g, r), verbs in spec.items() for v in verbs.split()}
 
 
+KINDS = ("failurecatalogs", "featureflags", "canaryrollouts")
 # Exactly what the operator uses; anything more is a finding in a security review.
 NAMESPACED_RULES = _expand({
-    **{("rollguard.io", r): "get list watch patch update" for r in ("failurecatalogs", "featureflags", "canaryrollouts")},
-    **{("rollguard.io", f"{r}/{s}"): "get patch update"
-       for r in ("failurecatalogs", "featureflags", "canaryrollouts") for s in ("status", "finalizers")},
+    **{("rollguard.io", r): "get list watch patch update" for r in KINDS},
+    **{("rollguard.io", f"{r}/{s}"): "get patch update" for r in KINDS for s in ("status", "finalizers")},
     ("", "configmaps"): "get list watch create patch delete",
     ("apps", "deployments"): "get list watch create patch delete",
     ("", "services"): "get list watch create patch delete",
@@ -185,7 +185,8 @@ def test_cluster_wide_rbac_is_exactly_the_operators_needs(default: list[dict[str
     assert not find(default, "Role") and not find(default, "RoleBinding")
     binding = one(default, "ClusterRoleBinding")
     assert binding["roleRef"]["name"] == role["metadata"]["name"]
-    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "rg-rollguard-operator", "namespace": "rollguard"}]
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": "rg-rollguard-operator", "namespace": "rollguard"}]
 
 
 def test_watch_namespaces_gives_a_role_per_namespace_and_no_cluster_wide_writes(
@@ -221,7 +222,8 @@ def test_api_and_jobs_have_no_kubernetes_credentials(default: list[dict[str, Any
     for name, spec in pod_specs(default):
         if "operator" not in name:
             assert spec["automountServiceAccountToken"] is False, name
-    bound = {s["name"] for b in find(default, "ClusterRoleBinding") + find(default, "RoleBinding") for s in b["subjects"]}
+    bindings = find(default, "ClusterRoleBinding") + find(default, "RoleBinding")
+    bound = {s["name"] for b in bindings for s in b["subjects"]}
     assert bound == {"rg-rollguard-operator"}
 
 
