@@ -6,6 +6,7 @@ from typing import Any
 
 import lupa.lua51 as lua51  # type: ignore[import-untyped]
 import pytest
+import yaml
 
 from tests.support.helm import REPO
 
@@ -48,7 +49,6 @@ def test_every_phase_maps_to_an_argo_health(phase: str, expected: str) -> None:
 
 def test_phases_cover_the_crd_enum() -> None:
     # Every phase the CRD allows has a mapping other than Unknown.
-    import yaml
     crd = yaml.safe_load((REPO / "crds" / "canaryrollouts.rollguard.io.yaml").read_text()) \
         if (REPO / "crds" / "canaryrollouts.rollguard.io.yaml").exists() else None
     phases = (crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["status"]
@@ -76,3 +76,9 @@ def test_unobserved_spec_change_is_progressing_even_after_success() -> None:
 def test_no_status_yet_and_unknown_phase() -> None:
     assert health(rollout(None))[0] == "Progressing"
     assert health(rollout("Exploded")) == ("Unknown", "Unknown phase Exploded")
+
+
+def test_argocd_cm_snippet_embeds_health_lua_verbatim() -> None:
+    cm = yaml.safe_load((REPO / "deploy" / "argocd" / "argocd-cm-health.yaml").read_text())
+    assert cm["metadata"] == {"name": "argocd-cm", "namespace": "argocd"}
+    assert cm["data"]["resource.customizations.health.rollguard.io_CanaryRollout"] == HEALTH.read_text()
