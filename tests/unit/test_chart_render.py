@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import tarfile
 from typing import Any
 
 import click
@@ -321,3 +322,16 @@ def test_values_the_schema_cannot_express_fail_with_a_message(h: Helm) -> None:
     proc = h("template", "rg", str(CHART), "--set", "api.database.url=postgresql://x/y",
              "--set", "api.database.existingSecret=db", check=False)
     assert proc.returncode != 0 and "api.database: set either existingSecret or url, not both" in proc.stderr
+
+
+def test_packaged_chart_renders_the_same_and_leaves_ci_values_out(h: Helm, tmp_path: Any,
+                                                                  default: list[dict[str, Any]]) -> None:
+    h("package", str(CHART), "-d", str(tmp_path))
+    tgz = next(tmp_path.glob("rollguard-*.tgz"))
+    with tarfile.open(tgz) as tar:
+        names = set(tar.getnames())
+    assert {"rollguard/files/prometheus-rules.yaml", "rollguard/files/dashboards/rollguard.json",
+            "rollguard/values.schema.json", "rollguard/crds/kopf-peering.yaml"} <= names
+    assert not any(n.startswith("rollguard/ci/") for n in names)
+    out = h("template", "rg", str(tgz), "--namespace", "rollguard").stdout
+    assert [d for d in yaml.safe_load_all(out) if d] == default
