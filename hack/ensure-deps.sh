@@ -32,3 +32,4 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
 fi
 
 bash hack/build-control-plane.sh >/dev/null
+bash hack/build-helm.sh >/dev/null

@@ -1,0 +1,172 @@
+{{/* Chart name, truncated to the 63 characters a label value allows. */}}
+{{- define "rollguard.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Release-scoped base name of every object. */}}
+{{- define "rollguard.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "rollguard.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "rollguard.labels" -}}
+helm.sh/chart: {{ include "rollguard.chart" . }}
+app.kubernetes.io/name: {{ include "rollguard.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: rollguard
+{{- with .Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/* Selector labels of one component: include "rollguard.selectorLabels" (list . "operator") */}}
+{{- define "rollguard.selectorLabels" -}}
+{{- $ctx := index . 0 -}}
+app.kubernetes.io/name: {{ include "rollguard.name" $ctx }}
+app.kubernetes.io/instance: {{ $ctx.Release.Name }}
+app.kubernetes.io/component: {{ index . 1 }}
+{{- end }}
+
+{{- define "rollguard.componentLabels" -}}
+{{ include "rollguard.labels" (index . 0) }}
+app.kubernetes.io/component: {{ index . 1 }}
+{{- end }}
+
+{{- define "rollguard.image" -}}
+{{- if .Values.image.digest -}}
+{{ .Values.image.repository }}@{{ .Values.image.digest }}
+{{- else -}}
+{{ .Values.image.repository }}:{{ .Values.image.tag | default .Chart.AppVersion }}
+{{- end }}
+{{- end }}
+
+{{- define "rollguard.operator.fullname" -}}
+{{- printf "%s-operator" (include "rollguard.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "rollguard.api.fullname" -}}
+{{- printf "%s-api" (include "rollguard.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "rollguard.operator.serviceAccountName" -}}
+{{- if .Values.operator.serviceAccount.create }}
+{{- default (include "rollguard.operator.fullname" .) .Values.operator.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.operator.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{- define "rollguard.api.serviceAccountName" -}}
+{{- if .Values.api.serviceAccount.create }}
+{{- default (include "rollguard.api.fullname" .) .Values.api.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.api.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{/* The Secret holding the database URL. */}}
+{{- define "rollguard.databaseSecret" -}}
+{{- default (printf "%s-database" (include "rollguard.fullname" .)) .Values.api.database.existingSecret }}
+{{- end }}
+
+{{/* The database URL under both names the failures service reads. */}}
+{{- define "rollguard.databaseEnv" -}}
+{{- range list "DATABASE_URL" "ROLLGUARD_API_DATABASE_URL" }}
+- name: {{ . }}
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "rollguard.databaseSecret" $ }}
+      key: {{ $.Values.api.database.key }}
+{{- end }}
+{{- end }}
+
+{{/* Pod-level settings shared by every pod of the chart. */}}
+{{- define "rollguard.podSecurity" -}}
+securityContext:
+  {{- toYaml .Values.podSecurityContext | nindent 2 }}
+{{- with .Values.imagePullSecrets }}
+imagePullSecrets:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end }}
+
+{{/* A writable /tmp: the root filesystem is read-only. */}}
+{{- define "rollguard.tmpVolume" -}}
+- name: tmp
+  emptyDir:
+    sizeLimit: 64Mi
+{{- end }}
+
+{{- define "rollguard.tmpMount" -}}
+- name: tmp
+  mountPath: /tmp
+{{- end }}
+
+{{/* Checks that JSON schema cannot express; fail with a message naming the values. */}}
+{{- define "rollguard.validate" -}}
+{{- if and .Values.operator.enabled (gt (int .Values.operator.replicas) 1) }}
+{{- fail (printf "operator.replicas=%d: only 1 is supported. kopf peering pauses every replica that sees a same-priority peer, and `rollguard operator run` does not assign distinct priorities yet; run one replica (the Deployment restarts it) with peering on." (int .Values.operator.replicas)) }}
+{{- end }}
+{{- if and .Values.api.database.existingSecret .Values.api.database.url }}
+{{- fail "api.database: set either existingSecret or url, not both" }}
+{{- end }}
+{{- if eq .Values.operator.healthPort .Values.operator.metricsPort }}
+{{- fail "operator.healthPort and operator.metricsPort must differ" }}
+{{- end }}
+{{- end }}
+
+{{- define "rollguard.dashboardLabel" -}}
+{{- range $k, $v := .Values.grafana.dashboard.labels }}{{ $k }}={{ $v }} {{ end }}
+{{- end }}
+
+{{/* The operator's rules on namespaced resources (see operator-rbac.yaml). */}}
+{{- define "rollguard.operator.namespacedRules" -}}
+- apiGroups: [rollguard.io]
+  resources: [failurecatalogs, featureflags, canaryrollouts]
+  verbs: [get, list, watch, patch, update]
+- apiGroups: [rollguard.io]
+  resources: [failurecatalogs/status, featureflags/status, canaryrollouts/status,
+              failurecatalogs/finalizers, featureflags/finalizers, canaryrollouts/finalizers]
+  verbs: [get, patch, update]
+- apiGroups: [""]
+  resources: [configmaps]
+  verbs: [get, list, watch, create, patch, delete]
+- apiGroups: [apps]
+  resources: [deployments]
+  verbs: [get, list, watch, create, patch, delete]
+- apiGroups: [""]
+  resources: [services]
+  verbs: [get, list, watch, create, patch, delete]
+- apiGroups: [networking.k8s.io]
+  resources: [ingresses]
+  verbs: [get, list, watch, create, patch, delete]
+- apiGroups: [gateway.networking.k8s.io]
+  resources: [httproutes]
+  verbs: [get, list, watch, patch]
+- apiGroups: [batch]
+  resources: [jobs]
+  verbs: [get, list, watch, create, delete]
+- apiGroups: [""]
+  resources: [events]
+  verbs: [create, patch]
+- apiGroups: [events.k8s.io]
+  resources: [events]
+  verbs: [create, patch]
+- apiGroups: [kopf.dev]
+  resources: [kopfpeerings]
+  verbs: [get, list, watch, patch]
+{{- end }}

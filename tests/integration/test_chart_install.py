@@ -1,0 +1,229 @@
+"""`helm install / upgrade / test / uninstall` of the chart into the real local kube-apiserver.
+
+The control plane has no nodes and no Job controller, so nothing runs. Helm still waits for
+its hook Jobs (migrations) and test Pods to finish: a background thread plays kubelet and Job
+controller by marking them succeeded through the status subresource, which is exactly what
+Helm watches. The namespace enforces PodSecurity `restricted`, so the apiserver itself judges
+the chart's pods.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from rollguard.localenv.controlplane import ControlPlane
+from tests.support.helm import CHART, Helm, helm
+from tests.support.kube import CRD_DIR, Kubectl, eventually
+
+pytestmark = pytest.mark.integration
+
+
+class FakeRunner:
+    """Completes every Job and Pod that appears in a namespace, as a kubelet would when they exit 0."""
+
+    def __init__(self, kubectl: Kubectl, namespace: str) -> None:
+        self.kubectl, self.namespace = kubectl, namespace
+        self.completed: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def __enter__(self) -> FakeRunner:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join(10)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            with contextlib.suppress(AssertionError):  # a kubectl race (object deleted meanwhile)
+                self._tick()
+            self._stop.wait(0.5)
+
+    def _status(self, kind: str, name: str, status: dict[str, Any]) -> None:
+        self.kubectl("patch", kind, name, "--subresource=status", "--type=merge",
+                     "-p", json.dumps({"status": status}), namespace=self.namespace)
+        self.completed.append(f"{kind}/{name}")
+
+    def _tick(self) -> None:
+        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        jobs = self.kubectl.get_json("jobs", namespace=self.namespace)["items"]
+        for job in jobs:
+            if not job.get("status", {}).get("conditions"):
+                cond = {"status": "True", "lastProbeTime": now, "lastTransitionTime": now}
+                self._status("job", job["metadata"]["name"], {
+                    "startTime": now, "completionTime": now, "succeeded": 1, "active": 0, "ready": 0,
+                    "conditions": [{"type": "SuccessCriteriaMet", **cond}, {"type": "Complete", **cond}]})
+        for pod in self.kubectl.get_json("pods", namespace=self.namespace)["items"]:
+            if pod.get("status", {}).get("phase") in (None, "Pending"):
+                self._status("pod", pod["metadata"]["name"], {"phase": "Succeeded"})
+
+
+@pytest.fixture
+def h(control_plane: ControlPlane) -> Helm:
+    return helm()
+
+
+@pytest.fixture
+def restricted_ns(kubectl: Kubectl, namespace: str) -> str:
+    # PodSecurity `restricted`: enforced for Pods, warned about for workload templates.
+    for mode in ("enforce", "warn"):
+        kubectl("label", "namespace", namespace, f"pod-security.kubernetes.io/{mode}=restricted")
+    return namespace
+
+
+@pytest.fixture
+def release(h: Helm, kubeconfig: Path, restricted_ns: str) -> Iterator[str]:
+    name = "rg"
+    yield name
+    h("uninstall", name, "-n", restricted_ns, "--kubeconfig", str(kubeconfig), "--wait=false", check=False)
+
+
+def _helm_in(h: Helm, kubeconfig: Path, ns: str, *args: str, check: bool = True) -> Any:
+    timeout = ["--timeout", "90s"] if args[0] in ("install", "upgrade", "test", "uninstall") else []
+    return h(*args, "-n", ns, "--kubeconfig", str(kubeconfig), *timeout, check=check)
+
+
+def test_install_upgrade_test_uninstall(h: Helm, kubectl: Kubectl, kubeconfig: Path, restricted_ns: str,
+                                        release: str) -> None:
+    ns = restricted_ns
+    # The kubectl fixture applied crds/ already; the peering name is unique per test because
+    # the ClusterKopfPeering is cluster-scoped.
+    common = ["--skip-crds", "--set", f"operator.peering.name={ns}",
+              "--set", "api.database.url=postgresql+psycopg://rollguard:pw@db:5432/rollguard"]
+    with FakeRunner(kubectl, ns) as runner:
+        proc = _helm_in(h, kubeconfig, ns, "install", release, str(CHART), *common)
+        assert "would violate PodSecurity" not in proc.stderr, proc.stderr
+        # The pre-install migration Job ran (and was deleted by its hook-succeeded policy).
+        assert "job/rg-rollguard-api-migrate" in runner.completed
+    assert "STATUS: deployed" in proc.stdout
+
+    def names(kind: str, namespaced: bool = True) -> set[str]:
+        items = kubectl.get_json(kind, namespace=ns if namespaced else None)["items"]
+        return {i["metadata"]["name"] for i in items
+                if i["metadata"].get("labels", {}).get("app.kubernetes.io/instance") == release}
+
+    assert names("deployments") == {"rg-rollguard-operator", "rg-rollguard-api"}
+    assert names("services") == {"rg-rollguard-operator", "rg-rollguard-api"}
+    assert names("serviceaccounts") == {"rg-rollguard-operator", "rg-rollguard-api"}
+    assert names("cronjobs") == {"rg-rollguard-aggregate", "rg-rollguard-prune"}
+    assert names("poddisruptionbudgets") == {"rg-rollguard-operator", "rg-rollguard-api"}
+    assert names("configmaps") == {"rg-rollguard-dashboard"}
+    assert names("secrets") == {"rg-rollguard-database"}
+    assert not names("jobs"), "the migration Job is deleted once it succeeded"
+    assert f"rg-rollguard-operator-{ns}" in names("clusterroles", namespaced=False)
+    assert f"rg-rollguard-operator-{ns}" in names("clusterrolebindings", namespaced=False)
+    assert ns in names("clusterkopfpeerings", namespaced=False)
+
+    # The apiserver stored what the chart says (defaults applied by the server, not lost).
+    op = kubectl.get_json("deployment", "rg-rollguard-operator", namespace=ns)
+    assert op["spec"]["template"]["spec"]["serviceAccountName"] == "rg-rollguard-operator"
+    assert op["spec"]["template"]["spec"]["containers"][0]["args"][:3] == ["operator", "run", "--peering"]
+    # The ServiceAccount's effective permissions, as the apiserver's authorizer sees them.
+    sa = f"system:serviceaccount:{ns}:rg-rollguard-operator"
+    # (rollguard.io kinds are checked for each CRD present in crds/: kubectl says "no" for an
+    # unknown resource.)
+    own = [("patch", f"{p.name.split('.')[0]}.rollguard.io", "yes") for p in CRD_DIR.glob("*.rollguard.io.yaml")]
+    for verb, res, expected in [*own, ("create", "deployments.apps", "yes"), ("patch", "kopfpeerings.kopf.dev", "yes"),
+                                ("get", "secrets", "no"), ("list", "secrets", "no"),
+                                ("create", "pods", "no"), ("delete", "customresourcedefinitions", "no")]:
+        out = kubectl("auth", "can-i", verb, res, "-A", "--as", sa, check=False).stdout.strip()
+        assert out == expected, (verb, res, out)
+    api_sa = f"system:serviceaccount:{ns}:rg-rollguard-api"
+    out = kubectl("auth", "can-i", "list", "configmaps", "--as", api_sa, namespace=ns, check=False).stdout
+    assert out.strip() == "no"
+
+    # Upgrade: the pre-upgrade migration runs again, the change lands.
+    with FakeRunner(kubectl, ns) as runner:
+        _helm_in(h, kubeconfig, ns, "upgrade", release, str(CHART), *common, "--set", "api.replicas=3")
+        assert "job/rg-rollguard-api-migrate" in runner.completed
+    assert kubectl.get_json("deployment", "rg-rollguard-api", namespace=ns)["spec"]["replicas"] == 3
+    history = json.loads(_helm_in(h, kubeconfig, ns, "history", release, "-o", "json").stdout)
+    assert [r["status"] for r in history] == ["superseded", "deployed"]
+
+    # `helm test`: its Pod is admitted under PodSecurity `restricted` enforcement, and passes.
+    with FakeRunner(kubectl, ns) as runner:
+        out = _helm_in(h, kubeconfig, ns, "test", release).stdout
+        assert "pod/rg-rollguard-test" in runner.completed
+    assert "Phase:          Succeeded" in out
+
+    # Uninstall removes the release's objects, cluster-scoped ones included.
+    _helm_in(h, kubeconfig, ns, "uninstall", release, "--wait")
+    eventually(lambda: not names("deployments") and not names("services"), timeout=30, what="objects deleted")
+    assert f"rg-rollguard-operator-{ns}" not in names("clusterroles", namespaced=False)
+    assert ns not in names("clusterkopfpeerings", namespaced=False)
+
+
+def test_namespaced_install_gets_roles_only_in_watched_namespaces(
+        h: Helm, kubectl: Kubectl, kubeconfig: Path, restricted_ns: str, release: str) -> None:
+    ns = restricted_ns
+    watched = [f"{ns}-a", f"{ns}-b"]
+    for w in watched:
+        kubectl("create", "namespace", w)
+    try:
+        _helm_in(h, kubeconfig, ns, "install", release, str(CHART), "--skip-crds",
+                 "--set", "api.enabled=false", "--set", f"watchNamespaces={{{','.join(watched)}}}")
+        sa = f"system:serviceaccount:{ns}:rg-rollguard-operator"
+        for w in watched:
+            assert kubectl.get_json("role", "rg-rollguard-operator", namespace=w)["rules"]
+            assert kubectl.get_json("kopfpeering", "rollguard", namespace=w)
+            assert kubectl("auth", "can-i", "patch", "deployments.apps", "--as", sa,
+                           namespace=w, check=False).stdout.strip() == "yes"
+        # Not outside the watched namespaces, not cluster-wide, and never Secrets.
+        for where in (["-n", ns], ["-n", "default"], ["-A"]):
+            assert kubectl("auth", "can-i", "patch", "deployments.apps", "--as", sa, *where,
+                           check=False).stdout.strip() == "no", where
+        assert kubectl("auth", "can-i", "get", "secrets", "--as", sa, namespace=watched[0],
+                       check=False).stdout.strip() == "no"
+        # kopf's cluster-scoped reads still work.
+        assert kubectl("auth", "can-i", "watch", "customresourcedefinitions", "--as", sa,
+                       check=False).stdout.strip() == "yes"
+    finally:
+        for w in watched:
+            kubectl("delete", "namespace", w, "--wait=false", check=False)
+
+
+def test_install_with_values_violating_the_schema_fails_and_creates_nothing(
+        h: Helm, kubectl: Kubectl, kubeconfig: Path, restricted_ns: str, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("api:\n  port: 70000\noperator:\n  replicas: two\n")
+    proc = _helm_in(h, kubeconfig, restricted_ns, "install", "bad", str(CHART), "--skip-crds", "-f", str(bad),
+                    check=False)
+    assert proc.returncode != 0
+    assert "at '/api/port': maximum: got 70,000, want 65,535" in proc.stderr
+    assert "at '/operator/replicas': got string, want integer" in proc.stderr
+    assert kubectl.get_json("deployments", namespace=restricted_ns)["items"] == []
+    assert "bad" not in _helm_in(h, kubeconfig, restricted_ns, "list", "-q").stdout.split()
+
+
+def test_notes_tell_how_to_provide_the_database(h: Helm, kubeconfig: Path, restricted_ns: str) -> None:
+    ns = restricted_ns
+    notes = _helm_in(h, kubeconfig, ns, "install", "rg", str(CHART), "--dry-run=server", "--skip-crds").stdout
+    assert f"kubectl -n {ns} create secret generic rg-rollguard-database" in notes
+    assert f"helm test rg -n {ns}" in notes
+    notes = _helm_in(h, kubeconfig, ns, "install", "rg", str(CHART), "--dry-run=server", "--skip-crds",
+                     "--set", "api.database.existingSecret=pg").stdout
+    assert "create secret generic" not in notes
+
+
+def test_fake_runner_is_needed(h: Helm, kubectl: Kubectl, kubeconfig: Path, restricted_ns: str) -> None:
+    # Without anything completing the migration Job, the install must not report success: the
+    # hook really gates the release (so the tests above prove the Job ran, not that it was skipped).
+    t0 = time.monotonic()
+    proc = h("install", "rg", str(CHART), "-n", restricted_ns, "--kubeconfig", str(kubeconfig), "--skip-crds",
+             "--timeout", "5s", check=False)
+    assert proc.returncode != 0 and time.monotonic() - t0 >= 5
+    assert "failed pre-install" in proc.stderr, proc.stderr
+    job = kubectl.get_json("job", "rg-rollguard-api-migrate", namespace=restricted_ns)
+    assert not job.get("status", {}).get("conditions")
+    assert kubectl.get_json("deployments", namespace=restricted_ns)["items"] == []

@@ -1,0 +1,164 @@
+"""The real operator, running with the chart's ServiceAccount identity (not admin).
+
+The chart is installed into the real apiserver; the operator then authenticates as
+`system:serviceaccount:<ns>:rg-rollguard-operator` (a client certificate with that user name:
+RBAC binds ServiceAccount subjects by that name) and must start, keep its kopf peering alive
+and reconcile what it watches, while the same identity is refused Secrets, Pods and namespaces
+it does not watch.
+
+Prepared for the later step of the issue: once the FailureCatalog and CanaryRollout handlers
+land, the same fixture runs the catalog mount and a canary under these credentials.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from rollguard.localenv.controlplane import ControlPlane
+from tests.support.helm import CHART, helm
+from tests.support.kube import REPO, Kubectl, eventually
+
+pytestmark = pytest.mark.integration
+
+RELEASE = "rg"
+SA_NAME = "rg-rollguard-operator"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@dataclass
+class ChartOperator:
+    """The chart's operator command line, run locally with the chart's ServiceAccount identity."""
+
+    proc: subprocess.Popen[bytes]
+    log: Path
+    kubeconfig: Path
+    kubectl_as_sa: Kubectl
+    health_url: str
+    pod_id: str
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def healthy(self) -> bool:
+        try:
+            with urllib.request.urlopen(self.health_url, timeout=2) as r:
+                return bool(r.status == 200)
+        except OSError:
+            return False
+
+
+def _chart_operator_args(release_ns: str, values: list[str]) -> list[str]:
+    """The operator container's args exactly as the chart renders them."""
+    objs = helm().template("--set", "api.enabled=false", *values, namespace=release_ns, release=RELEASE)
+    dep = next(o for o in objs if o["kind"] == "Deployment")
+    args: list[str] = dep["spec"]["template"]["spec"]["containers"][0]["args"]
+    return args
+
+
+@contextlib.contextmanager
+def _start(control_plane: ControlPlane, kubectl: Kubectl, release_ns: str, values: list[str],
+           tmp_path: Path) -> Iterator[ChartOperator]:
+    h = helm()
+    h("install", RELEASE, str(CHART), "-n", release_ns, "--kubeconfig", str(control_plane.kubeconfig),
+      "--skip-crds", "--set", "api.enabled=false", *values, "--timeout", "60s")
+    kubeconfig = control_plane.kubeconfig_for(
+        f"sa-{release_ns}", user=f"system:serviceaccount:{release_ns}:{SA_NAME}", groups=("system:serviceaccounts",))
+    port = _free_port()
+    args = [a if not a.startswith("--liveness=") else f"--liveness=http://127.0.0.1:{port}/healthz"
+            for a in _chart_operator_args(release_ns, values)]
+    log = tmp_path / "operator.log"
+    pod_id = f"{SA_NAME}-test-{port}"
+    env = {**os.environ, "KUBECONFIG": str(kubeconfig), "POD_ID": pod_id, "POD_NAMESPACE": release_ns}
+    with log.open("ab") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "rollguard.cli.main", *args], stdout=out,
+                                stderr=subprocess.STDOUT, env=env, cwd=REPO)
+    op = ChartOperator(proc, log, kubeconfig, Kubectl(kubectl.binary, kubeconfig),
+                       f"http://127.0.0.1:{port}/healthz", pod_id)
+    try:
+        eventually(op.healthy, timeout=60, what=f"operator liveness; log:\n{op.output()}")
+        yield op
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+        h("uninstall", RELEASE, "-n", release_ns, "--kubeconfig", str(control_plane.kubeconfig), check=False)
+
+
+@pytest.fixture
+def cluster_operator(control_plane: ControlPlane, kubectl: Kubectl, namespace: str,
+                     tmp_path: Path) -> Iterator[ChartOperator]:
+    # The ClusterKopfPeering is cluster-scoped: a name per test keeps tests independent.
+    with _start(control_plane, kubectl, namespace, ["--set", f"operator.peering.name={namespace}"], tmp_path) as op:
+        yield op
+
+
+def _forbidden(proc: subprocess.CompletedProcess[str]) -> bool:
+    return proc.returncode != 0 and "forbidden" in proc.stderr.lower()
+
+
+def test_operator_runs_cluster_wide_with_the_chart_service_account(
+        cluster_operator: ChartOperator, kubectl: Kubectl, namespace: str) -> None:
+    op = cluster_operator
+    # kopf keeps this replica's keep-alive in the chart's ClusterKopfPeering: proof that the
+    # peering works under these credentials (without it, two replicas would both act).
+    def peer_alive() -> bool:
+        status = kubectl.get_json("clusterkopfpeering", namespace).get("status", {})
+        return op.pod_id in status
+    eventually(peer_alive, timeout=30, what=f"peering keep-alive; log:\n{op.output()}")
+    sa = op.kubectl_as_sa
+    # What the operator must be able to do, done with its own credentials.
+    cm = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "rbac-probe"}, "data": {"a": "b"}}
+    sa.apply(cm, namespace=namespace)
+    sa("delete", "configmap", "rbac-probe", namespace=namespace)
+    sa("get", "deployments", "-A")
+    # ...and what it must not.
+    assert _forbidden(sa("get", "secrets", namespace=namespace, check=False))
+    assert _forbidden(sa("get", "secrets", "-A", check=False))
+    assert _forbidden(sa("create", "secret", "generic", "x", "--from-literal=a=b", namespace=namespace, check=False))
+    assert _forbidden(sa("get", "pods", namespace=namespace, check=False))
+    assert _forbidden(sa("delete", "namespace", namespace, "--dry-run=server", check=False))
+    assert _forbidden(sa("create", "clusterrolebinding", "escalate", "--clusterrole=cluster-admin",
+                         f"--user=system:serviceaccount:{namespace}:{SA_NAME}", check=False))
+    # Nothing the operator did so far was refused.
+    assert "403" not in op.output() and "Forbidden" not in op.output(), op.output()
+
+
+def test_namespaced_operator_is_refused_outside_its_namespaces(
+        control_plane: ControlPlane, kubectl: Kubectl, namespace: str, tmp_path: Path) -> None:
+    watched = f"{namespace}-w"
+    kubectl("create", "namespace", watched)
+    try:
+        with _start(control_plane, kubectl, namespace, ["--set", f"watchNamespaces={{{watched}}}"], tmp_path) as op:
+            assert op.healthy()
+
+            def peer_alive() -> bool:
+                return op.pod_id in kubectl.get_json("kopfpeering", "rollguard", namespace=watched).get("status", {})
+            eventually(peer_alive, timeout=30, what=f"namespaced peering keep-alive; log:\n{op.output()}")
+            sa = op.kubectl_as_sa
+            sa("get", "configmaps", namespace=watched)
+            assert _forbidden(sa("get", "configmaps", namespace=namespace, check=False))
+            assert _forbidden(sa("get", "configmaps", "-A", check=False))
+            assert _forbidden(sa("get", "deployments", namespace="default", check=False))
+            assert _forbidden(sa("get", "secrets", namespace=watched, check=False))
+            assert "Forbidden" not in op.output(), op.output()
+    finally:
+        kubectl("delete", "namespace", watched, "--wait=false", check=False)
