@@ -1,0 +1,190 @@
+"""Database operations of the failures service (used by the routes, the CLI and the bench)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+from sqlalchemy import ColumnElement, Select, Table, func, select, tuple_
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from rollguard.api.matching import CatalogMatcher, Match
+from rollguard.api.orm import FailureMatch
+from rollguard.api.schemas import FailureIn
+
+Status = Literal["unrecovered", "recovered", "all"]
+FM = FailureMatch
+TABLE: Table = FailureMatch.__table__  # type: ignore[assignment]
+
+
+class CursorError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Ingested:
+    row: dict[str, Any]
+    match: Match
+    duplicate: bool
+
+
+def event_row(tenant_id: str, ev: FailureIn, m: Match, catalog_version: str, now: datetime) -> dict[str, Any]:
+    return {
+        "id": ev.id or uuid.uuid4(),
+        "tenant_id": tenant_id,
+        "run_id": ev.run_id,
+        "error_code": ev.error_code or m.entry_code or "UNKNOWN",
+        "error_message": ev.error_message,
+        "catalog_entry_id": m.entry_code,
+        "catalog_version": catalog_version,
+        "match_type": m.match_type,
+        "confidence": m.confidence,
+        "category": m.category,
+        "severity": m.severity,
+        "is_retryable": m.retryable,
+        "recovery_mode": m.recovery_mode,
+        "recovery_suggestion": m.recovery_suggestion,
+        "recovery_attempted": False,
+        "recovery_succeeded": False,
+        "recovered_at": None,
+        "recovered_by": None,
+        "recovery_notes": None,
+        "skill_id": ev.skill_id,
+        "step_index": ev.step_index,
+        "context": ev.context,
+        "created_at": ev.occurred_at or now,
+        "updated_at": now,
+    }
+
+
+def ingest(session: Session, tenant_id: str, events: Sequence[FailureIn], matcher: CatalogMatcher) -> list[Ingested]:
+    """Match and insert events in the caller's transaction. An event whose client-chosen id
+    already exists is not inserted again (retries after a lost response are harmless)."""
+    now = datetime.now(UTC)
+    out: list[Ingested] = []
+    rows: list[dict[str, Any]] = []
+    seen: set[uuid.UUID] = set()
+    for ev in events:
+        m = matcher.match_event(ev.error_code, ev.error_message)
+        row = event_row(tenant_id, ev, m, matcher.version, now)
+        dup = row["id"] in seen
+        seen.add(row["id"])
+        out.append(Ingested(row, m, dup))
+        if not dup:
+            rows.append(row)
+    dialect = session.get_bind().dialect.name
+    insert_fn = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = insert_fn(TABLE).on_conflict_do_nothing(index_elements=["id"]).returning(TABLE.c.id)
+    inserted = set(session.execute(stmt, rows).scalars().all()) if rows else set()
+    return [Ingested(i.row, i.match, i.duplicate or i.row["id"] not in inserted) for i in out]
+
+
+def encode_cursor(created_at: datetime, id_: uuid.UUID) -> str:
+    raw = json.dumps({"t": created_at.isoformat(), "i": str(id_)}).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        data = json.loads(raw)
+        t = datetime.fromisoformat(data["t"])
+        if t.tzinfo is None:
+            raise ValueError("naive time")
+        return t, uuid.UUID(data["i"])
+    except (binascii.Error, ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
+        raise CursorError("not a cursor returned by this API") from exc
+
+
+def _where(tenant_id: str, since_hours: int | None, *, run_id: str | None = None, error_code: str | None = None,
+           category: str | None = None, status: Status = "all") -> list[ColumnElement[bool]]:
+    conds: list[ColumnElement[bool]] = [FM.tenant_id == tenant_id]
+    if since_hours is not None:
+        conds.append(FM.created_at >= datetime.now(UTC) - timedelta(hours=since_hours))
+    if run_id is not None:
+        conds.append(FM.run_id == run_id)
+    if error_code is not None:
+        conds.append(FM.error_code == error_code)
+    if category is not None:
+        conds.append(FM.category == category)
+    if status == "unrecovered":
+        conds.append(FM.recovery_succeeded.is_(False))
+    elif status == "recovered":
+        conds.append(FM.recovery_succeeded.is_(True))
+    return conds
+
+
+def list_failures(session: Session, tenant_id: str, *, since_hours: int | None, limit: int, offset: int = 0,
+                  cursor: str | None = None, run_id: str | None = None, error_code: str | None = None,
+                  category: str | None = None, status: Status = "all") -> tuple[list[FailureMatch], str | None]:
+    """Newest first. Deep pages: pass the returned cursor (keyset on (created_at, id)) instead
+    of a growing offset, which costs O(offset) per page."""
+    conds = _where(tenant_id, since_hours, run_id=run_id, error_code=error_code, category=category, status=status)
+    if cursor is not None:
+        t, i = decode_cursor(cursor)
+        conds.append(tuple_(FM.created_at, FM.id) < tuple_(t, i))
+    q: Select[FailureMatch] = (select(FM).where(*conds).order_by(FM.created_at.desc(), FM.id.desc())
+                                      .limit(limit).offset(offset))
+    rows = list(session.scalars(q))
+    nxt = encode_cursor(rows[-1].created_at, rows[-1].id) if len(rows) == limit else None
+    return rows, nxt
+
+
+def get_failure(session: Session, tenant_id: str, failure_id: uuid.UUID) -> FailureMatch | None:
+    return session.scalars(select(FM).where(FM.id == failure_id, FM.tenant_id == tenant_id)).first()
+
+
+def _rate(num: int, den: int) -> float | None:
+    return round(num / den, 6) if den else None
+
+
+def stats(session: Session, tenant_id: str, since_hours: int, top: int = 50) -> dict[str, Any]:
+    conds = _where(tenant_id, since_hours)
+    matched_c = func.count(FM.catalog_entry_id)
+    attempted_c = func.count().filter(FM.recovery_attempted.is_(True))
+    succeeded_c = func.count().filter(FM.recovery_succeeded.is_(True))
+    total, matched, attempted, succeeded = session.execute(
+        select(func.count(), matched_c, attempted_c, succeeded_c).where(*conds)).one()
+    by_code = session.execute(select(FM.error_code, func.count().label("n"), matched_c).where(*conds)
+                              .group_by(FM.error_code).order_by(func.count().desc(), FM.error_code).limit(top)).all()
+    by_cat = session.execute(select(FM.category, func.count()).where(*conds)
+                             .group_by(FM.category).order_by(func.count().desc())).all()
+    by_mode = session.execute(select(FM.recovery_mode, func.count(), succeeded_c)
+                              .where(*conds, FM.recovery_attempted.is_(True))
+                              .group_by(FM.recovery_mode).order_by(FM.recovery_mode)).all()
+    return {
+        "since_hours": since_hours,
+        "total": total, "matched": matched, "unmatched": total - matched, "hit_rate": _rate(matched, total),
+        "recovery_attempted": attempted, "recovery_succeeded": succeeded,
+        "recovery_success_rate": _rate(succeeded, attempted),
+        "by_code": [{"error_code": c, "count": n, "matched": mt} for c, n, mt in by_code],
+        "by_category": [{"category": c, "count": n} for c, n in by_cat],
+        "recovery_by_mode": [{"recovery_mode": mode, "attempted": a, "succeeded": s, "failed": a - s,
+                              "success_rate": _rate(s, a)} for mode, a, s in by_mode],
+    }
+
+
+def mark_recovery(session: Session, row: FailureMatch, succeeded: bool, recovered_by: str | None,
+                  notes: str | None) -> FailureMatch:
+    now = datetime.now(UTC)
+    row.recovery_attempted = True
+    row.recovery_succeeded = succeeded
+    row.recovered_at = now if succeeded else None
+    row.recovered_by = recovered_by
+    row.recovery_notes = notes
+    row.updated_at = now
+    return row
+
+
+def past_recoveries(session: Session, tenant_id: str, entry_code: str) -> tuple[int, int]:
+    attempted, succeeded = session.execute(
+        select(func.count(), func.count().filter(FM.recovery_succeeded.is_(True)))
+        .where(FM.tenant_id == tenant_id, FM.catalog_entry_id == entry_code, FM.recovery_attempted.is_(True))).one()
+    return int(attempted), int(succeeded)
