@@ -6,20 +6,50 @@ import uuid
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 MAX_BATCH = 1000
+# "error_code or error_message", stated in the OpenAPI schema too (not only in a validator).
+CODE_OR_MESSAGE: dict[str, Any] = {"anyOf": [
+    {"required": ["error_code"], "properties": {"error_code": {"type": "string"}}},
+    {"required": ["error_message"], "properties": {"error_message": {"type": "string"}}},
+]}
 MatchTypeLit = Literal["exact", "alias", "pattern", "unknown"]
 
 
-class FailureIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+def clean_text(value: str) -> str:
+    """PostgreSQL text and JSONB cannot hold NUL, and UTF-8 cannot hold lone surrogates (both
+    valid in JSON strings): replace them rather than fail on a caller's odd error message."""
+    if value.isascii() and "\x00" not in value:
+        return value
+    return value.replace("\x00", "\ufffd").encode("utf-8", "replace").decode("utf-8")
+
+
+def clean_json(value: Any) -> Any:
+    if isinstance(value, str):
+        return clean_text(value)
+    if isinstance(value, dict):
+        return {clean_text(str(k)): clean_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [clean_json(v) for v in value]
+    return value
+
+
+class _Clean(BaseModel):
+    @field_validator("*", mode="after")
+    @classmethod
+    def _clean(cls, value: Any) -> Any:
+        return clean_json(value) if isinstance(value, str | dict | list) else value
+
+
+class FailureIn(_Clean):
+    model_config = ConfigDict(extra="forbid", json_schema_extra=CODE_OR_MESSAGE)
 
     id: uuid.UUID | None = Field(default=None, description="Client-chosen id: makes retries idempotent")
     run_id: str = Field(min_length=1, max_length=255)
     error_code: str | None = Field(default=None, min_length=1, max_length=255,
                                    description="Error code (or message) to match; UNKNOWN when only a message is given")
-    error_message: str | None = Field(default=None, max_length=20000)
+    error_message: str | None = Field(default=None, min_length=1, max_length=20000)
     skill_id: str | None = Field(default=None, max_length=100)
     step_index: int | None = Field(default=None, ge=0, le=2_147_483_647)
     context: dict[str, Any] = Field(default_factory=dict)
@@ -127,7 +157,7 @@ class Stats(BaseModel):
     recovery_by_mode: list[ModeRecovery]
 
 
-class RecoveryPatch(BaseModel):
+class RecoveryPatch(_Clean):
     model_config = ConfigDict(extra="forbid")
 
     recovery_succeeded: bool
@@ -135,11 +165,11 @@ class RecoveryPatch(BaseModel):
     notes: str | None = Field(default=None, max_length=10000)
 
 
-class SuggestIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class SuggestIn(_Clean):
+    model_config = ConfigDict(extra="forbid", json_schema_extra=CODE_OR_MESSAGE)
 
     error_code: str | None = Field(default=None, min_length=1, max_length=255)
-    error_message: str | None = Field(default=None, max_length=20000)
+    error_message: str | None = Field(default=None, min_length=1, max_length=20000)
 
     @model_validator(mode="after")
     def _code_or_message(self) -> SuggestIn:

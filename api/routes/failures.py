@@ -21,13 +21,17 @@ from rollguard.api.schemas import (
     FailureOut,
     RecoveryPatch,
     Stats,
+    clean_text,
 )
 
-router = APIRouter(prefix="/api/v1/failures", tags=["failures"])
+AUTH_ERRORS: dict[int | str, dict[str, Any]] = {401: {"description": "Missing, invalid or revoked token"},
+                                                403: {"description": "The token lacks the scope"}}
+router = APIRouter(prefix="/api/v1/failures", tags=["failures"], responses=AUTH_ERRORS)
 
 SinceHours = Annotated[int, Query(ge=1, le=24 * 366, description="Time window in hours")]
 Limit = Annotated[int, Query(ge=1, le=1000)]
-Offset = Annotated[int, Query(ge=0, le=100_000, description="Prefer `cursor` for deep pages")]
+Offset = Annotated[int, Query(ge=0, le=100_000,
+                              description="Rows to skip (after `cursor` if given); prefer `cursor` for deep pages")]
 Cursor = Annotated[str | None, Query(max_length=512, description="`next_cursor` of the previous page")]
 StatusQ = Annotated[service.Status, Query(description="unrecovered | recovered | all")]
 Text255 = Annotated[str | None, Query(min_length=1, max_length=255)]
@@ -84,8 +88,7 @@ def create_batch(batch: BatchIn, principal: Writer, session: SessionDep, matcher
 
 def _page(session: SessionDep, tenant: str, *, since_hours: int, limit: int, offset: int, cursor: str | None,
           **filters: Any) -> dict[str, Any]:
-    if cursor is not None and offset:
-        raise _invalid("offset", "offset and cursor are exclusive")
+    filters = {k: clean_text(v) if isinstance(v, str) else v for k, v in filters.items()}
     try:
         rows, nxt = service.list_failures(session, tenant, since_hours=since_hours, limit=limit, offset=offset,
                                           cursor=cursor, **filters)

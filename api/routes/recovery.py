@@ -9,9 +9,10 @@ from fastapi import APIRouter
 from rollguard.api import service
 from rollguard.api.auth import Reader
 from rollguard.api.deps import MatcherDep, SessionDep
+from rollguard.api.routes.failures import AUTH_ERRORS
 from rollguard.api.schemas import SuggestIn, SuggestOut
 
-router = APIRouter(prefix="/api/v1/recovery", tags=["recovery"])
+router = APIRouter(prefix="/api/v1/recovery", tags=["recovery"], responses=AUTH_ERRORS)
 
 
 @router.post("/suggest", response_model=SuggestOut)
