@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -59,8 +59,13 @@ class FailureIn(_Clean):
     def _code_or_message(self) -> FailureIn:
         if not self.error_code and not self.error_message:
             raise ValueError("error_code or error_message is required")
-        if self.occurred_at is not None and self.occurred_at.tzinfo is None:
-            raise ValueError("occurred_at must carry a timezone")
+        if self.occurred_at is not None:
+            if self.occurred_at.tzinfo is None:
+                raise ValueError("occurred_at must carry a timezone")
+            try:  # stored as UTC (PostgreSQL refuses offsets beyond +-15:59)
+                self.occurred_at = self.occurred_at.astimezone(UTC)
+            except OverflowError as exc:
+                raise ValueError("occurred_at is out of range") from exc
         return self
 
 

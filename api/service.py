@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from sqlalchemy import ColumnElement, Select, Table, func, select, tuple_
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session
 
 from rollguard.api.matching import CatalogMatcher, Match
@@ -79,11 +79,37 @@ def ingest(session: Session, tenant_id: str, events: Sequence[FailureIn], matche
         out.append(Ingested(row, m, dup))
         if not dup:
             rows.append(row)
-    dialect = session.get_bind().dialect.name
-    insert_fn = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = insert_fn(TABLE).on_conflict_do_nothing(index_elements=["id"]).returning(TABLE.c.id)
-    inserted = set(session.execute(stmt, rows).scalars().all()) if rows else set()
+    inserted = _insert(session, rows) if rows else set()
     return [Ingested(i.row, i.match, i.duplicate or i.row["id"] not in inserted) for i in out]
+
+
+# PostgreSQL fast path: one INSERT ... SELECT FROM unnest(<one array per column>) carries a whole
+# batch in 24 parameters; SQLAlchemy's multi-row VALUES (24 parameters per row, each through its
+# bind processor) took ~230 ms per 1000 rows here.
+_PG_TYPES = {"id": "uuid", "confidence": "float8", "is_retryable": "bool", "recovery_attempted": "bool",
+             "recovery_succeeded": "bool", "recovered_at": "timestamptz", "step_index": "int4",
+             "context": "jsonb", "created_at": "timestamptz", "updated_at": "timestamptz"}
+_PG_COLS = [c.name for c in TABLE.columns]
+# Identifiers come from our own table metadata; every value is a bound parameter.
+_PG_INSERT = " ".join([
+    "INSERT INTO failure_matches (", ", ".join(_PG_COLS), ") SELECT * FROM unnest(",
+    ", ".join(f"%s::{_PG_TYPES.get(c, 'text')}[]" for c in _PG_COLS),
+    ") ON CONFLICT (id) DO NOTHING RETURNING id",
+])
+
+
+def _insert(session: Session, rows: list[dict[str, Any]]) -> set[uuid.UUID]:
+    if session.get_bind().dialect.name == "postgresql":
+        columns = [[r[c] for r in rows] for c in _PG_COLS]
+        ci = _PG_COLS.index("context")
+        columns[ci] = [json.dumps(v, separators=(",", ":")) for v in columns[ci]]
+        dbapi_conn = session.connection().connection.driver_connection
+        assert dbapi_conn is not None
+        with dbapi_conn.cursor() as cur:
+            cur.execute(_PG_INSERT, columns)
+            return {r[0] for r in cur.fetchall()}
+    stmt = sqlite.insert(TABLE).on_conflict_do_nothing(index_elements=["id"]).returning(TABLE.c.id)
+    return set(session.execute(stmt, rows).scalars().all())
 
 
 def encode_cursor(created_at: datetime, id_: uuid.UUID) -> str:

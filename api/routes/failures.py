@@ -14,7 +14,6 @@ from rollguard.api.metrics import ApiMetrics, code_label
 from rollguard.api.orm import FailureMatch
 from rollguard.api.schemas import (
     BatchIn,
-    BatchItemOut,
     BatchOut,
     FailureIn,
     FailureList,
@@ -79,10 +78,11 @@ def create_batch(batch: BatchIn, principal: Writer, session: SessionDep, matcher
         "accepted": sum(not i.duplicate for i in items),
         "duplicates": sum(i.duplicate for i in items),
         "catalog_version": matcher.version,
-        "items": [BatchItemOut(id=i.row["id"], error_code=i.row["error_code"], catalog_entry_id=i.match.entry_code,
-                               match_type=i.match.match_type, confidence=i.match.confidence,
-                               category=i.match.category, recovery_mode=i.match.recovery_mode,
-                               duplicate=i.duplicate) for i in items],
+        # plain dicts: FastAPI validates them once against BatchOut (models would be validated twice)
+        "items": [{"id": i.row["id"], "error_code": i.row["error_code"], "catalog_entry_id": i.match.entry_code,
+                   "match_type": i.match.match_type, "confidence": i.match.confidence,
+                   "category": i.match.category, "recovery_mode": i.match.recovery_mode,
+                   "duplicate": i.duplicate} for i in items],
     }
 
 
