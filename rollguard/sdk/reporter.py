@@ -40,6 +40,7 @@ PERSIST_TIMEOUT = 2.0
 BREAKER_THRESHOLD = 5
 BREAKER_RESET = 60.0
 BATCH_SIZE = 500
+_KIND = "_kind"  # spool items that are not events (recovery marks) carry this key
 
 PERSIST_DROPPED = Counter("failure_persist_dropped", "Failure events dropped: spool full or unwritable")
 SPOOL_PENDING = Gauge("failure_spool_pending", "Failure events waiting in the local spool")
@@ -131,10 +132,21 @@ class Reporter:
             "context": context or {},
             "occurred_at": datetime.now(UTC).isoformat(),
         }
+        return ReportResult(event_id, m, self._enqueue(event))
+
+    def report_recovery(self, event_id: uuid.UUID, succeeded: bool, *, recovered_by: str | None = None,
+                        notes: str | None = None) -> bool:
+        """Record the outcome of a recovery of a reported failure (PATCH .../recovery), through the
+        same spool, so it reaches the service after the failure itself. False only if dropped."""
+        item = {_KIND: "recovery", "id": str(event_id), "recovery_succeeded": succeeded,
+                "recovered_by": _clip(recovered_by, 100), "notes": _clip(notes, 10000)}
+        return self._enqueue(item)
+
+    def _enqueue(self, item: dict[str, Any]) -> bool:
         try:
-            queued = self.spool.append(event)
+            queued = self.spool.append(item)
         except Exception as exc:  # disk full, permissions: the one place we may lose an event
-            log.error("FAILURE EVENT DROPPED (spool %s unwritable: %s): %s", self.spool.path, exc, event)
+            log.error("FAILURE EVENT DROPPED (spool %s unwritable: %s): %s", self.spool.path, exc, item)
             queued = False
         else:
             if not queued:
@@ -146,7 +158,7 @@ class Reporter:
             SPOOL_PENDING.inc()
             self._idle.clear()
             self._wake.set()
-        return ReportResult(event_id, m, queued)
+        return queued
 
     def flush(self, timeout: float = 30.0) -> bool:
         """Wait until the spool is empty (tests, shutdown); True if it is."""
@@ -189,6 +201,11 @@ class Reporter:
         if not batch:
             self._idle.set()
             return False
+        if batch[0][1].get(_KIND) == "recovery":
+            return self._deliver_recovery(*batch[0])
+        # the events up to the next recovery mark (which must reach the service after its event)
+        cut = next((n for n, (_, e) in enumerate(batch) if e.get(_KIND) == "recovery"), len(batch))
+        batch = batch[:cut]
         seqs = [s for s, _ in batch]
         try:
             r = self._client.post("/api/v1/failures/batch", json={"events": [e for _, e in batch]})
@@ -201,13 +218,36 @@ class Reporter:
             self.breaker.success()
             SPOOL_PENDING.set(len(self.spool))
             return True
-        if r.status_code == 422 and len(batch) > 1:
-            # One bad event must not hold the others back: send them one by one.
-            return any(self._deliver_single(seq, ev) for seq, ev in batch)
         if r.status_code == 422:
-            return self._deliver_single(*batch[0])
+            # One bad event must not hold the others back: send them one by one, in order,
+            # stopping at the first that could not be settled.
+            progressed = False
+            for seq, ev in batch:
+                if not self._deliver_single(seq, ev):
+                    break
+                progressed = True
+            return progressed
         self.breaker.failure()  # 401/403/429/5xx: keep everything, try again later
         log.warning("failures API answered %d: %s", r.status_code, r.text[:200])
+        return False
+
+    def _deliver_recovery(self, seq: int, item: dict[str, Any]) -> bool:
+        body = {k: item[k] for k in ("recovery_succeeded", "recovered_by", "notes") if item.get(k) is not None}
+        try:
+            r = self._client.patch(f"/api/v1/failures/{item['id']}/recovery", json=body)
+        except httpx.HTTPError:
+            self.breaker.failure()
+            return False
+        if r.status_code == 200:
+            self.spool.ack([seq])
+            self.breaker.success()
+            return True
+        if r.status_code in (404, 422):
+            log.error("failures API refused the recovery of %s (kept in %s, table rejected): %d %s", item["id"],
+                      self.spool.path, r.status_code, r.text[:300])
+            self.spool.reject([seq], f"{r.status_code} {r.text[:2000]}")
+            return True
+        self.breaker.failure()
         return False
 
     def _deliver_single(self, seq: int, event: dict[str, Any]) -> bool:

@@ -48,14 +48,18 @@ def test_outage_then_replay_in_order_nothing_dropped(database_url: str, tmp_path
 
         server.stop()  # the outage
         t_down = time.monotonic()
+        recovered: dict[int, bool] = {}
         for _ in range(300):
-            rep.match_and_persist(codes[seq % 4], "run-outage", context={"seq": seq})
+            res = rep.match_and_persist(codes[seq % 4], "run-outage", context={"seq": seq})
+            if seq % 50 == 0:  # the caller's recovery outcome, reported while the service is down too
+                recovered[seq] = seq % 100 == 0
+                assert rep.report_recovery(res.event_id, recovered[seq], recovered_by="sdk")
             seq += 1
             time.sleep(0.005)
         eventually(lambda: rep.breaker.state != "closed", timeout=30)
-        assert len(rep.spool) == 300
+        assert len(rep.spool) == 300 + len(recovered)
         time.sleep(max(0.0, 3 - (time.monotonic() - t_down)))  # down for a while, the breaker cycling
-        assert len(rep.spool) == 300
+        assert len(rep.spool) == 300 + len(recovered)
 
         server.start()
         assert rep.flush(60), f"{len(rep.spool)} events still spooled"
@@ -68,15 +72,20 @@ def test_outage_then_replay_in_order_nothing_dropped(database_url: str, tmp_path
     try:
         with engine.connect() as conn:
             rows = conn.exec_driver_sql(
-                "SELECT id, (context->>'seq')::int AS seq, created_at, updated_at FROM failure_matches "
+                "SELECT id, (context->>'seq')::int AS seq, created_at, updated_at, recovery_attempted, "
+                "recovery_succeeded, recovered_by FROM failure_matches "
                 "WHERE tenant_id = 'acme' AND run_id = 'run-outage' ORDER BY created_at, id").all()
     finally:
         engine.dispose()
     seqs = [r.seq for r in rows]
     assert len({r.id for r in rows}) == len(rows) == seq  # every event, exactly once
     assert seqs == list(range(seq))  # in the order they happened
-    arrival = [r.updated_at for r in sorted(rows, key=lambda r: r.seq)]
-    assert arrival == sorted(arrival)  # and delivered in that order
+    # delivered in that order: the service stamps updated_at on arrival (rows marked recovered later
+    # carry the time of the mark instead)
+    arrival = [r.updated_at for r in sorted(rows, key=lambda r: r.seq) if not r.recovery_attempted]
+    assert arrival == sorted(arrival)
+    marked = {r.seq: r.recovery_succeeded for r in rows if r.recovery_attempted}
+    assert marked == recovered and all(r.recovered_by == "sdk" for r in rows if r.recovery_attempted)
 
     server2 = ApiServer(database_url, tmp_path / "api2.log").start()
     try:
