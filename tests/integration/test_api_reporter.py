@@ -94,3 +94,26 @@ def test_outage_then_replay_in_order_nothing_dropped(database_url: str, tmp_path
         assert stats["total"] == seq and stats["unmatched"] == seq // 4
     finally:
         server2.stop()
+
+
+def test_an_invalid_event_is_kept_aside_and_does_not_block_the_rest(database_url: str, tmp_path: Path) -> None:
+    token = _token(database_url)
+    server = ApiServer(database_url, tmp_path / "api.log").start()
+    rep = Reporter(server.url, token, spool_path=tmp_path / "spool.db", catalog_path=None, start=False)
+    try:
+        rep.match_and_persist("TIMEOUT", "r", context={"n": 0})
+        bad = rep.match_and_persist("TIMEOUT", "r", step_index=-1)  # the service refuses it (422)
+        rep.match_and_persist("TIMEOUT", "r", context={"n": 2})
+        rep.report_recovery(bad.event_id, True)  # refers to the refused event: 404, kept aside too
+        while rep.deliver_once():
+            pass
+        assert len(rep.spool) == 0
+        rejected = rep.spool.rejected()
+        assert [r[0].get("step_index") for r in rejected] == [-1, None]
+        assert "step_index" in rejected[0][1] and rejected[1][1].startswith("404")
+        h = {"Authorization": f"Bearer {token}"}
+        items = httpx.get(server.url + "/api/v1/failures", headers=h).json()["items"]
+        assert sorted(i["context"]["n"] for i in items) == [0, 2]
+    finally:
+        rep.close()
+        server.stop()
