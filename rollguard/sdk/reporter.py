@@ -268,6 +268,19 @@ class Reporter:
         return False
 
 
+def default_spool_path() -> Path:
+    """$ROLLGUARD_FAILURES_SPOOL, else /var/lib/rollguard (a volume in the pod) when writable,
+    else the user's cache directory."""
+    env = os.environ.get("ROLLGUARD_FAILURES_SPOOL")
+    if env:
+        return Path(env)
+    system = Path("/var/lib/rollguard")
+    if os.access(system, os.W_OK) or (not system.exists() and os.access(system.parent, os.W_OK)):
+        return system / "failures-spool.db"
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return cache / "rollguard" / "failures-spool.db"
+
+
 _default: Reporter | None = None
 _default_lock = threading.Lock()
 
@@ -280,8 +293,7 @@ def configure(**kwargs: Any) -> Reporter:
             _default.close()
         kwargs.setdefault("base_url", os.environ.get("ROLLGUARD_FAILURES_URL", "http://127.0.0.1:8000"))
         kwargs.setdefault("token", os.environ.get("ROLLGUARD_FAILURES_TOKEN", ""))
-        kwargs.setdefault("spool_path", Path(os.environ.get("ROLLGUARD_FAILURES_SPOOL",
-                                                            "/var/lib/rollguard/failures-spool.db")))
+        kwargs.setdefault("spool_path", default_spool_path())
         _default = Reporter(**kwargs)
         return _default
 

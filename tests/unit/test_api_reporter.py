@@ -123,3 +123,18 @@ def test_message_only_error_is_stored_as_message(tmp_path: Path) -> None:
         assert b["error_code"] == "SOMETHING_NEW" and b["error_message"] is None
     finally:
         rep.close()
+
+
+def test_module_level_api_configured_from_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from rollguard.sdk import reporter
+
+    monkeypatch.setenv("ROLLGUARD_FAILURES_SPOOL", str(tmp_path / "env-spool.db"))
+    monkeypatch.setenv("ROLLGUARD_FAILURES_URL", "http://127.0.0.1:9")
+    rep = reporter.configure(start=False, catalog_path=None)
+    try:
+        res = reporter.match_and_persist("HTTP_429", "run-9")
+        assert res.queued and res.match.entry_code == "RATE_LIMITED"
+        assert rep.spool.path == tmp_path / "env-spool.db" and len(rep.spool) == 1
+    finally:
+        rep.close()
+        monkeypatch.setattr(reporter, "_default", None)
