@@ -74,10 +74,10 @@ def _copy(dsn: str, rows: list[tuple[Any, ...]]) -> float:
         return time.perf_counter() - t0
 
 
-def _serve(url: str, log: Path) -> tuple[subprocess.Popen[bytes], str]:
+def _serve(url: str, log: Path, workers: int) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "rollguard.cli.main", "api", "serve", "--database-url", url,
-                             "--port", str(port), "--log-level", "warning"],
+                             "--port", str(port), "--log-level", "warning", "--workers", str(workers)],
                             stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     for _ in range(300):
@@ -169,6 +169,7 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=1_000_000, help="table size for the list/stats latencies")
     ap.add_argument("--clients", type=int, default=2, help="concurrent HTTP clients")
     ap.add_argument("--batch", type=int, default=1000, help="events per POST /batch")
+    ap.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
     ap.add_argument("--requests", type=int, default=200, help="requests per latency figure")
     args = ap.parse_args()
 
@@ -192,12 +193,12 @@ def main() -> None:
 
         evs = list(events(SynthSpec(count=args.events, spread_hours=12, seed=1)))
         print(f"# failures ingest bench: {args.events} events, batches of {args.batch}, {args.clients} clients, "
-              f"{os.cpu_count()} CPUs")
+              f"{args.workers} server worker(s), {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
         copy_rows = _rows(evs, "bench")
         copy_s = _copy(dsn(copy_url), copy_rows)
         print(f"raw COPY (baseline, same rows, same indexes): {args.events / copy_s:,.0f} rows/s  ({copy_s:.2f}s)")
 
-        proc, base = _serve(api_url, base_dir / "api.log")
+        proc, base = _serve(api_url, base_dir / "api.log", args.workers)
         api_s = _ingest(base, token, evs, args.clients, args.batch)
         rate = args.events / api_s
         print(f"API POST /batch (match + insert, HTTP + JSON, client included): {rate:,.0f} events/s  ({api_s:.2f}s)")

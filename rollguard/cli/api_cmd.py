@@ -68,9 +68,13 @@ def api() -> None:
 @click.option("--migrate/--no-migrate", default=True, show_default=True, help="Run migrations at start-up.")
 @click.option("--log-level", default="info", show_default=True,
               type=click.Choice(["critical", "error", "warning", "info", "debug"]))
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
+              help="Worker processes (each with its own connection pool; metrics are per process).")
 def serve(database_url: str | None, host: str, port: int, catalog_path: str | None, migrate: bool,
-          log_level: str) -> None:
+          log_level: str, workers: int) -> None:
     """Run the failures API with uvicorn."""
+    import os
+
     import uvicorn
 
     from rollguard.api import create_app
@@ -78,9 +82,17 @@ def serve(database_url: str | None, host: str, port: int, catalog_path: str | No
     settings = _settings(database_url, catalog_path=catalog_path, migrate_on_start=migrate)
     if migrate:
         _migrate(settings).dispose()
-    app = create_app(settings.model_copy(update={"migrate_on_start": False}))
     click.echo(f"failures API on http://{host}:{port} (OpenAPI: /openapi.json)", err=True)
-    uvicorn.run(app, host=host, port=port, log_level=log_level)
+    if workers == 1:
+        app = create_app(settings.model_copy(update={"migrate_on_start": False}))
+        uvicorn.run(app, host=host, port=port, log_level=log_level)
+        return
+    # Several processes: each worker builds its app from the environment.
+    os.environ["ROLLGUARD_API_DATABASE_URL"] = settings.database_url
+    os.environ["ROLLGUARD_API_CATALOG_PATH"] = str(settings.catalog_path)
+    os.environ["ROLLGUARD_API_MIGRATE_ON_START"] = "false"
+    uvicorn.run("rollguard.api:create_app", factory=True, host=host, port=port, log_level=log_level,
+                workers=workers)
 
 
 @api.command("migrate")
