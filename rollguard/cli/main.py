@@ -16,6 +16,8 @@ from rollguard import __version__
 SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
     "operator": ("rollguard.cli.operator_cmd", "operator", "Run the kopf operator."),
     "catalog": ("rollguard.cli.catalog_cmd", "catalog", "Failure catalogs: validate, default, match, rollback."),
+    "api": ("rollguard.cli.api_cmd", "api", "Failures service: serve, migrate, tokens."),
+    "failures": ("rollguard.cli.failures_cmd", "failures", "Failures jobs: aggregate, prune, synth."),
 }
 
 

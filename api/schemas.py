@@ -1,0 +1,198 @@
+"""Request and response bodies of the failures API."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+MAX_BATCH = 1000
+# "error_code or error_message", stated in the OpenAPI schema too (not only in a validator).
+CODE_OR_MESSAGE: dict[str, Any] = {"anyOf": [
+    {"required": ["error_code"], "properties": {"error_code": {"type": "string"}}},
+    {"required": ["error_message"], "properties": {"error_message": {"type": "string"}}},
+]}
+MatchTypeLit = Literal["exact", "alias", "pattern", "unknown"]
+
+
+def clean_text(value: str) -> str:
+    """PostgreSQL text and JSONB cannot hold NUL, and UTF-8 cannot hold lone surrogates (both
+    valid in JSON strings): replace them rather than fail on a caller's odd error message."""
+    if value.isascii() and "\x00" not in value:
+        return value
+    return value.replace("\x00", "\ufffd").encode("utf-8", "replace").decode("utf-8")
+
+
+def clean_json(value: Any) -> Any:
+    if isinstance(value, str):
+        return clean_text(value)
+    if isinstance(value, dict):
+        return {clean_text(str(k)): clean_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [clean_json(v) for v in value]
+    return value
+
+
+class _Clean(BaseModel):
+    @field_validator("*", mode="after")
+    @classmethod
+    def _clean(cls, value: Any) -> Any:
+        return clean_json(value) if isinstance(value, str | dict | list) else value
+
+
+class FailureIn(_Clean):
+    model_config = ConfigDict(extra="forbid", json_schema_extra=CODE_OR_MESSAGE)
+
+    id: uuid.UUID | None = Field(default=None, description="Client-chosen id: makes retries idempotent")
+    run_id: str = Field(min_length=1, max_length=255)
+    error_code: str | None = Field(default=None, min_length=1, max_length=255,
+                                   description="Error code (or message) to match; UNKNOWN when only a message is given")
+    error_message: str | None = Field(default=None, min_length=1, max_length=20000)
+    skill_id: str | None = Field(default=None, max_length=100)
+    step_index: int | None = Field(default=None, ge=0, le=2_147_483_647)
+    context: dict[str, Any] = Field(default_factory=dict)
+    occurred_at: datetime | None = Field(default=None, description="When it happened (default: when received)")
+
+    @model_validator(mode="after")
+    def _code_or_message(self) -> FailureIn:
+        if not self.error_code and not self.error_message:
+            raise ValueError("error_code or error_message is required")
+        if self.occurred_at is not None:
+            if self.occurred_at.tzinfo is None:
+                raise ValueError("occurred_at must carry a timezone")
+            try:  # stored as UTC (PostgreSQL refuses offsets beyond +-15:59)
+                self.occurred_at = self.occurred_at.astimezone(UTC)
+            except OverflowError as exc:
+                raise ValueError("occurred_at is out of range") from exc
+        return self
+
+
+class FailureOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    tenant_id: str
+    run_id: str
+    error_code: str
+    error_message: str | None
+    catalog_entry_id: str | None
+    catalog_version: str | None
+    match_type: MatchTypeLit
+    confidence: float
+    category: str | None
+    severity: str | None
+    is_retryable: bool
+    recovery_mode: str | None
+    recovery_suggestion: str | None
+    recovery_attempted: bool
+    recovery_succeeded: bool
+    recovered_at: datetime | None
+    recovered_by: str | None
+    recovery_notes: str | None
+    skill_id: str | None
+    step_index: int | None
+    context: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+
+
+class BatchIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    events: list[FailureIn] = Field(min_length=1, max_length=MAX_BATCH)
+
+
+class BatchItemOut(BaseModel):
+    id: uuid.UUID
+    error_code: str
+    catalog_entry_id: str | None
+    match_type: MatchTypeLit
+    confidence: float
+    category: str | None
+    recovery_mode: str | None
+    duplicate: bool
+
+
+class BatchOut(BaseModel):
+    accepted: int
+    duplicates: int
+    catalog_version: str
+    items: list[BatchItemOut]
+
+
+class FailureList(BaseModel):
+    items: list[FailureOut]
+    limit: int
+    offset: int
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page")
+
+
+class CodeCount(BaseModel):
+    error_code: str
+    count: int
+    matched: int
+
+
+class CategoryCount(BaseModel):
+    category: str | None
+    count: int
+
+
+class ModeRecovery(BaseModel):
+    recovery_mode: str | None
+    attempted: int
+    succeeded: int
+    failed: int
+    success_rate: float | None
+
+
+class Stats(BaseModel):
+    since_hours: int
+    total: int
+    matched: int
+    unmatched: int
+    hit_rate: float | None = Field(description="matched / total; null when there is no failure in the window")
+    recovery_attempted: int
+    recovery_succeeded: int
+    recovery_success_rate: float | None
+    by_code: list[CodeCount]
+    by_category: list[CategoryCount]
+    recovery_by_mode: list[ModeRecovery]
+
+
+class RecoveryPatch(_Clean):
+    model_config = ConfigDict(extra="forbid")
+
+    recovery_succeeded: bool
+    recovered_by: str | None = Field(default=None, max_length=100)
+    notes: str | None = Field(default=None, max_length=10000)
+
+
+class SuggestIn(_Clean):
+    model_config = ConfigDict(extra="forbid", json_schema_extra=CODE_OR_MESSAGE)
+
+    error_code: str | None = Field(default=None, min_length=1, max_length=255)
+    error_message: str | None = Field(default=None, min_length=1, max_length=20000)
+
+    @model_validator(mode="after")
+    def _code_or_message(self) -> SuggestIn:
+        if not self.error_code and not self.error_message:
+            raise ValueError("error_code or error_message is required")
+        return self
+
+
+class SuggestOut(BaseModel):
+    matched: bool
+    catalog_entry_id: str | None
+    match_type: MatchTypeLit
+    confidence: float
+    category: str | None
+    severity: str | None
+    retryable: bool
+    recovery_mode: str | None
+    recovery_suggestion: str | None
+    catalog_version: str
+    past_attempts: int = Field(description="This tenant's recoveries of this entry so far")
+    past_successes: int

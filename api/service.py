@@ -1,0 +1,231 @@
+"""Database operations of the failures service (used by the routes, the CLI and the bench)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+from sqlalchemy import ColumnElement, Select, Table, func, select, tuple_
+from sqlalchemy.dialects import sqlite
+from sqlalchemy.orm import Session
+
+from rollguard.api.matching import CatalogMatcher, Match
+from rollguard.api.orm import FailureMatch
+from rollguard.api.schemas import FailureIn
+
+Status = Literal["unrecovered", "recovered", "all"]
+FM = FailureMatch
+TABLE: Table = FailureMatch.__table__  # type: ignore[assignment]
+
+
+class CursorError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Ingested:
+    row: dict[str, Any]
+    match: Match
+    duplicate: bool
+
+
+def event_row(tenant_id: str, ev: FailureIn, m: Match, catalog_version: str, now: datetime) -> dict[str, Any]:
+    return {
+        "id": ev.id or uuid.uuid4(),
+        "tenant_id": tenant_id,
+        "run_id": ev.run_id,
+        "error_code": ev.error_code or m.entry_code or "UNKNOWN",
+        "error_message": ev.error_message,
+        "catalog_entry_id": m.entry_code,
+        "catalog_version": catalog_version,
+        "match_type": m.match_type,
+        "confidence": m.confidence,
+        "category": m.category,
+        "severity": m.severity,
+        "is_retryable": m.retryable,
+        "recovery_mode": m.recovery_mode,
+        "recovery_suggestion": m.recovery_suggestion,
+        "recovery_attempted": False,
+        "recovery_succeeded": False,
+        "recovered_at": None,
+        "recovered_by": None,
+        "recovery_notes": None,
+        "skill_id": ev.skill_id,
+        "step_index": ev.step_index,
+        "context": ev.context,
+        "created_at": ev.occurred_at or now,
+        "updated_at": now,
+    }
+
+
+def ingest(session: Session, tenant_id: str, events: Sequence[FailureIn], matcher: CatalogMatcher) -> list[Ingested]:
+    """Match and insert events in the caller's transaction. An event whose client-chosen id
+    already exists is not inserted again (retries after a lost response are harmless)."""
+    now = datetime.now(UTC)
+    out: list[Ingested] = []
+    rows: list[dict[str, Any]] = []
+    seen: set[uuid.UUID] = set()
+    for ev in events:
+        m = matcher.match_event(ev.error_code, ev.error_message)
+        row = event_row(tenant_id, ev, m, matcher.version, now)
+        dup = row["id"] in seen
+        seen.add(row["id"])
+        out.append(Ingested(row, m, dup))
+        if not dup:
+            rows.append(row)
+    inserted = _insert(session, rows) if rows else set()
+    return [Ingested(i.row, i.match, i.duplicate or i.row["id"] not in inserted) for i in out]
+
+
+# PostgreSQL fast path: one INSERT ... SELECT FROM unnest(<one array per column>) carries a whole
+# batch in 24 parameters; SQLAlchemy's multi-row VALUES (24 parameters per row, each through its
+# bind processor) took ~230 ms per 1000 rows here.
+_PG_TYPES = {"id": "uuid", "confidence": "float8", "is_retryable": "bool", "recovery_attempted": "bool",
+             "recovery_succeeded": "bool", "recovered_at": "timestamptz", "step_index": "int4",
+             "context": "jsonb", "created_at": "timestamptz", "updated_at": "timestamptz"}
+_PG_COLS = [c.name for c in TABLE.columns]
+# Identifiers come from our own table metadata; every value is a bound parameter.
+_PG_INSERT = " ".join([
+    "INSERT INTO failure_matches (", ", ".join(_PG_COLS), ") SELECT * FROM unnest(",
+    ", ".join(f"%s::{_PG_TYPES.get(c, 'text')}[]" for c in _PG_COLS),
+    ") ON CONFLICT (id) DO NOTHING RETURNING id",
+])
+
+
+def _insert(session: Session, rows: list[dict[str, Any]]) -> set[uuid.UUID]:
+    if session.get_bind().dialect.name == "postgresql":
+        columns = [[r[c] for r in rows] for c in _PG_COLS]
+        ci = _PG_COLS.index("context")
+        columns[ci] = [json.dumps(v, separators=(",", ":")) for v in columns[ci]]
+        dbapi_conn = session.connection().connection.driver_connection
+        assert dbapi_conn is not None
+        with dbapi_conn.cursor() as cur:
+            cur.execute(_PG_INSERT, columns)
+            return {r[0] for r in cur.fetchall()}
+    stmt = sqlite.insert(TABLE).on_conflict_do_nothing(index_elements=["id"]).returning(TABLE.c.id)
+    return set(session.execute(stmt, rows).scalars().all())
+
+
+def encode_cursor(created_at: datetime, id_: uuid.UUID) -> str:
+    raw = json.dumps({"t": created_at.isoformat(), "i": str(id_)}).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        data = json.loads(raw)
+        t = datetime.fromisoformat(data["t"])
+        if t.tzinfo is None:
+            raise ValueError("naive time")
+        return t, uuid.UUID(data["i"])
+    except (binascii.Error, ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
+        raise CursorError("not a cursor returned by this API") from exc
+
+
+def _where(tenant_id: str, since_hours: int | None, *, run_id: str | None = None, error_code: str | None = None,
+           category: str | None = None, status: Status = "all") -> list[ColumnElement[bool]]:
+    conds: list[ColumnElement[bool]] = [FM.tenant_id == tenant_id]
+    if since_hours is not None:
+        conds.append(FM.created_at >= datetime.now(UTC) - timedelta(hours=since_hours))
+    if run_id is not None:
+        conds.append(FM.run_id == run_id)
+    if error_code is not None:
+        conds.append(FM.error_code == error_code)
+    if category is not None:
+        conds.append(FM.category == category)
+    if status == "unrecovered":
+        conds.append(FM.recovery_succeeded.is_(False))
+    elif status == "recovered":
+        conds.append(FM.recovery_succeeded.is_(True))
+    return conds
+
+
+def list_failures(session: Session, tenant_id: str, *, since_hours: int | None, limit: int, offset: int = 0,
+                  cursor: str | None = None, run_id: str | None = None, error_code: str | None = None,
+                  category: str | None = None, status: Status = "all") -> tuple[list[FailureMatch], str | None]:
+    """Newest first. Deep pages: pass the returned cursor (keyset on (created_at, id)) instead
+    of a growing offset, which costs O(offset) per page."""
+    conds = _where(tenant_id, since_hours, run_id=run_id, error_code=error_code, category=category, status=status)
+    if cursor is not None:
+        t, i = decode_cursor(cursor)
+        conds.append(tuple_(FM.created_at, FM.id) < tuple_(t, i))
+    q: Select[FailureMatch] = (select(FM).where(*conds).order_by(FM.created_at.desc(), FM.id.desc())
+                                      .limit(limit).offset(offset))
+    rows = list(session.scalars(q))
+    nxt = encode_cursor(rows[-1].created_at, rows[-1].id) if len(rows) == limit else None
+    return rows, nxt
+
+
+def get_failure(session: Session, tenant_id: str, failure_id: uuid.UUID) -> FailureMatch | None:
+    return session.scalars(select(FM).where(FM.id == failure_id, FM.tenant_id == tenant_id)).first()
+
+
+def _rate(num: int, den: int) -> float | None:
+    return round(num / den, 6) if den else None
+
+
+def stats(session: Session, tenant_id: str, since_hours: int, top: int = 50) -> dict[str, Any]:
+    """One scan of the window, grouped finely; the totals and breakdowns are summed here
+    (four separate GROUP BY queries cost four scans)."""
+    attempted_c = func.count().filter(FM.recovery_attempted.is_(True))
+    succeeded_c = func.count().filter(FM.recovery_succeeded.is_(True))
+    matched = FM.catalog_entry_id.is_not(None)
+    groups = session.execute(
+        select(FM.error_code, FM.category, FM.recovery_mode, matched, func.count(), attempted_c, succeeded_c)
+        .where(*_where(tenant_id, since_hours)).group_by(FM.error_code, FM.category, FM.recovery_mode, matched)).all()
+    total = hit = attempted = succeeded = 0
+    codes: dict[str, list[int]] = {}
+    cats: dict[str | None, int] = {}
+    modes: dict[str | None, list[int]] = {}
+    for code, cat, mode, is_hit, n, att, ok in groups:
+        total += n
+        hit += n if is_hit else 0
+        attempted += att
+        succeeded += ok
+        c = codes.setdefault(code, [0, 0])
+        c[0] += n
+        c[1] += n if is_hit else 0
+        cats[cat] = cats.get(cat, 0) + n
+        if att:
+            m = modes.setdefault(mode, [0, 0])
+            m[0] += att
+            m[1] += ok
+    by_code = sorted(codes.items(), key=lambda kv: (-kv[1][0], kv[0]))[:top]
+    return {
+        "since_hours": since_hours,
+        "total": total, "matched": hit, "unmatched": total - hit, "hit_rate": _rate(hit, total),
+        "recovery_attempted": attempted, "recovery_succeeded": succeeded,
+        "recovery_success_rate": _rate(succeeded, attempted),
+        "by_code": [{"error_code": c, "count": n, "matched": mt} for c, (n, mt) in by_code],
+        "by_category": [{"category": c, "count": n}
+                        for c, n in sorted(cats.items(), key=lambda kv: (-kv[1], kv[0] or ""))],
+        "recovery_by_mode": [{"recovery_mode": mode, "attempted": a, "succeeded": ok, "failed": a - ok,
+                              "success_rate": _rate(ok, a)}
+                             for mode, (a, ok) in sorted(modes.items(), key=lambda kv: kv[0] or "")],
+    }
+
+
+def mark_recovery(session: Session, row: FailureMatch, succeeded: bool, recovered_by: str | None,
+                  notes: str | None) -> FailureMatch:
+    now = datetime.now(UTC)
+    row.recovery_attempted = True
+    row.recovery_succeeded = succeeded
+    row.recovered_at = now if succeeded else None
+    row.recovered_by = recovered_by
+    row.recovery_notes = notes
+    row.updated_at = now
+    return row
+
+
+def past_recoveries(session: Session, tenant_id: str, entry_code: str) -> tuple[int, int]:
+    attempted, succeeded = session.execute(
+        select(func.count(), func.count().filter(FM.recovery_succeeded.is_(True)))
+        .where(FM.tenant_id == tenant_id, FM.catalog_entry_id == entry_code, FM.recovery_attempted.is_(True))).one()
+    return int(attempted), int(succeeded)

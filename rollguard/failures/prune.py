@@ -1,0 +1,60 @@
+"""Retention: delete old failures in small batches, each its own short transaction, so that
+ingest never waits behind one long delete (the seeds' 90-day lifecycle)."""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import Engine, delete, func, select
+
+from rollguard.api.orm import FailureMatch, FailurePatternExport
+
+_AGE = re.compile(r"^\s*(\d+)\s*([dhw])\s*$")
+
+
+def parse_age(text: str) -> timedelta:
+    m = _AGE.match(text)
+    if not m:
+        raise ValueError(f"{text!r} is not an age like 90d, 12h or 2w")
+    n, unit = int(m.group(1)), m.group(2)
+    return {"h": timedelta(hours=n), "d": timedelta(days=n), "w": timedelta(weeks=n)}[unit]
+
+
+@dataclass(frozen=True)
+class PruneResult:
+    cutoff: datetime
+    deleted: int
+    exports_deleted: int
+    batches: int
+    seconds: float
+
+
+def prune(engine: Engine, older_than: timedelta, *, batch_size: int = 5000, dry_run: bool = False,
+          tenant_id: str | None = None) -> PruneResult:
+    cutoff = datetime.now(UTC) - older_than
+    t0 = time.monotonic()
+    conds = [FailureMatch.created_at < cutoff]
+    if tenant_id is not None:
+        conds.append(FailureMatch.tenant_id == tenant_id)
+    if dry_run:
+        with engine.connect() as conn:
+            n = conn.execute(select(func.count()).select_from(FailureMatch).where(*conds)).scalar_one()
+        return PruneResult(cutoff, int(n), 0, 0, time.monotonic() - t0)
+    deleted = batches = 0
+    while True:
+        with engine.begin() as conn:
+            ids = select(FailureMatch.id).where(*conds).limit(batch_size).scalar_subquery()
+            n = conn.execute(delete(FailureMatch).where(FailureMatch.id.in_(ids))).rowcount
+        if not n:
+            break
+        deleted += n
+        batches += 1
+    exports = 0
+    if tenant_id is None:
+        with engine.begin() as conn:
+            exports = conn.execute(delete(FailurePatternExport)
+                                   .where(FailurePatternExport.created_at < cutoff)).rowcount
+    return PruneResult(cutoff, deleted, exports, batches, time.monotonic() - t0)
