@@ -28,10 +28,11 @@ def _write_key(path: Path, key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey) 
     path.chmod(0o600)
 
 
-def _name(cn: str, org: str | None = None) -> x509.Name:
+def _name(cn: str, org: str | tuple[str, ...] | None = None) -> x509.Name:
+    """CN is the user, each O attribute one group (the apiserver reads them that way)."""
     attrs = [x509.NameAttribute(NameOID.COMMON_NAME, cn)]
-    if org:
-        attrs.append(x509.NameAttribute(NameOID.ORGANIZATION_NAME, org))
+    orgs = (org,) if isinstance(org, str) else (org or ())
+    attrs += [x509.NameAttribute(NameOID.ORGANIZATION_NAME, o) for o in orgs]
     return x509.Name(attrs)
 
 
@@ -65,7 +66,7 @@ class CertificateAuthority:
         self.pair.cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
         self._key, self._cert = key, cert
 
-    def issue(self, name: str, *, cn: str, org: str | None = None, server: bool = False,
+    def issue(self, name: str, *, cn: str, org: str | tuple[str, ...] | None = None, server: bool = False,
               hosts: tuple[str, ...] = ()) -> KeyPair:
         key = ec.generate_private_key(ec.SECP256R1())
         now = dt.datetime.now(dt.UTC)

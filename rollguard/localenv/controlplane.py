@@ -191,7 +191,7 @@ class ControlPlane:
         """A kubeconfig for another client identity (for RBAC tests): CN=user, O=groups."""
         assert self.state is not None
         ca = CertificateAuthority(self.workdir / "pki")
-        pair = ca.issue(f"user-{name}", cn=user, org=",".join(groups) or None)
+        pair = ca.issue(f"user-{name}", cn=user, org=groups or None)
         path = self.workdir / f"{name}.kubeconfig"
         _write_kubeconfig(path, self.state.server, ca.pair.cert, pair.cert, pair.key, user=user)
         return path

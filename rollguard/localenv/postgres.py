@@ -11,6 +11,7 @@ import os
 import pwd
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 from rollguard.localenv import _proc
@@ -36,6 +37,7 @@ class Postgres:
         self.port = 0
         self._proc: subprocess.Popen[bytes] | None = None
         self._runas: list[str] = []
+        self._owned_dir = False
 
     @property
     def url(self) -> str:
@@ -48,12 +50,17 @@ class Postgres:
         return f"postgresql://{self.user}:{self.password}@127.0.0.1:{self.port}/{self.database}"
 
     def start(self, timeout: float = 60.0) -> None:
-        data = self.workdir / "data"
-        self.workdir.mkdir(parents=True, exist_ok=True)
         if os.geteuid() == 0:
+            # The server runs as `postgres`, which cannot traverse root's 0700 directories
+            # (pytest's tmp_path among them): keep its files in a directory of its own.
+            self.workdir = Path(tempfile.mkdtemp(prefix="rollguard-pg-"))
+            self._owned_dir = True
+            self.workdir.chmod(0o755)
             pw = pwd.getpwnam("postgres")
             os.chown(self.workdir, pw.pw_uid, pw.pw_gid)
             self._runas = ["runuser", "-u", "postgres", "--"]
+        data = self.workdir / "data"
+        self.workdir.mkdir(parents=True, exist_ok=True)
         pwfile = self.workdir / "pwfile"
         pwfile.write_text(self.password + "\n")
         if self._runas:
@@ -96,3 +103,5 @@ class Postgres:
         if self._proc is not None:
             _proc.stop_pid(self._proc.pid)
             self._proc = None
+        if self._owned_dir:
+            shutil.rmtree(self.workdir, ignore_errors=True)

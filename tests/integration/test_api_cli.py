@@ -7,11 +7,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.integration import api_pg
 from tests.integration.api_pg import ApiServer, cli
 
 pytestmark = pytest.mark.integration
-postgres = api_pg.postgres_fixture()
 
 
 def test_migrate_token_serve_revoke(database_url: str, tmp_path: Path) -> None:

@@ -17,11 +17,9 @@ from rollguard.api import migrate
 from rollguard.api.auth import create_token
 from rollguard.failures.synth import UNMATCHED_TEMPLATES
 from rollguard.localenv._proc import free_port
-from tests.integration import api_pg
 from tests.integration.api_pg import ApiServer, cli
 
 pytestmark = pytest.mark.integration
-postgres = api_pg.postgres_fixture()
 
 
 def _scalar(url: str, sql: str) -> int:

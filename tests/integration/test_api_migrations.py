@@ -12,10 +12,8 @@ from sqlalchemy.exc import IntegrityError
 
 from rollguard.api import migrate
 from rollguard.api.orm import Base
-from tests.integration import api_pg
 
 pytestmark = pytest.mark.integration
-postgres = api_pg.postgres_fixture()
 
 TABLES = {"failure_matches", "failure_pattern_exports", "api_tokens"}
 

@@ -14,12 +14,10 @@ from rollguard.api import migrate
 from rollguard.api.auth import create_token
 from rollguard.api.db import make_engine
 from rollguard.sdk.reporter import PERSIST_DROPPED, Reporter
-from tests.integration import api_pg
 from tests.integration.api_pg import ApiServer
 from tests.support.kube import eventually
 
 pytestmark = pytest.mark.integration
-postgres = api_pg.postgres_fixture()
 
 
 def _token(database_url: str) -> str:

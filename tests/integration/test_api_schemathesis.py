@@ -15,10 +15,8 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 from rollguard.api import create_app
 from rollguard.api.auth import create_token
 from rollguard.api.settings import Settings
-from tests.integration import api_pg
 
 pytestmark = pytest.mark.integration
-postgres = api_pg.postgres_fixture()
 
 
 @pytest.fixture

@@ -16,10 +16,8 @@ from fastapi.testclient import TestClient
 from rollguard.api import create_app
 from rollguard.api.auth import create_token
 from rollguard.api.settings import Settings
-from tests.integration import api_pg
 
 pytestmark = pytest.mark.integration
-postgres = api_pg.postgres_fixture()
 
 
 @dataclass

@@ -72,7 +72,7 @@ class OperatorProcess:
 
     def start(self) -> OperatorProcess:
         args = [sys.executable, "-m", "rollguard.cli.main", "operator", "run", "--liveness", ""]
-        args += ["--standalone"] if self.standalone else ["--peering", "rollguard"]
+        args += ["--standalone"] if self.standalone else ["--peering", "--peering-name", "rollguard"]
         for ns in self.namespaces:
             args += ["-n", ns]
         env = {**os.environ, "KUBECONFIG": str(self.kubeconfig), **self.extra_env}
