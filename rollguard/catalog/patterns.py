@@ -10,8 +10,8 @@ from __future__ import annotations
 import re
 
 # Python 3.11+: the regex parser lives in re._parser (used only to measure specificity)
-from re import _constants as sre_constants  # type: ignore[attr-defined]
-from re import _parser as sre_parse  # type: ignore[attr-defined]
+from re import _constants as sre_constants  # type: ignore[attr-defined,unused-ignore]
+from re import _parser as sre_parse  # type: ignore[attr-defined,unused-ignore]
 from typing import Any
 
 try:
