@@ -90,4 +90,4 @@ def test_signoff_round_trips_in_camel_case() -> None:
         "evidence": {"kind": "ShadowRun", "mismatches": 0, "reportRef": "r.json"}})
     s = FeatureFlagSpec.model_validate(raw)
     assert s.signoff is not None and s.signoff.expires_at == dt.datetime(2026, 11, 2, 10, tzinfo=dt.UTC)
-    assert s.to_k8s()["signoff"]["evidence"]["reportRef"] == "r.json"
+    assert s.model_dump(by_alias=True)["signoff"]["evidence"]["reportRef"] == "r.json"
