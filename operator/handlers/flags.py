@@ -15,6 +15,7 @@ import datetime as dt
 import logging
 import os
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import kopf
@@ -49,7 +50,7 @@ def reconcile(namespace: str | None, **_: Any) -> None:
     _run(namespace)
 
 
-def _is(kind: str) -> kopf.WhenFilterFn:
+def _is(kind: str) -> Callable[..., bool]:
     def check(event: kopf.RawEvent, **_: Any) -> bool:
         return event.get("type") == kind
     return check
