@@ -15,6 +15,7 @@ from rollguard import __version__
 # stays fast and one area's heavy imports (FastAPI, kopf) do not slow another's commands.
 SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
     "operator": ("rollguard.cli.operator_cmd", "operator", "Run the kopf operator."),
+    "flags": ("rollguard.cli.flags_cmd", "flags", "Feature flags: list, get, enable, disable, signoff."),
 }
 
 
