@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, Strict, model_validator
 
 from rollguard.models.common import Condition, K8sModel
 
@@ -30,12 +30,17 @@ ENV_VAR_PATTERN = r"^[A-Z][A-Z0-9_]*$"
 DNS1123_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
 HISTORY_MAX = 20
 
+# The apiserver refuses "yes" or "1" where a boolean/integer is declared; pydantic's lax mode
+# would coerce them. Strict on these fields keeps the model as strict as the CRD.
+StrictBool = Annotated[bool, Strict()]
+StrictInt = Annotated[int, Strict()]
+
 
 class SignoffEvidence(K8sModel):
     """What the approval rests on, e.g. the seed's 24h shadow run with its mismatch count."""
 
     kind: EvidenceKind
-    mismatches: int | None = Field(default=None, ge=0)
+    mismatches: StrictInt | None = Field(default=None, ge=0)
     report_ref: str | None = Field(default=None, min_length=1, max_length=1024)
     summary: str | None = Field(default=None, max_length=4096)
 
@@ -66,10 +71,10 @@ class FeatureFlagSpec(K8sModel):
     description: str | None = Field(default=None, max_length=2048)
     owner: str = Field(min_length=1, max_length=253)
     type: FlagType = "boolean"
-    default_value: bool
-    environments: dict[str, bool] | None = Field(default=None, max_length=50)
+    default_value: StrictBool
+    environments: dict[str, StrictBool] | None = Field(default=None, max_length=50)
     env_var: str | None = Field(default=None, pattern=ENV_VAR_PATTERN, max_length=128)
-    requires_signoff: bool = False
+    requires_signoff: StrictBool = False
     signoff: Signoff | None = None
     targets: list[FlagTarget] | None = Field(default=None, max_length=50)
 
