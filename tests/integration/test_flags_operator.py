@@ -90,6 +90,13 @@ def events(kubectl: Kubectl, ns: str, name: str) -> list[dict[str, Any]]:
     return list(items)
 
 
+def write_pod_files(kubectl: Kubectl, ns: str, env: str, directory: Path) -> None:
+    """What kubelet would put at /etc/rollguard/flags in a pod of ``env``."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, content in files(kubectl, ns, env)["cm"]["data"].items():
+        (directory / name).write_text(content)
+
+
 def mounted_env(kubectl: Kubectl, ns: str, name: str) -> str | None:
     d = kubectl.get_json("deployment", name, namespace=ns)
     pod = d["spec"]["template"]["spec"]
@@ -152,10 +159,7 @@ def test_two_environments_get_their_values_in_mounted_files(kubectl: Kubectl, na
     # the files the operator wrote: our SDK and the real OpenFeature flagd provider agree on them
     for env in ("staging", "production"):
         out = tmp_path / env
-        out.mkdir()
-        data = files(kubectl, ns, env)["cm"]["data"]
-        for name, content in data.items():
-            (out / name).write_text(content)
+        write_pod_files(kubectl, ns, env, out)
         ours = FlagReader(out, environ={})
         provider = FlagdProvider(resolver_type=ResolverType.FILE, offline_flag_source_path=str(out / "flagd.json"))
         domain = f"it-{uuid.uuid4().hex[:8]}"
@@ -171,7 +175,7 @@ def test_two_environments_get_their_values_in_mounted_files(kubectl: Kubectl, na
 
 
 def test_gated_flag_refused_then_allowed_after_signoff(kubectl: Kubectl, namespace: str,
-                                                       operator: OperatorProcess) -> None:
+                                                       operator: OperatorProcess, tmp_path: Path) -> None:
     ns = namespace
     kubectl.apply(deployment("backend-staging"), namespace=ns)
     kubectl.apply(gated_flag(), namespace=ns)
@@ -187,6 +191,10 @@ def test_gated_flag_refused_then_allowed_after_signoff(kubectl: Kubectl, namespa
     assert (st["value"], st["desired"], st["source"]) == (False, True, "Blocked")
     eventually(lambda: any(e["type"] == "Warning" and e["reason"] == "SignoffMissing"
                            for e in events(kubectl, ns, GATED)), what="Warning Event")
+    # in the pod: the declared env-var override cannot turn the blocked flag on
+    pod_dir = tmp_path / "pod"
+    write_pod_files(kubectl, ns, "staging", pod_dir)
+    assert FlagReader(pod_dir, environ={"AOS_FEATURE_FAILURE_CATALOG": "true"}).is_enabled(KEY) is False
 
     # a sign-off whose shadow run had mismatches does not count
     kubectl("patch", "featureflag", GATED, "--type=merge", "-p",
@@ -198,6 +206,11 @@ def test_gated_flag_refused_then_allowed_after_signoff(kubectl: Kubectl, namespa
     kubectl("patch", "featureflag", GATED, "--type=merge", "-p",
             json.dumps({"spec": {"signoff": signoff(expires_in=dt.timedelta(days=7))}}), namespace=ns)
     eventually(lambda: value_in(kubectl, ns, "staging", KEY) is True, what="flag on after sign-off")
+    write_pod_files(kubectl, ns, "staging", pod_dir)
+    assert FlagReader(pod_dir, environ={}).is_enabled(KEY) is True
+    # env override first: a pod can still switch it off locally
+    assert FlagReader(pod_dir, environ={"AOS_FEATURE_FAILURE_CATALOG": "false"}).is_enabled(KEY) is False
+    assert FlagReader(pod_dir, environ={f"AOS_FEATURE_{KEY.upper()}": "0"}).is_enabled(KEY) is False
     eventually(lambda: status(kubectl, ns, GATED).get("phase") == "Ready", what="Ready")
     assert condition(kubectl, ns, GATED, "Blocked")["status"] == "False"
     history = status(kubectl, ns, GATED)["history"]
