@@ -6,7 +6,10 @@ import datetime as dt
 import json
 from typing import Any
 
-from rollguard.flags import DeploymentObs, build_status, plan_namespace
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from rollguard.flags import DeploymentObs, build_status, plan_namespace, signoff_verdict
 from rollguard.flags.render import FLAGD_FILE, FLAGD_SCHEMA, FLAGS_FILE
 from rollguard.models.flag import FeatureFlag
 
@@ -107,3 +110,54 @@ def test_status_history_and_events_only_on_change() -> None:
     assert st3.history and "staging: false -> true (Override)" in st3.history[-1].change
     assert "signoff: Missing -> Valid" in st3.history[-1].change and st3.history[-1].actor == "bob"
     assert [e.reason for e in ev3] == ["FlagChanged"]
+
+
+# -- property: whatever the flags, no file ever carries a gated flag as true without a valid sign-off ------
+ENVS = st.sampled_from(["staging", "production", "dev"])
+
+
+@st.composite
+def flag_specs(draw: st.DrawFn, index: int) -> FeatureFlag:
+    spec: dict[str, Any] = {
+        "key": draw(st.sampled_from(["a", "b", "c", f"k{index}"])),
+        "defaultValue": draw(st.booleans()),
+        "environments": draw(st.dictionaries(ENVS, st.booleans(), max_size=3)),
+        "requiresSignoff": draw(st.booleans()),
+        "targets": [{"environment": draw(ENVS), "deployments": [draw(st.sampled_from(["web", "worker"]))]}],
+    }
+    if draw(st.booleans()):
+        at = NOW + dt.timedelta(hours=draw(st.integers(-48, 2)))
+        s: dict[str, Any] = {"by": "sre", "at": at.isoformat(),
+                             "evidence": {"kind": "ShadowRun", "mismatches": draw(st.integers(0, 2))}}
+        if draw(st.booleans()):
+            s["expiresAt"] = (at + dt.timedelta(hours=draw(st.integers(1, 72)))).isoformat()
+        spec["signoff"] = s
+    return flag(f"flag-{index}", created=f"2026-11-0{index + 1}T00:00:00Z", **spec)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(0, 5), min_size=1, max_size=5, unique=True).flatmap(
+    lambda ids: st.tuples(*[flag_specs(i) for i in ids])))
+def test_no_file_ever_enables_a_gated_flag_without_valid_signoff(flags: tuple[FeatureFlag, ...]) -> None:
+    deployments = [DeploymentObs("web", containers=("app",)), DeploymentObs("worker", containers=("app",))]
+    plan = plan_namespace(list(flags), deployments, "ns", NOW)
+    by_name = {f.name: f for f in flags}
+    for env, content in plan.files.items():
+        fj, fd = json.loads(content[FLAGS_FILE]), json.loads(content[FLAGD_FILE])
+        assert set(fj["flags"]) == set(fd["flags"])
+        for key, entry in fj["flags"].items():
+            f = by_name[entry["resource"]]
+            gate_ok = signoff_verdict(f.spec, NOW).allows_enable
+            desired = (f.spec.environments or {}).get(env, f.spec.default_value)
+            assert entry["value"] == (desired and gate_ok), (env, key, entry)
+            assert fd["flags"][key]["defaultVariant"] == ("on" if entry["value"] else "off")
+    # each key is delivered once, by its oldest flag
+    for env in plan.files:
+        delivered = json.loads(plan.files[env][FLAGS_FILE])["flags"]
+        for key, entry in delivered.items():
+            owners = sorted((f.metadata["creationTimestamp"], f.name) for f in flags if f.key == key)
+            assert entry["resource"] == owners[0][1]
+    # a Deployment is mounted for at most one environment, and only if some flag targets it there
+    for dep, env in plan.mounts.items():
+        assert any(t.environment == env and dep in (t.deployments or []) for f in flags for t in f.spec.targets or [])
+        assert dep not in plan.conflicts
