@@ -16,6 +16,7 @@ directory with ``ROLLGUARD_FLAGS_DIR``). Never raises, never blocks on the netwo
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -38,6 +39,7 @@ _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off"}
 
 
+@functools.lru_cache(maxsize=4096)
 def default_env_var(key: str) -> str:
     """``AOS_FEATURE_<KEY>`` (same rule as the operator's ``rollguard.flags.default_env_var``)."""
     return ENV_VAR_PREFIX + re.sub(r"[^A-Z0-9]+", "_", key.upper()).strip("_")
@@ -63,6 +65,7 @@ class FlagReader:
         self._bad_signature: tuple[int, int, int] | None = None
         self._checked = 0.0
         self._warned: set[str] = set()
+        self._vars: dict[str, tuple[str, ...]] = {}
         self.last_error: str | None = None
         self.loaded_from: Path | None = None
 
@@ -105,7 +108,7 @@ class FlagReader:
                     kept = f"keeping the last good values ({len(self._flags)} flags)"
                     self._note_error(f"flags file {path} is corrupt ({type(e).__name__}: {e}); {kept}")
                 return False
-            self._doc, self._flags, self._signature = doc, flags, sig
+            self._doc, self._flags, self._signature, self._vars = doc, flags, sig, {}
             self._bad_signature, self.last_error, self.loaded_from = None, None, path
             log.info("loaded %d flags for environment %s from %s", len(flags), doc.get("environment"), path)
             return True
@@ -131,11 +134,7 @@ class FlagReader:
         return entry.get("value") is True
 
     def _override(self, name: str, entry: dict[str, Any] | None) -> bool | None:
-        names = [default_env_var(name)]
-        if entry:
-            declared = [v for v in entry.get("envVars", []) if isinstance(v, str)]
-            names = [*declared, *(n for n in names if n not in declared)]
-        for var in names:
+        for var in self._override_vars(name, entry):
             raw = self.environ.get(var)
             if raw is None:
                 continue
@@ -149,6 +148,15 @@ class FlagReader:
                 continue
             return value
         return None
+
+    def _override_vars(self, name: str, entry: dict[str, Any] | None) -> tuple[str, ...]:
+        """The flag's declared variables first, then AOS_FEATURE_<KEY>; computed once per loaded file."""
+        cached = self._vars.get(name)
+        if cached is None:
+            generic = default_env_var(name)
+            declared = [v for v in (entry or {}).get("envVars", []) if isinstance(v, str) and v != generic]
+            cached = self._vars[name] = (*declared, generic)
+        return cached
 
     def _warn_once(self, token: str, msg: str, *args: object) -> None:
         if token not in self._warned:

@@ -303,3 +303,33 @@ def test_operator_restart_resumes_without_duplicating_history(kubectl: Kubectl, 
                what="resume handler after the second restart")
     assert status(kubectl, ns, GATED)["history"] == history
     assert [e for e in events(kubectl, ns, GATED) if e["type"] == "Warning"] == warnings_before
+
+
+def allow_garbage_collector_to_delete_configmaps(kubectl: Kubectl) -> None:
+    """In a real cluster the garbage collector runs as the generic-garbage-collector service account
+    (all verbs on all resources). The local kube-controller-manager runs with its own identity,
+    whose default RBAC cannot delete ConfigMaps; grant what a cluster's GC has for them."""
+    kubectl.apply({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+                   "metadata": {"name": "rollguard-test-gc-configmaps"},
+                   "rules": [{"apiGroups": [""], "resources": ["configmaps"],
+                              "verbs": ["get", "list", "watch", "delete", "patch", "update"]}]})
+    kubectl.apply({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+                   "metadata": {"name": "rollguard-test-gc-configmaps"},
+                   "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                               "name": "rollguard-test-gc-configmaps"},
+                   "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User",
+                                 "name": "system:kube-controller-manager"}]})
+
+
+def test_last_flag_deleted_while_operator_down_configmap_is_garbage_collected(
+        kubectl: Kubectl, namespace: str, operator: OperatorProcess) -> None:
+    ns = namespace
+    allow_garbage_collector_to_delete_configmaps(kubectl)
+    kubectl.apply(flag("only", defaultValue=True, environments={"staging": True}), namespace=ns)
+    eventually(lambda: value_in(kubectl, ns, "staging", "only") is True, what="delivered")
+    owners = files(kubectl, ns, "staging")["cm"]["metadata"]["ownerReferences"]
+    assert [o["name"] for o in owners] == ["only"]
+    operator.kill()
+    kubectl("delete", "featureflag", "only", namespace=ns)  # no finalizer: deletion never waits for the operator
+    eventually(lambda: kubectl("get", "configmap", "rollguard-flags-staging", namespace=ns,
+                               check=False).returncode != 0, timeout=60, what="garbage collector to remove it")
