@@ -80,6 +80,8 @@ def build_status(p: FlagPlan, prev: FeatureFlagStatus | None, generation: int | 
     old_signoff = prev.signoff.state if prev.signoff else None
     if old_signoff is not None and old_signoff != p.verdict.state:
         changes.append(f"signoff: {old_signoff} -> {p.verdict.state}")
+    elif prev.signoff is not None and p.verdict.state == "Valid" and prev.signoff.message != p.verdict.message:
+        changes.append(f"signoff renewed: {p.verdict.message}")  # a new approval, same state
     history = list(prev.history or [])
     if changes:
         change = "; ".join(changes)

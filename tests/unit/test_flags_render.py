@@ -110,6 +110,14 @@ def test_status_history_and_events_only_on_change() -> None:
     assert st3.history and "staging: false -> true (Override)" in st3.history[-1].change
     assert "signoff: Missing -> Valid" in st3.history[-1].change and st3.history[-1].actor == "bob"
     assert [e.reason for e in ev3] == ["FlagChanged"]
+    # a renewed sign-off (new approver and expiry, state stays Valid) is audited too
+    renewed = flag("failure-catalog", **dict(GATED, signoff={"by": "carol", "at": "2026-11-23T11:30:00Z",
+                                                             "expiresAt": "2026-12-23T00:00:00Z",
+                                                             "evidence": {"kind": "Manual"}}))
+    st4, ev4 = build_status(plan_namespace([renewed], DEPLOYMENTS, "shop", NOW).flags["failure-catalog"],
+                            st3, 3, "carol", NOW)
+    assert st4.history and st4.history[-1].change.startswith("signoff renewed: signed off by carol")
+    assert [e.reason for e in ev4] == ["FlagChanged"]
 
 
 # -- property: whatever the flags, no file ever carries a gated flag as true without a valid sign-off ------
