@@ -95,12 +95,20 @@ def plan_namespace(flags: list[FeatureFlag], deployments: list[DeploymentObs], n
                 p.deployments.setdefault(t.environment, []).append(n)
     conflicts = {d: sorted(envs) for d, envs in claims.items() if len(envs) > 1}
     mounts = {d: next(iter(envs)) for d, envs in claims.items() if len(envs) == 1}
+    # A conflict must not yank the flags from a running Deployment (a rollout, every flag false):
+    # one that already has an environment it is still claimed for keeps it until the conflict is fixed.
+    kept = {d: by_name[d].mounted_environment for d, envs in conflicts.items()
+            if by_name[d].mounted_environment in envs}
+    mounts.update({d: env for d, env in kept.items() if env is not None})
     for p in plans.values():
-        p.deployments = {env: sorted({n for n in listed if n in mounts}) for env, listed in p.deployments.items()}
+        p.deployments = {env: sorted({n for n in listed if mounts.get(n) == env})
+                         for env, listed in p.deployments.items()}
         for d in sorted(claimed[p.flag.name] & conflicts.keys()):
+            now_has = f"keeps {kept[d]}" if d in kept else "gets no flags"
             p.problems.append(("TargetConflict", f"Deployment {d} is targeted by environments "
-                                                 f"{', '.join(conflicts[d])}; it gets no flags until one remains"))
-    unmounts = sorted(d.name for d in deployments if d.mounted_environment and d.name not in mounts)
+                                                 f"{', '.join(conflicts[d])}; it {now_has} until one remains"))
+    unmounts = sorted(d.name for d in deployments if d.mounted_environment and d.name not in mounts
+                      and d.name not in conflicts)
 
     files: dict[str, dict[str, str]] = {}
     for env in environments:

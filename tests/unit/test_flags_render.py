@@ -86,6 +86,13 @@ def test_deployment_claimed_by_two_environments_gets_nothing() -> None:
     plan = plan_namespace([a, b], DEPLOYMENTS, "ns", NOW)
     assert "backend" not in plan.mounts and plan.conflicts == {"backend": ["production", "staging"]}
     assert plan.flags["a"].problems[0][0] == "TargetConflict"
+    # already mounted for one of the claimed environments: it keeps that one, nothing is unmounted
+    mounted = [DeploymentObs("backend", {}, ("app",), mounted_environment="staging")]
+    plan2 = plan_namespace([a, b], mounted, "ns", NOW)
+    assert plan2.mounts == {"backend": "staging"} and plan2.unmounts == []
+    assert "keeps staging" in plan2.flags["b"].problems[0][1]
+    assert plan2.flags["a"].deployments == {"staging": ["backend"]} and plan2.flags["b"].deployments == {
+        "production": []}
 
 
 def test_status_history_and_events_only_on_change() -> None:
@@ -168,4 +175,4 @@ def test_no_file_ever_enables_a_gated_flag_without_valid_signoff(flags: tuple[Fe
     # a Deployment is mounted for at most one environment, and only if some flag targets it there
     for dep, env in plan.mounts.items():
         assert any(t.environment == env and dep in (t.deployments or []) for f in flags for t in f.spec.targets or [])
-        assert dep not in plan.conflicts
+        assert dep not in plan.conflicts  # none was mounted before, so a conflicted one gets nothing
