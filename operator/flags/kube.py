@@ -1,9 +1,15 @@
 """The Kubernetes calls the flags reconciler makes. No decisions here: the plan decides, this applies.
 
-ConfigMaps and Deployment volumes are written with server-side apply under the field manager
-``rollguard-flags``: the operator owns exactly the fields it applies (the flags volume, the
-flags volumeMount of each container) and nothing else of a Deployment someone else created.
-Applying an empty configuration under that manager removes exactly those fields again.
+ConfigMaps (wholly ours) are written with server-side apply under the field manager
+``rollguard-flags``. On Deployments (someone else's) the flags volume and each container's
+volumeMount are added with a strategic-merge patch under the same field manager, not with an
+apply: an apply would make rollguard a co-owner of each *container entry* (its name key), and
+then the app owner's own server-side apply (Flux, Argo CD with ServerSideApply, kubectl
+--server-side) could no longer rename or remove a container — the apiserver keeps the entry
+with only our fields and refuses the object ("containers[0].image: Required value"). With a
+patch, managedFields record only the volume and the volumeMounts as ours; the app's appliers
+never owned them, so their applies leave them alone, and a container they remove goes with
+its mount. Removal uses strategic-merge ``$patch: delete`` on exactly those entries.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ HASH_ANNOTATION = "rollguard.io/flags-hash"
 MANAGED_BY = {"app.kubernetes.io/managed-by": "rollguard", "app.kubernetes.io/component": "feature-flags"}
 APPLY = "application/apply-patch+yaml"
 MERGE = "application/merge-patch+json"
+STRATEGIC = "application/strategic-merge-patch+json"
 
 _loaded = False
 
@@ -94,26 +101,26 @@ class FlagsKube:
     def mount(self, namespace: str, deployment: str, configmap: str, containers: list[str]) -> None:
         """Mount the environment's ConfigMap at /etc/rollguard/flags in every container (no subPath:
         kubelet then swaps the files in place when the ConfigMap changes, no restart needed)."""
-        body = {
-            "apiVersion": "apps/v1", "kind": "Deployment",
-            "metadata": {"name": deployment, "namespace": namespace},
-            "spec": {"template": {"spec": {
-                # optional: a pod still starts if the ConfigMap is gone; the SDK then answers False.
-                "volumes": [{"name": VOLUME_NAME, "configMap": {"name": configmap, "optional": True}}],
-                "containers": [{"name": c, "volumeMounts": [
-                    {"name": VOLUME_NAME, "mountPath": MOUNT_PATH, "readOnly": True}]} for c in containers],
-            }}},
-        }
+        body = {"spec": {"template": {"spec": {
+            # optional: a pod still starts if the ConfigMap is gone; the SDK then answers False.
+            "volumes": [{"name": VOLUME_NAME, "configMap": {"name": configmap, "optional": True}}],
+            "containers": [{"name": c, "volumeMounts": [
+                {"name": VOLUME_NAME, "mountPath": MOUNT_PATH, "readOnly": True}]} for c in containers],
+        }}}}
         client.AppsV1Api(_api()).patch_namespaced_deployment(
-            deployment, namespace, body, field_manager=FIELD_MANAGER, force=True, _content_type=APPLY,
+            deployment, namespace, body, field_manager=FIELD_MANAGER, _content_type=STRATEGIC,
             _preload_content=False)
 
-    def unmount(self, namespace: str, deployment: str) -> None:
-        """Give up every field rollguard-flags owns on the Deployment (the volume and the mounts)."""
-        body = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": deployment, "namespace": namespace}}
+    def unmount(self, namespace: str, deployment: str, containers: list[str]) -> None:
+        """Remove the flags volume and the flags volumeMount of each container, nothing else."""
+        body = {"spec": {"template": {"spec": {
+            "volumes": [{"name": VOLUME_NAME, "$patch": "delete"}],
+            "containers": [{"name": c, "volumeMounts": [{"mountPath": MOUNT_PATH, "$patch": "delete"}]}
+                           for c in containers],
+        }}}}
         try:
             client.AppsV1Api(_api()).patch_namespaced_deployment(
-                deployment, namespace, body, field_manager=FIELD_MANAGER, force=True, _content_type=APPLY,
+                deployment, namespace, body, field_manager=FIELD_MANAGER, _content_type=STRATEGIC,
                 _preload_content=False)
         except ApiException as e:
             if e.status != 404:

@@ -21,7 +21,7 @@ from rollguard.flags.plan import CONFIGMAP_PREFIX
 from rollguard.flags.render import content_hash
 from rollguard.models.common import Condition
 from rollguard.models.flag import FeatureFlag, FeatureFlagSpec, FeatureFlagStatus
-from rollguard.operator.flags.kube import ENV_LABEL, VOLUME_NAME, FlagsKube
+from rollguard.operator.flags.kube import ENV_LABEL, MOUNT_PATH, VOLUME_NAME, FlagsKube
 
 log = logging.getLogger("rollguard.operator.flags")
 
@@ -45,9 +45,12 @@ def deployment_obs(d: dict[str, Any]) -> DeploymentObs:
         cm = (v.get("configMap") or {}).get("name", "")
         if v.get("name") == VOLUME_NAME and cm.startswith(CONFIGMAP_PREFIX):
             mounted = cm[len(CONFIGMAP_PREFIX):]
+    containers = pod.get("containers") or []
+    all_mounted = all(any(m.get("name") == VOLUME_NAME and m.get("mountPath") == MOUNT_PATH
+                          for m in c.get("volumeMounts") or []) for c in containers)
     return DeploymentObs(name=d["metadata"]["name"], labels=d["metadata"].get("labels") or {},
-                         containers=tuple(c["name"] for c in pod.get("containers") or []),
-                         mounted_environment=mounted)
+                         containers=tuple(c["name"] for c in containers),
+                         mounted_environment=mounted, all_containers_mounted=all_mounted)
 
 
 def actor_of(obj: dict[str, Any]) -> str:
@@ -109,9 +112,11 @@ def _reconcile(kube: FlagsKube, namespace: str, now: dt.datetime) -> NamespacePl
             kube.delete_configmap(namespace, cm["metadata"]["name"])
     by_name = {d.name: d for d in deployments}
     for dep, env in sorted(plan.mounts.items()):
-        kube.mount(namespace, dep, configmap_name(env), list(by_name[dep].containers))
+        d = by_name[dep]
+        if d.mounted_environment != env or not d.all_containers_mounted:  # a patch only when needed
+            kube.mount(namespace, dep, configmap_name(env), list(d.containers))
     for dep in plan.unmounts:
-        kube.unmount(namespace, dep)
+        kube.unmount(namespace, dep, list(by_name[dep].containers))
 
     for name, fp in plan.flags.items():
         obj = raw[name]

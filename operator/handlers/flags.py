@@ -4,7 +4,8 @@ mounts and the status of the others (a new environment, a duplicate key, a share
 
 Triggers: create/update/resume of a flag, the DELETED watch event (no finalizer: a flag can
 always be deleted, even with the operator down; the ConfigMaps are garbage-collected through
-their ownerReferences when the last flag goes), a new Deployment in a namespace with flags,
+their ownerReferences when the last flag goes), a new Deployment in a namespace with flags or a
+mounted one whose containers lost the mount,
 and a scheduler thread that wakes a namespace when a sign-off starts or expires and resyncs
 every namespace periodically (a target Deployment that appeared, a hand-edited ConfigMap).
 """
@@ -22,7 +23,7 @@ import kopf
 
 from rollguard import GROUP, VERSION
 from rollguard.operator.flags.kube import FlagsKube
-from rollguard.operator.flags.reconcile import next_due, reconcile_namespace
+from rollguard.operator.flags.reconcile import deployment_obs, next_due, reconcile_namespace
 
 log = logging.getLogger("rollguard.operator.flags")
 
@@ -62,9 +63,19 @@ def deleted(namespace: str | None, **_: Any) -> None:
         _run(namespace)
 
 
-# Only ADDED: our own apply of the flags volume must not wake us again.
-@kopf.on.event("apps", "v1", "deployments", when=_is("ADDED"))
-def deployment_added(namespace: str | None, **_: Any) -> None:
+def _deployment_needs_us(event: kopf.RawEvent, **_: Any) -> bool:
+    """A new Deployment (maybe a target), or one of ours whose containers changed and lost the mount
+    (renamed/added container). Not every MODIFIED: our own patch must not wake us again."""
+    if event.get("type") == "ADDED":
+        return True
+    if event.get("type") != "MODIFIED":
+        return False
+    obs = deployment_obs(dict(event.get("object") or {}))
+    return obs.mounted_environment is not None and not obs.all_containers_mounted
+
+
+@kopf.on.event("apps", "v1", "deployments", when=_deployment_needs_us)
+def deployment_changed(namespace: str | None, **_: Any) -> None:
     with _state_lock:
         known = namespace in _due
     if known and namespace:

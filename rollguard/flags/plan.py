@@ -33,6 +33,7 @@ class DeploymentObs:
     labels: dict[str, str] = field(default_factory=dict)
     containers: tuple[str, ...] = ()
     mounted_environment: str | None = None  # the environment rollguard mounted last time, if any
+    all_containers_mounted: bool = False  # every container has the flags volumeMount
 
 
 @dataclass

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from openfeature import api
 from openfeature.contrib.provider.flagd import FlagdProvider
 from openfeature.contrib.provider.flagd.config import ResolverType
@@ -333,3 +334,33 @@ def test_last_flag_deleted_while_operator_down_configmap_is_garbage_collected(
     kubectl("delete", "featureflag", "only", namespace=ns)  # no finalizer: deletion never waits for the operator
     eventually(lambda: kubectl("get", "configmap", "rollguard-flags-staging", namespace=ns,
                                check=False).returncode != 0, timeout=60, what="garbage collector to remove it")
+
+
+def test_app_owner_server_side_apply_keeps_working(kubectl: Kubectl, namespace: str,
+                                                   operator: OperatorProcess) -> None:
+    """The app's own server-side apply (as Flux does) may rename a container of a target: it is not
+    refused because of rollguard's mount, and the renamed container gets the mount again."""
+    ns = namespace
+    app = deployment("backend-staging")
+
+    def app_apply(obj: dict[str, Any]) -> Any:
+        return kubectl("apply", "--server-side", "--field-manager=gitops", "-f", "-",
+                       input=yaml.safe_dump(obj), namespace=ns, check=False)
+
+    assert app_apply(app).returncode == 0
+    kubectl.apply(flag("new-checkout", defaultValue=True,
+                       targets=[{"environment": "staging", "deployments": ["backend-staging"]}]), namespace=ns)
+    eventually(lambda: mounted_env(kubectl, ns, "backend-staging") == "staging", what="mount")
+
+    assert app_apply(app).returncode == 0  # a re-sync of the unchanged manifest leaves the mount alone
+    assert mounted_env(kubectl, ns, "backend-staging") == "staging"
+
+    renamed = deployment("backend-staging", containers=("api",))
+    proc = app_apply(renamed)
+    assert proc.returncode == 0, proc.stderr
+
+    def containers() -> list[str]:
+        d = kubectl.get_json("deployment", "backend-staging", namespace=ns)
+        return [c["name"] for c in d["spec"]["template"]["spec"]["containers"]]
+    assert containers() == ["api"]
+    eventually(lambda: mounted_env(kubectl, ns, "backend-staging") == "staging", what="mount on the renamed container")

@@ -35,6 +35,11 @@ def test_deployment_obs_reads_our_volume() -> None:
                          {"name": "rollguard-flags", "configMap": {"name": "rollguard-flags-staging"}}]}}}}
     obs = deployment_obs(d)
     assert obs.containers == ("app", "sidecar") and obs.mounted_environment == "staging"
+    assert not obs.all_containers_mounted
+    mount = {"name": "rollguard-flags", "mountPath": "/etc/rollguard/flags"}
+    for c in d["spec"]["template"]["spec"]["containers"]:
+        c["volumeMounts"] = [mount]
+    assert deployment_obs(d).all_containers_mounted
     d["spec"]["template"]["spec"]["volumes"] = []
     assert deployment_obs(d).mounted_environment is None
 
