@@ -11,6 +11,7 @@ import kopf
 
 from rollguard import GROUP
 from rollguard.operator.handlers import catalog  # noqa: F401  (registers handlers)
+from rollguard.operator.handlers import flags as _flags  # noqa: F401  (registers handlers)
 
 
 @kopf.on.startup()
