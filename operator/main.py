@@ -11,6 +11,7 @@ from typing import Any
 import kopf
 
 from rollguard import GROUP
+from rollguard.operator import observability  # noqa: F401  (metrics server)
 from rollguard.operator.handlers import catalog  # noqa: F401  (registers handlers)
 
 
