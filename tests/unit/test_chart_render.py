@@ -165,6 +165,7 @@ NAMESPACED_RULES = _expand({
     **{("rollguard.io", f"{r}/{s}"): "get patch update" for r in KINDS for s in ("status", "finalizers")},
     ("", "configmaps"): "get list watch create patch delete",
     ("apps", "deployments"): "get list watch create patch delete",
+    ("apps", "replicasets"): "list",  # the catalog operator: versions old pods still mount
     ("", "services"): "get list watch create patch delete",
     ("networking.k8s.io", "ingresses"): "get list watch create patch delete",
     ("gateway.networking.k8s.io", "httproutes"): "get list watch patch",

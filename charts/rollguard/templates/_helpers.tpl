@@ -148,6 +148,10 @@ imagePullSecrets:
 - apiGroups: [apps]
   resources: [deployments]
   verbs: [get, list, watch, create, patch, delete]
+# The catalog operator lists ReplicaSets to keep the versions old pods still mount; nothing more.
+- apiGroups: [apps]
+  resources: [replicasets]
+  verbs: [list]
 - apiGroups: [""]
   resources: [services]
   verbs: [get, list, watch, create, patch, delete]
