@@ -5,11 +5,13 @@ Importing the handler modules registers them; the settings below apply to all of
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import kopf
 
 from rollguard import GROUP
+from rollguard.operator import observability  # noqa: F401  (metrics server)
 from rollguard.operator.handlers import catalog  # noqa: F401  (registers handlers)
 from rollguard.operator.handlers import flags as _flags  # noqa: F401  (registers handlers)
 
@@ -24,3 +26,6 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.posting.level = 20  # INFO and above become Events
     settings.watching.server_timeout = 300
     settings.networking.request_timeout = 30
+    # How long a replica's keep-alive counts: a standby replica takes over at most this long
+    # after the leader died without removing itself from the peering (`--peering-lifetime`).
+    settings.peering.lifetime = int(os.environ.get("ROLLGUARD_PEERING_LIFETIME", "60"))

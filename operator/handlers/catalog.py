@@ -18,8 +18,10 @@ from kubernetes.client.exceptions import ApiException
 
 from rollguard import GROUP, VERSION
 from rollguard.operator.catalog import core, kube
+from rollguard.operator.observability import timed
 
 PLURAL = "failurecatalogs"
+KIND = "FailureCatalog"
 # how often every catalog is reconciled without a change (late Deployments, hand edits, GC)
 RESYNC_SECONDS = float(os.environ.get("ROLLGUARD_CATALOG_RESYNC_SECONDS", "30"))
 # one reconcile at a time per catalog: the timer and a change handler may fire together
@@ -77,17 +79,20 @@ def _reconcile(body: kopf.Body, patch: kopf.Patch, logger: Any) -> None:
 @kopf.on.resume(GROUP, VERSION, PLURAL)
 @kopf.on.create(GROUP, VERSION, PLURAL)
 @kopf.on.update(GROUP, VERSION, PLURAL)
+@timed(KIND)
 def reconcile(body: kopf.Body, patch: kopf.Patch, logger: kopf.Logger, **_: Any) -> None:
     _reconcile(body, patch, logger)
 
 
 @kopf.timer(GROUP, VERSION, PLURAL, interval=RESYNC_SECONDS, initial_delay=RESYNC_SECONDS, idle=5)
+@timed(KIND)
 def resync(body: kopf.Body, patch: kopf.Patch, logger: kopf.Logger, **_: Any) -> None:
     """Late Deployments, selector matches, hand edits and GC converge without a spec change."""
     _reconcile(body, patch, logger)
 
 
 @kopf.on.delete(GROUP, VERSION, PLURAL)
+@timed(KIND)
 def delete(body: kopf.Body, logger: kopf.Logger, **_: Any) -> None:
     """Take the mount back out of every Deployment that has this catalog, then delete the
     catalog's ConfigMaps that nothing mounts any more. (Kubernetes' garbage collector would

@@ -6,8 +6,9 @@ RBAC binds ServiceAccount subjects by that name) and must start, keep its kopf p
 and reconcile what it watches, while the same identity is refused Secrets, Pods and namespaces
 it does not watch.
 
-Prepared for the later step of the issue: once the FailureCatalog and CanaryRollout handlers
-land, the same fixture runs the catalog mount and a canary under these credentials.
+With these credentials the operator carries out a whole FailureCatalog mount (ConfigMap,
+server-side apply on the Deployment, status, Events); the CanaryRollout handlers will run a
+canary through the same fixture once they land.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from pathlib import Path
 import pytest
 
 from rollguard.localenv.controlplane import ControlPlane
+from tests.integration.test_catalog_operator import catalog, deployment, entry, events, hash_of, wait_mounted
 from tests.support.helm import CHART, helm
 from tests.support.kube import REPO, Kubectl, eventually
 
@@ -84,7 +86,9 @@ def _start(control_plane: ControlPlane, kubectl: Kubectl, release_ns: str, value
             for a in _chart_operator_args(release_ns, values)]
     log = tmp_path / "operator.log"
     pod_id = f"{SA_NAME}-test-{port}"
-    env = {**os.environ, "KUBECONFIG": str(kubeconfig), "POD_ID": pod_id, "POD_NAMESPACE": release_ns}
+    # The chart's default metrics port (8081) may be taken on a shared machine.
+    env = {**os.environ, "KUBECONFIG": str(kubeconfig), "POD_ID": pod_id, "POD_NAMESPACE": release_ns,
+           "ROLLGUARD_METRICS_PORT": str(_free_port())}
     with log.open("ab") as out:
         proc = subprocess.Popen([sys.executable, "-m", "rollguard.cli.main", *args], stdout=out,
                                 stderr=subprocess.STDOUT, env=env, cwd=REPO)
@@ -140,6 +144,45 @@ def test_operator_runs_cluster_wide_with_the_chart_service_account(
                          f"--user=system:serviceaccount:{namespace}:{SA_NAME}", check=False))
     # Nothing the operator did so far was refused.
     assert "403" not in op.output() and "Forbidden" not in op.output(), op.output()
+
+
+def test_operator_mounts_a_catalog_with_the_chart_service_account(
+        cluster_operator: ChartOperator, kubectl: Kubectl, namespace: str) -> None:
+    """A FailureCatalog reconciled end to end by the operator under the chart's RBAC (the
+    objects themselves are created by the admin, as a user or Argo CD would)."""
+    op, ns = cluster_operator, namespace
+    kubectl.apply(deployment("api"), namespace=ns)
+    v1 = catalog(version="1")
+    kubectl.apply(v1, namespace=ns)
+    wait_mounted(kubectl, ns, "api", hash_of(v1), timeout=60)
+    st = eventually(lambda: (kubectl.get_json("failurecatalog", "cat", namespace=ns).get("status") or {})
+                    .get("phase") == "Ready", what=f"phase Ready; log:\n{op.output()}")
+    assert st
+    # A new version: a second immutable ConfigMap, the mount moves, an Event per version.
+    v2 = catalog(version="2", entries=[entry(), entry("OTHER_GREMLINS", "other gremlins")])
+    kubectl.apply(v2, namespace=ns)
+    wait_mounted(kubectl, ns, "api", hash_of(v2), timeout=60)
+    assert kubectl.get_json("configmap", f"cat-{hash_of(v2)[:10]}", namespace=ns)["immutable"] is True
+    eventually(lambda: len(events(kubectl, ns, "VersionMounted")) == 2, what="two VersionMounted events")
+    # Deletion runs the finalizer under the same identity: the mount is taken out again.
+    kubectl("delete", "failurecatalog", "cat", "--timeout=60s", namespace=ns)
+    vols = kubectl.get_json("deployment", "api", namespace=ns)["spec"]["template"]["spec"].get("volumes") or []
+    assert not any(v["name"] == "rollguard-catalog" for v in vols)
+    out = op.output()
+    assert "Forbidden" not in out and "403" not in out, out
+
+    # The operator reads ReplicaSets (which catalog versions old pods still mount) and does
+    # nothing else with them; it never touches Secrets or Pods.
+    sa = op.kubectl_as_sa
+    sa("get", "replicasets", namespace=ns)
+    assert _forbidden(sa("get", "replicaset", "nope", namespace=ns, check=False))
+    assert _forbidden(sa("delete", "replicaset", "nope", namespace=ns, check=False))
+    assert _forbidden(sa("get", "secrets", namespace=ns, check=False))
+    assert _forbidden(sa("get", "pods", namespace=ns, check=False))
+    for verb, resource in [("watch", "replicasets.apps"), ("patch", "replicasets.apps"),
+                           ("escalate", "clusterroles"), ("bind", "clusterroles"), ("create", "pods/exec")]:
+        answer = sa("auth", "can-i", verb, resource, namespace=ns, check=False).stdout.strip()
+        assert answer == "no", (verb, resource, answer)
 
 
 def test_namespaced_operator_is_refused_outside_its_namespaces(

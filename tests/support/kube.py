@@ -75,7 +75,9 @@ class OperatorProcess:
         args += ["--standalone"] if self.standalone else ["--peering", "--peering-name", "rollguard"]
         for ns in self.namespaces:
             args += ["-n", ns]
-        env = {**os.environ, "KUBECONFIG": str(self.kubeconfig), **self.extra_env}
+        # Metrics off unless a test asks (extra_env ROLLGUARD_METRICS_PORT): several operators
+        # run side by side in some tests and would fight over the default port.
+        env = {**os.environ, "KUBECONFIG": str(self.kubeconfig), "ROLLGUARD_METRICS_PORT": "0", **self.extra_env}
         out = self.log.open("ab")
         self.proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=REPO)
         out.close()

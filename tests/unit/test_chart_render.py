@@ -165,6 +165,7 @@ NAMESPACED_RULES = _expand({
     **{("rollguard.io", f"{r}/{s}"): "get patch update" for r in KINDS for s in ("status", "finalizers")},
     ("", "configmaps"): "get list watch create patch delete",
     ("apps", "deployments"): "get list watch create patch delete",
+    ("apps", "replicasets"): "list",  # the catalog operator: versions old pods still mount
     ("", "services"): "get list watch create patch delete",
     ("networking.k8s.io", "ingresses"): "get list watch create patch delete",
     ("gateway.networking.k8s.io", "httproutes"): "get list watch patch",
@@ -293,6 +294,18 @@ def test_pdb_never_blocks_drains_of_a_single_api_replica(h: Helm) -> None:
     assert one(objs, "PodDisruptionBudget", "rg-rollguard-api")["spec"]["minAvailable"] == 1
 
 
+def test_several_operator_replicas_use_peering_and_no_shared_priority(h: Helm) -> None:
+    # kopf pauses every replica that sees a same-priority peer: the chart must not pin one
+    # priority for all pods of the Deployment; each pod picks its own (tests/unit/test_operator_cli.py).
+    objs = h.template("--set", "operator.replicas=2")
+    dep = one(objs, "Deployment", "rg-rollguard-operator")
+    assert dep["spec"]["replicas"] == 2
+    c = dep["spec"]["template"]["spec"]["containers"][0]
+    assert "--peering" in c["args"] and not any(a.startswith("--priority") for a in c["args"])
+    assert "ROLLGUARD_PEERING_PRIORITY" not in {e["name"] for e in c["env"]}
+    assert one(objs, "ClusterKopfPeering", "rollguard")
+
+
 def test_schema_rejects_bad_values_with_the_offending_path(h: Helm, tmp_path: Any) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text(yaml.safe_dump({
@@ -317,8 +330,9 @@ def test_schema_rejects_bad_values_with_the_offending_path(h: Helm, tmp_path: An
 
 
 def test_values_the_schema_cannot_express_fail_with_a_message(h: Helm) -> None:
-    proc = h("template", "rg", str(CHART), "--set", "operator.replicas=2", check=False)
-    assert proc.returncode != 0 and "operator.replicas=2: only 1 is supported" in proc.stderr
+    proc = h("template", "rg", str(CHART), "--set", "operator.replicas=2", "--set", "operator.standalone=true",
+             check=False)
+    assert proc.returncode != 0 and "operator.replicas=2 with operator.standalone=true" in proc.stderr
     proc = h("template", "rg", str(CHART), "--set", "api.database.url=postgresql://x/y",
              "--set", "api.database.existingSecret=db", check=False)
     assert proc.returncode != 0 and "api.database: set either existingSecret or url, not both" in proc.stderr

@@ -118,8 +118,8 @@ imagePullSecrets:
 
 {{/* Checks that JSON schema cannot express; fail with a message naming the values. */}}
 {{- define "rollguard.validate" -}}
-{{- if and .Values.operator.enabled (gt (int .Values.operator.replicas) 1) }}
-{{- fail (printf "operator.replicas=%d: only 1 is supported. kopf peering pauses every replica that sees a same-priority peer, and `rollguard operator run` does not assign distinct priorities yet; run one replica (the Deployment restarts it) with peering on." (int .Values.operator.replicas)) }}
+{{- if and .Values.operator.enabled .Values.operator.standalone (gt (int .Values.operator.replicas) 1) }}
+{{- fail (printf "operator.replicas=%d with operator.standalone=true: standalone replicas do not know each other and would all act on every change; set operator.standalone=false (kopf peering: one replica acts, the others stand by) or operator.replicas=1" (int .Values.operator.replicas)) }}
 {{- end }}
 {{- if and .Values.api.database.existingSecret .Values.api.database.url }}
 {{- fail "api.database: set either existingSecret or url, not both" }}
@@ -148,6 +148,10 @@ imagePullSecrets:
 - apiGroups: [apps]
   resources: [deployments]
   verbs: [get, list, watch, create, patch, delete]
+# The catalog operator lists ReplicaSets to keep the versions old pods still mount; nothing more.
+- apiGroups: [apps]
+  resources: [replicasets]
+  verbs: [list]
 - apiGroups: [""]
   resources: [services]
   verbs: [get, list, watch, create, patch, delete]
