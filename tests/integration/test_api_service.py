@@ -63,11 +63,11 @@ def test_auth_errors(api: Api) -> None:
     assert api.client.get("/api/v1/failures", headers={"Authorization": "Bearer rgf_nope"}).status_code == 401
     reader = api.token("acme", "failures:read")
     assert api.client.get("/api/v1/failures", headers=reader).status_code == 200
-    r = api.client.post("/api/v1/failures", json={"run_id": "r", "error_code": "TIMEOUT"}, headers=reader)
+    r = api.client.post("/api/v1/failures", json={"run_id": "r", "error_code": "READ_TIMEOUT"}, headers=reader)
     assert r.status_code == 403 and "failures:write" in r.json()["detail"]
     writer = api.token("acme", "failures:write")
     assert api.client.get("/api/v1/failures/stats", headers=writer).status_code == 403
-    assert api.client.post("/api/v1/failures", json={"run_id": "r", "error_code": "TIMEOUT"},
+    assert api.client.post("/api/v1/failures", json={"run_id": "r", "error_code": "READ_TIMEOUT"},
                            headers=writer).status_code == 201
 
 
@@ -84,10 +84,10 @@ def test_revoked_token_is_refused(api: Api) -> None:
 
 
 def test_post_matches_and_persists(api: Api, admin: dict[str, str]) -> None:
-    exact = post(api, admin, error_code="TIMEOUT", error_message="upstream timed out", skill_id="http",
+    exact = post(api, admin, error_code="READ_TIMEOUT", error_message="upstream timed out", skill_id="http",
                  step_index=2, context={"url": "https://x"})
-    assert exact["match_type"] == "exact" and exact["catalog_entry_id"] == "TIMEOUT"
-    assert exact["category"] == "TRANSIENT" and exact["recovery_mode"] == "RETRY_EXPONENTIAL"
+    assert exact["match_type"] == "exact" and exact["catalog_entry_id"] == "READ_TIMEOUT"
+    assert exact["category"] == "TIMEOUT" and exact["recovery_mode"] == "RETRY_EXPONENTIAL"
     assert exact["is_retryable"] is True and exact["confidence"] == 1.0
     assert exact["tenant_id"] == "acme" and len(exact["catalog_version"]) == 64
     alias = post(api, admin, error_code="ECONNREFUSED")
@@ -106,8 +106,8 @@ def test_post_matches_and_persists(api: Api, admin: dict[str, str]) -> None:
 
 def test_post_is_idempotent_on_client_id(api: Api, admin: dict[str, str]) -> None:
     eid = str(uuid.uuid4())
-    first = post(api, admin, id=eid, error_code="TIMEOUT")
-    again = post(api, admin, id=eid, error_code="TIMEOUT")
+    first = post(api, admin, id=eid, error_code="READ_TIMEOUT")
+    again = post(api, admin, id=eid, error_code="READ_TIMEOUT")
     assert first == again
     items = api.client.get("/api/v1/failures", headers=admin).json()["items"]
     assert [i["id"] for i in items] == [eid]
@@ -117,7 +117,7 @@ def test_post_is_idempotent_on_client_id(api: Api, admin: dict[str, str]) -> Non
 
 
 def test_validation_errors_name_the_field(api: Api, admin: dict[str, str]) -> None:
-    r = api.client.post("/api/v1/failures", json={"error_code": "TIMEOUT"}, headers=admin)
+    r = api.client.post("/api/v1/failures", json={"error_code": "READ_TIMEOUT"}, headers=admin)
     assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "run_id"]
     r = api.client.post("/api/v1/failures", json={"run_id": "r", "step_index": -1, "error_code": "X"},
                         headers=admin)
@@ -131,13 +131,13 @@ def test_validation_errors_name_the_field(api: Api, admin: dict[str, str]) -> No
 
 
 def test_batch_all_or_nothing(api: Api, admin: dict[str, str]) -> None:
-    events = [{"run_id": "b", "error_code": c} for c in ("TIMEOUT", "HTTP_429", "NOPE")]
+    events = [{"run_id": "b", "error_code": c} for c in ("READ_TIMEOUT", "HTTP_429", "NOPE")]
     r = api.client.post("/api/v1/failures/batch", json={"events": events}, headers=admin)
     assert r.status_code == 201, r.text
     body = r.json()
     assert body["accepted"] == 3 and body["duplicates"] == 0
     assert [i["match_type"] for i in body["items"]] == ["exact", "alias", "unknown"]
-    bad = [*events, {"run_id": "", "error_code": "TIMEOUT"}]
+    bad = [*events, {"run_id": "", "error_code": "READ_TIMEOUT"}]
     r = api.client.post("/api/v1/failures/batch", json={"events": bad}, headers=admin)
     assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "events", 3, "run_id"]
     too_many = [{"run_id": "b", "error_code": "X"}] * 1001
@@ -149,10 +149,10 @@ def test_batch_all_or_nothing(api: Api, admin: dict[str, str]) -> None:
 def test_list_filters(api: Api, admin: dict[str, str]) -> None:
     now = datetime.now(UTC)
     old = (now - timedelta(hours=30)).isoformat()
-    a = post(api, admin, run_id="r1", error_code="TIMEOUT")
+    a = post(api, admin, run_id="r1", error_code="READ_TIMEOUT")
     b = post(api, admin, run_id="r2", error_code="PERMISSION_DENIED")
     c = post(api, admin, run_id="r1", error_code="UNSEEN")
-    d = post(api, admin, run_id="r1", error_code="TIMEOUT", occurred_at=old)
+    d = post(api, admin, run_id="r1", error_code="READ_TIMEOUT", occurred_at=old)
     api.client.patch(f"/api/v1/failures/{a['id']}/recovery", json={"recovery_succeeded": True}, headers=admin)
 
     def ids(**params: Any) -> set[str]:
@@ -163,7 +163,7 @@ def test_list_filters(api: Api, admin: dict[str, str]) -> None:
     assert ids() == {a["id"], b["id"], c["id"]}
     assert ids(since_hours=48) == {a["id"], b["id"], c["id"], d["id"]}
     assert ids(run_id="r1") == {a["id"], c["id"]}
-    assert ids(error_code="TIMEOUT", since_hours=48) == {a["id"], d["id"]}
+    assert ids(error_code="READ_TIMEOUT", since_hours=48) == {a["id"], d["id"]}
     assert ids(category="PERMISSION") == {b["id"]}
     assert ids(status="recovered") == {a["id"]}
     assert ids(status="unrecovered") == {b["id"], c["id"]}
@@ -174,7 +174,8 @@ def test_list_filters(api: Api, admin: dict[str, str]) -> None:
 
 def test_pagination_offset_and_cursor(api: Api, admin: dict[str, str]) -> None:
     base = datetime.now(UTC) - timedelta(minutes=10)
-    events = [{"run_id": "p", "error_code": "TIMEOUT", "occurred_at": (base + timedelta(seconds=i // 2)).isoformat()}
+    events = [{"run_id": "p", "error_code": "READ_TIMEOUT",
+               "occurred_at": (base + timedelta(seconds=i // 2)).isoformat()}
               for i in range(25)]  # pairs share a timestamp: the cursor must break ties by id
     api.client.post("/api/v1/failures/batch", json={"events": events}, headers=admin).raise_for_status()
     full = [i["id"] for i in api.client.get("/api/v1/failures", params={"limit": 100}, headers=admin).json()["items"]]
@@ -205,7 +206,7 @@ def test_pagination_offset_and_cursor(api: Api, admin: dict[str, str]) -> None:
 
 
 def test_tenant_isolation(api: Api, admin: dict[str, str]) -> None:
-    mine = post(api, admin, error_code="TIMEOUT")
+    mine = post(api, admin, error_code="READ_TIMEOUT")
     other = api.token("globex", "failures:admin")
     theirs = post(api, other, error_code="RATE_LIMITED")
     assert api.client.get(f"/api/v1/failures/{mine['id']}", headers=other).status_code == 404
@@ -220,7 +221,7 @@ def test_tenant_isolation(api: Api, admin: dict[str, str]) -> None:
 
 
 def test_recovery_patch_and_unrecovered(api: Api, admin: dict[str, str]) -> None:
-    f1 = post(api, admin, error_code="TIMEOUT")
+    f1 = post(api, admin, error_code="READ_TIMEOUT")
     f2 = post(api, admin, error_code="PERMISSION_DENIED")
     r = api.client.patch(f"/api/v1/failures/{f1['id']}/recovery", headers=admin,
                          json={"recovery_succeeded": True, "recovered_by": "ops-team", "notes": "restarted"})
@@ -234,9 +235,9 @@ def test_recovery_patch_and_unrecovered(api: Api, admin: dict[str, str]) -> None
     assert r.json()["recovery_attempted"] and not r.json()["recovery_succeeded"]
     unrec = api.client.get("/api/v1/failures/unrecovered", headers=admin).json()["items"]
     assert [i["id"] for i in unrec] == [f2["id"]]
-    assert api.client.get("/api/v1/failures/unrecovered", params={"category": "TRANSIENT"},
+    assert api.client.get("/api/v1/failures/unrecovered", params={"category": "TIMEOUT"},
                           headers=admin).json()["items"] == []
-    assert metric(api, 'recovery_success_total{error_code="TIMEOUT",recovery_mode="RETRY_EXPONENTIAL"}') == 1
+    assert metric(api, 'recovery_success_total{error_code="READ_TIMEOUT",recovery_mode="RETRY_EXPONENTIAL"}') == 1
     assert metric(api, "recovery_failure_total{") == 1
     missing = uuid.uuid4()
     assert api.client.patch(f"/api/v1/failures/{missing}/recovery", json={"recovery_succeeded": True},
@@ -246,12 +247,12 @@ def test_recovery_patch_and_unrecovered(api: Api, admin: dict[str, str]) -> None
 
 
 def test_stats_on_known_data(api: Api, admin: dict[str, str]) -> None:
-    codes = ["TIMEOUT"] * 5 + ["ECONNREFUSED"] * 3 + ["MYSTERY_A"] * 2 + ["PERMISSION_DENIED"] * 2
+    codes = ["READ_TIMEOUT"] * 5 + ["ECONNRESET"] * 3 + ["MYSTERY_A"] * 2 + ["PERMISSION_DENIED"] * 2
     batch = api.client.post("/api/v1/failures/batch", headers=admin,
                             json={"events": [{"run_id": "s", "error_code": c} for c in codes]}).json()
     ids = {c: [i["id"] for i in batch["items"] if i["error_code"] == c] for c in set(codes)}
-    outcomes = [(ids["TIMEOUT"][0], True), (ids["TIMEOUT"][1], True), (ids["TIMEOUT"][2], False),
-                (ids["ECONNREFUSED"][0], False), (ids["PERMISSION_DENIED"][0], True)]
+    outcomes = [(ids["READ_TIMEOUT"][0], True), (ids["READ_TIMEOUT"][1], True), (ids["READ_TIMEOUT"][2], False),
+                (ids["ECONNRESET"][0], False), (ids["PERMISSION_DENIED"][0], True)]
     for fid, ok in outcomes:
         api.client.patch(f"/api/v1/failures/{fid}/recovery", json={"recovery_succeeded": ok},
                          headers=admin).raise_for_status()
@@ -262,14 +263,15 @@ def test_stats_on_known_data(api: Api, admin: dict[str, str]) -> None:
     assert s["hit_rate"] == pytest.approx(10 / 12)
     assert (s["recovery_attempted"], s["recovery_succeeded"]) == (5, 3)
     assert s["recovery_success_rate"] == pytest.approx(0.6)
-    assert s["by_code"][0] == {"error_code": "TIMEOUT", "count": 5, "matched": 5}
+    assert s["by_code"][0] == {"error_code": "READ_TIMEOUT", "count": 5, "matched": 5}
     assert {c["error_code"]: c["matched"] for c in s["by_code"]}["MYSTERY_A"] == 0
     assert {c["category"]: c["count"] for c in s["by_category"]} == {
-        "TRANSIENT": 5, "NETWORK": 3, None: 2, "PERMISSION": 2}
+        "TIMEOUT": 5, "TRANSIENT": 3, None: 2, "PERMISSION": 2}
     modes = {m["recovery_mode"]: m for m in s["recovery_by_mode"]}
     assert modes["RETRY_EXPONENTIAL"] == {"recovery_mode": "RETRY_EXPONENTIAL", "attempted": 3, "succeeded": 2,
                                           "failed": 1, "success_rate": pytest.approx(2 / 3, abs=1e-6)}
-    assert modes["RETRY_LINEAR"]["success_rate"] == 0.0 and modes["MANUAL"]["success_rate"] == 1.0
+    assert modes["RETRY_IMMEDIATE"]["success_rate"] == 0.0 and modes["ESCALATE"]["success_rate"] == 1.0
+    assert set(modes) == {"RETRY_EXPONENTIAL", "RETRY_IMMEDIATE", "ESCALATE"}
     wide = api.client.get("/api/v1/failures/stats", params={"since_hours": 72}, headers=admin).json()
     assert wide["total"] == 13 and wide["unmatched"] == 3
     empty = api.client.get("/api/v1/failures/stats", headers=api.token("nobody", "failures:read")).json()
@@ -282,7 +284,7 @@ def test_recovery_suggest(api: Api, admin: dict[str, str]) -> None:
     assert r.status_code == 200
     body = r.json()
     assert body["matched"] and body["catalog_entry_id"] == "CONNECTION_REFUSED"
-    assert body["recovery_mode"] == "RETRY_LINEAR" and body["past_attempts"] == 0
+    assert body["recovery_mode"] == "RETRY_EXPONENTIAL" and body["past_attempts"] == 0
     f = post(api, admin, error_code="ECONNREFUSED")
     api.client.patch(f"/api/v1/failures/{f['id']}/recovery", json={"recovery_succeeded": True}, headers=admin)
     again = api.client.post("/api/v1/recovery/suggest", json={"error_code": "CONNECTION_REFUSED"},
