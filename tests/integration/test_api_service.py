@@ -146,6 +146,48 @@ def test_batch_all_or_nothing(api: Api, admin: dict[str, str]) -> None:
     assert len(items) == 3  # nothing from the rejected batches
 
 
+def test_large_batch_retried_and_overlapping_is_stored_once(api: Api, admin: dict[str, str]) -> None:
+    """Large batches go through COPY: the same idempotency as the INSERT path."""
+    def ev(i: int) -> dict[str, Any]:
+        return {"id": str(uuid.UUID(int=i + 1, version=4)), "run_id": "big", "error_code": "ECONNRESET",
+                "context": {"i": i}}
+
+    first = api.client.post("/api/v1/failures/batch", json={"events": [ev(i) for i in range(300)]}, headers=admin)
+    assert first.status_code == 201 and first.json()["accepted"] == 300
+    assert {i["catalog_entry_id"] for i in first.json()["items"]} == {"CONNECTION_RESET"}
+    # a retry of the second half plus 200 new events, one of them twice
+    body = [ev(i) for i in range(150, 500)] + [ev(499)]
+    again = api.client.post("/api/v1/failures/batch", json={"events": body}, headers=admin).json()
+    assert (again["accepted"], again["duplicates"]) == (200, 151)
+    assert [i["duplicate"] for i in again["items"]] == [True] * 150 + [False] * 200 + [True]
+    # another tenant cannot store (or see) an id that is already taken
+    other = api.token("globex", "failures:admin")
+    theirs = api.client.post("/api/v1/failures/batch", json={"events": [ev(i) for i in range(490, 560)]},
+                             headers=other).json()
+    assert (theirs["accepted"], theirs["duplicates"]) == (60, 10)
+    page = api.client.get("/api/v1/failures", params={"run_id": "big", "limit": 1000}, headers=admin).json()
+    assert sorted(i["context"]["i"] for i in page["items"]) == list(range(500))
+
+
+def test_copy_that_hits_a_concurrent_insert_falls_back(api: Api, admin: dict[str, str]) -> None:
+    """The race between the id lookup and COPY: the batch is retried as INSERT ... ON CONFLICT."""
+    from rollguard.api import service
+    from rollguard.api.matching import UNKNOWN
+    from rollguard.api.schemas import FailureIn
+
+    evs = [FailureIn(id=uuid.uuid4(), run_id="race", error_code="ECONNRESET") for _ in range(100)]
+    with api.app.state.sessionmaker() as s:
+        service.ingest(s, "acme", evs[:10], api.app.state.matcher)  # the "concurrent" insert, committed
+        s.commit()
+    with api.app.state.sessionmaker() as s:
+        rows = [service.event_row("acme", ev, UNKNOWN, "v", datetime.now(UTC)) for ev in evs]
+        inserted = service._insert(s, rows, client_ids=())  # as if the lookup had found nothing
+        s.commit()
+    assert inserted == {ev.id for ev in evs[10:]}
+    page = api.client.get("/api/v1/failures", params={"run_id": "race", "limit": 1000}, headers=admin).json()
+    assert len(page["items"]) == 100
+
+
 def test_list_filters(api: Api, admin: dict[str, str]) -> None:
     now = datetime.now(UTC)
     old = (now - timedelta(hours=30)).isoformat()

@@ -57,19 +57,23 @@ def upgrade() -> None:
         sa.CheckConstraint("confidence >= 0 AND confidence <= 1", name="ck_fm_confidence"),
     )
     fm = "failure_matches"
+    # Every index costs every insert, and ingest is the hot path. The seeds' single-column
+    # indexes on tenant_id, category, severity and recovery_mode are not created: every query
+    # is tenant-scoped, so the (tenant_id, ...) composites below serve it (the tenant_id one is
+    # their exact prefix), and category/severity/recovery_mode are only ever filtered or
+    # grouped within one tenant's time window. Measured: 15-30 % faster batch ingest (docs/api.md).
     op.create_index("idx_fm_run_id", fm, ["run_id"])
-    op.create_index("idx_fm_tenant_id", fm, ["tenant_id"])
     op.create_index("idx_fm_error_code", fm, ["error_code"])
     op.create_index("idx_fm_catalog_entry_id", fm, ["catalog_entry_id"])
     op.create_index("idx_fm_created_at", fm, ["created_at"])
-    op.create_index("idx_fm_category", fm, ["category"])
-    op.create_index("idx_fm_severity", fm, ["severity"])
-    op.create_index("idx_fm_recovery_mode", fm, ["recovery_mode"])
     op.create_index("idx_fm_tenant_error", fm, ["tenant_id", "error_code", "created_at"])
-    # Serves the default listing order (newest first, id as tie-breaker) and the keyset cursor.
+    # Serves the default listing order (newest first, id as tie-breaker: a backward scan) and
+    # the keyset cursor.
     op.create_index("idx_fm_tenant_time", fm, ["tenant_id", "created_at", "id"])
     op.create_index("idx_fm_tenant_run", fm, ["tenant_id", "run_id", "created_at"])
-    op.create_index("idx_fm_recovery_pending", fm, ["tenant_id", "created_at"],
+    # Same order as idx_fm_tenant_time, over the unrecovered rows only: /unrecovered pages
+    # without a sort. (Its predicate is the query's: `NOT recovery_succeeded`, not `IS false`.)
+    op.create_index("idx_fm_recovery_pending", fm, ["tenant_id", "created_at", "id"],
                     postgresql_where=sa.text("NOT recovery_succeeded"),
                     sqlite_where=sa.text("NOT recovery_succeeded"))
     op.create_index("idx_fm_unmatched", fm, ["tenant_id", "created_at"],
