@@ -25,6 +25,16 @@ def clean_text(value: str) -> str:
     return value.replace("\x00", "\ufffd").encode("utf-8", "replace").decode("utf-8")
 
 
+def _storable(value: Any) -> bool:
+    if isinstance(value, str):
+        return value.isascii() and "\x00" not in value
+    if isinstance(value, dict):
+        return all(_storable(k) and _storable(v) for k, v in value.items())
+    if isinstance(value, list):
+        return all(_storable(v) for v in value)
+    return True
+
+
 def clean_json(value: Any) -> Any:
     if isinstance(value, str):
         return clean_text(value)
@@ -39,7 +49,13 @@ class _Clean(BaseModel):
     @field_validator("*", mode="after")
     @classmethod
     def _clean(cls, value: Any) -> Any:
-        return clean_json(value) if isinstance(value, str | dict | list) else value
+        # The common case (plain ASCII everywhere) is only checked, not rebuilt: ingest validates
+        # every field of up to 1000 events per request.
+        if isinstance(value, str):
+            return clean_text(value)
+        if isinstance(value, dict | list) and not _storable(value):
+            return clean_json(value)
+        return value
 
 
 class FailureIn(_Clean):

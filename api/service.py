@@ -271,5 +271,6 @@ def mark_recovery(session: Session, row: FailureMatch, succeeded: bool, recovere
 def past_recoveries(session: Session, tenant_id: str, entry_code: str) -> tuple[int, int]:
     attempted, succeeded = session.execute(
         select(func.count(), func.count().filter(FM.recovery_succeeded.is_(True)))
-        .where(FM.tenant_id == tenant_id, FM.catalog_entry_id == entry_code, FM.recovery_attempted.is_(True))).one()
+        .where(FM.tenant_id == tenant_id, FM.catalog_entry_id == entry_code,
+               FM.recovery_attempted)).one()  # the predicate of idx_fm_recovery_outcomes, verbatim
     return int(attempted), int(succeeded)
