@@ -111,8 +111,8 @@ _PG_EXISTING = "SELECT id FROM failure_matches WHERE id = ANY(%s)"
 _CONTEXT = _PG_COLS.index("context")
 
 
-def _json(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"))
+# One encoder for every row: json.dumps with arguments builds a new encoder per call.
+_json = json.JSONEncoder(separators=(",", ":")).encode
 
 
 def _insert(session: Session, rows: list[dict[str, Any]], client_ids: Sequence[uuid.UUID] = ()) -> set[uuid.UUID]:
