@@ -111,5 +111,21 @@ def test_template_regex_and_suggestion() -> None:
     rx = template_regex("worker <NUM> crashed: segfault at <HEX> (<*>)")
     assert re.fullmatch(rx, "worker 12 crashed: segfault at 0xff (core dumped)")
     assert not re.fullmatch(rx, "worker 12 exited normally")
-    assert suggest("upstream timed out after <NUM>") == ("TRANSIENT", "RETRY_EXPONENTIAL")
-    assert suggest("flux capacitor <*>") == ("UNKNOWN", "MANUAL")
+    assert suggest("upstream timed out after <NUM>") == ("TIMEOUT", "RETRY_EXPONENTIAL")
+    assert suggest("flux capacitor <*>") == ("INTERNAL", "MANUAL")
+
+
+def test_catalog_patch_is_a_valid_catalog() -> None:
+    from rollguard.catalog import validate
+    from rollguard.failures.aggregate import catalog_patch
+
+    templates = [("WORKER_CRASH", "worker <NUM> crashed: segfault at <HEX> (<*>)"),
+                 ("cache-storm", "cache miss storm on shard <NUM>"), ("WORKER_CRASH", "worker <NUM> hung"),
+                 ("42", "upstream timed out after <NUM> s"), ("x", "flux capacitor <*> # 100% [ok]")]
+    report = {"generated_at": "2026-11-23T12:00:00+00:00", "patterns": [
+        {"primary_error_code": code, "template": t, "suggested_pattern": template_regex(t),
+         "suggested_category": suggest(t)[0], "suggested_recovery": suggest(t)[1], "total_occurrences": 7}
+        for code, t in templates]}
+    patch = catalog_patch(report)
+    assert validate(patch) == []
+    assert [e["code"] for e in patch["entries"]] == ["WORKER_CRASH", "CACHE_STORM", "WORKER_CRASH_2", "E_42", "X"]
