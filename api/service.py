@@ -12,10 +12,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 import psycopg
-from sqlalchemy import ColumnElement, Select, Table, func, select, tuple_
+from sqlalchemy import ColumnElement, Select, Table, func, select, text, tuple_
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session
 
+from rollguard.api import rollup
 from rollguard.api.matching import CatalogMatcher, Match
 from rollguard.api.orm import FailureMatch
 from rollguard.api.schemas import FailureIn
@@ -85,6 +86,10 @@ def ingest(session: Session, tenant_id: str, events: Sequence[FailureIn], matche
             if ev.id is not None:
                 client_ids.append(ev.id)
     inserted = _insert(session, rows, client_ids) if rows else set()
+    if inserted and rollup.enabled(session):
+        rollup.add(session, rollup.count_rows(
+            (r["tenant_id"], r["created_at"], r["error_code"], r["category"], r["recovery_mode"],
+             r["catalog_entry_id"] is not None, False, False) for r in rows if r["id"] in inserted))
     return [Ingested(i.row, i.match, i.duplicate or i.row["id"] not in inserted) for i in out]
 
 
@@ -215,15 +220,46 @@ def _rate(num: int, den: int) -> float | None:
     return round(num / den, 6) if den else None
 
 
+# The window's whole hours from the roll-up, its first partial hour from the rows: one statement,
+# so one snapshot. Groups may repeat across the two parts; stats() sums them.
+_PG_STATS = text("""
+SELECT error_code, category, recovery_mode, matched, count(*), count(*) FILTER (WHERE recovery_attempted),
+       count(*) FILTER (WHERE recovery_succeeded)
+FROM (SELECT error_code, category, recovery_mode, catalog_entry_id IS NOT NULL AS matched, recovery_attempted,
+             recovery_succeeded
+      FROM failure_matches WHERE tenant_id = :tenant AND created_at >= :since AND created_at < :hour) AS edge
+GROUP BY 1, 2, 3, 4
+UNION ALL
+SELECT error_code, nullif(category, ''), nullif(recovery_mode, ''), matched, sum(failures), sum(attempted),
+       sum(succeeded)
+FROM failure_stats_hourly WHERE tenant_id = :tenant AND hour >= :hour
+GROUP BY 1, 2, 3, 4
+""")
+
+
+def _pg_stat_groups(session: Session, tenant_id: str, since_hours: int) -> list[tuple[Any, ...]]:
+    since = datetime.now(UTC) - timedelta(hours=since_hours)
+    hour = rollup.hour_of(since)
+    if hour < since:
+        hour += timedelta(hours=1)
+    return [(code, cat, mode, hit, int(n), int(att), int(ok)) for code, cat, mode, hit, n, att, ok in
+            session.execute(_PG_STATS, {"tenant": tenant_id, "since": since, "hour": hour})]
+
+
 def stats(session: Session, tenant_id: str, since_hours: int, top: int = 50) -> dict[str, Any]:
-    """One scan of the window, grouped finely; the totals and breakdowns are summed here
-    (four separate GROUP BY queries cost four scans)."""
-    attempted_c = func.count().filter(FM.recovery_attempted.is_(True))
-    succeeded_c = func.count().filter(FM.recovery_succeeded.is_(True))
-    matched = FM.catalog_entry_id.is_not(None)
-    groups = session.execute(
-        select(FM.error_code, FM.category, FM.recovery_mode, matched, func.count(), attempted_c, succeeded_c)
-        .where(*_where(tenant_id, since_hours)).group_by(FM.error_code, FM.category, FM.recovery_mode, matched)).all()
+    """One grouped query over the window (on PostgreSQL: the hourly roll-up plus the first
+    partial hour's rows); the totals and breakdowns are summed here (four separate GROUP BY
+    queries would cost four scans)."""
+    if rollup.enabled(session):
+        groups = _pg_stat_groups(session, tenant_id, since_hours)
+    else:
+        attempted_c = func.count().filter(FM.recovery_attempted.is_(True))
+        succeeded_c = func.count().filter(FM.recovery_succeeded.is_(True))
+        matched = FM.catalog_entry_id.is_not(None)
+        groups = [tuple(g) for g in session.execute(
+            select(FM.error_code, FM.category, FM.recovery_mode, matched, func.count(), attempted_c, succeeded_c)
+            .where(*_where(tenant_id, since_hours))
+            .group_by(FM.error_code, FM.category, FM.recovery_mode, matched))]
     total = hit = attempted = succeeded = 0
     codes: dict[str, list[int]] = {}
     cats: dict[str | None, int] = {}
@@ -259,6 +295,12 @@ def stats(session: Session, tenant_id: str, since_hours: int, top: int = 50) -> 
 def mark_recovery(session: Session, row: FailureMatch, succeeded: bool, recovered_by: str | None,
                   notes: str | None) -> FailureMatch:
     now = datetime.now(UTC)
+    if rollup.enabled(session):
+        # locked, so that two concurrent marks of one failure count its change once
+        session.refresh(row, with_for_update=True)
+        k = rollup.key(row.tenant_id, row.created_at, row.error_code, row.category, row.recovery_mode,
+                       row.catalog_entry_id is not None)
+        rollup.add(session, {k: (0, 1 - int(row.recovery_attempted), int(succeeded) - int(row.recovery_succeeded))})
     row.recovery_attempted = True
     row.recovery_succeeded = succeeded
     row.recovered_at = now if succeeded else None

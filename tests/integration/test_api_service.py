@@ -320,6 +320,57 @@ def test_stats_on_known_data(api: Api, admin: dict[str, str]) -> None:
     assert empty["total"] == 0 and empty["hit_rate"] is None
 
 
+def test_hourly_rollup_stays_exact(api: Api, admin: dict[str, str], database_url: str) -> None:
+    """Ingest (both insert paths, retries), recovery marks that flip, retention: the roll-up the
+    service keeps equals one recomputed from the rows, and /stats equals a count of the rows."""
+    import random
+
+    from sqlalchemy import create_engine, text
+
+    from rollguard.api import rollup
+    from rollguard.failures.prune import prune
+
+    rng = random.Random(5)
+    now = datetime.now(UTC)
+    codes = ["READ_TIMEOUT", "ECONNRESET", "HTTP_429", "MYSTERY", "PERMISSION_DENIED"]
+    events = [{"id": str(uuid.UUID(int=rng.getrandbits(128), version=4)), "run_id": "h",
+               "error_code": rng.choice(codes),
+               "occurred_at": (now - timedelta(minutes=rng.randrange(0, 60 * 24 * 5))).isoformat()}
+              for _ in range(600)]
+    ids: list[str] = []
+    for chunk in (events[:400], events[400:430], events[380:600]):  # COPY, INSERT, a retry overlapping both
+        body = api.client.post("/api/v1/failures/batch", json={"events": chunk}, headers=admin).json()
+        ids += [i["id"] for i in body["items"] if not i["duplicate"]]
+    assert len(ids) == 600
+    for fid in rng.sample(ids, 120) + rng.sample(ids, 60):  # some marked twice, maybe both ways
+        api.client.patch(f"/api/v1/failures/{fid}/recovery", json={"recovery_succeeded": rng.random() < 0.5},
+                         headers=admin).raise_for_status()
+    engine = create_engine(database_url)
+    try:
+        assert prune(engine, timedelta(days=4), batch_size=50).deleted > 0
+
+        def buckets() -> list[tuple[object, ...]]:
+            with engine.connect() as conn:
+                return [tuple(r) for r in conn.execute(text(
+                    "SELECT * FROM failure_stats_hourly WHERE failures > 0 ORDER BY 1, 2, 3, 4, 5, 6"))]
+
+        kept = buckets()
+        with engine.begin() as conn:
+            rollup.rebuild(conn)
+        assert kept == buckets() and len(kept) > 50
+        for hours in (1, 7, 30, 100):
+            s = api.client.get("/api/v1/failures/stats", params={"since_hours": hours}, headers=admin).json()
+            with engine.connect() as conn:
+                total, att, ok = conn.execute(text(
+                    "SELECT count(*), count(*) FILTER (WHERE recovery_attempted), "
+                    "count(*) FILTER (WHERE recovery_succeeded) FROM failure_matches "
+                    "WHERE tenant_id = 'acme' AND created_at >= now() - make_interval(hours => :h)"),
+                    {"h": hours}).one()
+            assert (s["total"], s["recovery_attempted"], s["recovery_succeeded"]) == (total, att, ok)
+    finally:
+        engine.dispose()
+
+
 def test_recovery_suggest(api: Api, admin: dict[str, str]) -> None:
     r = api.client.post("/api/v1/recovery/suggest", json={"error_message": "connect: connection refused"},
                         headers=admin)

@@ -93,6 +93,26 @@ def upgrade() -> None:
         op.execute("ALTER TABLE failure_matches SET (autovacuum_vacuum_insert_scale_factor = 0.01, "
                    "autovacuum_vacuum_scale_factor = 0.05)")
 
+    # /stats of whole hours reads this roll-up instead of every row (rollguard.api.rollup).
+    op.create_table(
+        "failure_stats_hourly",
+        sa.Column("tenant_id", sa.String(100), nullable=False),
+        sa.Column("hour", _TS, nullable=False),
+        sa.Column("error_code", sa.String(255), nullable=False),
+        sa.Column("category", sa.String(50), nullable=False),
+        sa.Column("recovery_mode", sa.String(50), nullable=False),
+        sa.Column("matched", sa.Boolean(), nullable=False),
+        sa.Column("failures", sa.BigInteger(), nullable=False, server_default="0"),
+        sa.Column("attempted", sa.BigInteger(), nullable=False, server_default="0"),
+        sa.Column("succeeded", sa.BigInteger(), nullable=False, server_default="0"),
+        sa.PrimaryKeyConstraint("tenant_id", "hour", "error_code", "category", "recovery_mode", "matched",
+                                name="pk_failure_stats_hourly"),
+    )
+    if op.get_bind().dialect.name == "postgresql":
+        # Buckets are updated in place all the time: room on each page keeps the updates HOT
+        # (no new primary-key entry per update) and frequent vacuums keep the table small.
+        op.execute("ALTER TABLE failure_stats_hourly SET (fillfactor = 50, autovacuum_vacuum_scale_factor = 0.02)")
+
     op.create_table(
         "failure_pattern_exports",
         sa.Column("id", sa.Uuid(), primary_key=True),
@@ -126,4 +146,5 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("api_tokens")
     op.drop_table("failure_pattern_exports")
+    op.drop_table("failure_stats_hourly")
     op.drop_table("failure_matches")
