@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from rollguard import __version__
 from rollguard.api import migrate
 from rollguard.api.db import make_engine, make_sessionmaker
-from rollguard.api.matching import MatcherHolder
+from rollguard.api.matching import load_matcher
 from rollguard.api.metrics import ApiMetrics
 from rollguard.api.routes import failures, health, recovery
 from rollguard.api.settings import Settings
@@ -39,7 +39,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessionmaker = factory
-    app.state.matcher = MatcherHolder(settings.catalog_path)
+    app.state.matcher = load_matcher(settings.catalog_path)
     app.state.metrics = ApiMetrics(factory)
     app.include_router(failures.router)
     app.include_router(recovery.router)

@@ -24,7 +24,7 @@ def get_session(request: Request) -> Iterator[Session]:
 
 
 def get_matcher(request: Request) -> CatalogMatcher:
-    matcher: CatalogMatcher = request.app.state.matcher.get()
+    matcher: CatalogMatcher = request.app.state.matcher
     return matcher
 
 

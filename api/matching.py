@@ -1,57 +1,28 @@
-"""The one seam between the service and the catalog matcher.
+"""The one seam between the failures service (and the SDK reporter) and the catalog matcher.
 
-Until `rollguard.sdk.matcher` (written in parallel) lands on main, a small interim matcher
-lives here: the same three match types (exact code, alias, regex pattern) over a catalog.json
-(the rendered FailureCatalog) or a built-in fallback catalog. Swapping in the real matcher
-means changing `CatalogMatcher` below and nothing else: the service only sees `Match`.
+Matching itself is `rollguard.sdk.matcher.Matcher`: the mounted catalog.json (as the catalog
+operator renders it) with hot reload, or the shipped default catalog (54 codes) when none is
+mounted. The service only sees `Match`, a flat record of what it stores and returns, and the
+catalog version: the catalog's content hash, the same sha256 the operator writes into
+catalog.json as ``contentHash`` and into the ConfigMap's name.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
-import re
-import threading
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+
+from rollguard.catalog import content_hash, load_default_catalog
+from rollguard.models.catalog import FailureCatalogSpec
+from rollguard.sdk.matcher import Matcher, MatchResult, MatchType
 
 log = logging.getLogger(__name__)
 
-MatchType = Literal["exact", "alias", "pattern", "unknown"]
-CONFIDENCE: dict[MatchType, float] = {"exact": 1.0, "alias": 0.95, "pattern": 0.8, "unknown": 0.0}
 
-# Used when no catalog is mounted (laptop demo, tests): a few codes from the seeds' catalog.
-BUILTIN_CATALOG: dict[str, Any] = {
-    "version": "builtin-1",
-    "entries": [
-        {"code": "TIMEOUT", "category": "TRANSIENT", "severity": "medium", "retryable": True,
-         "aliases": ["ETIMEDOUT", "DEADLINE_EXCEEDED"], "patterns": [r"timed? ?out", r"deadline exceeded"],
-         "recovery": {"mode": "RETRY_EXPONENTIAL", "suggestion": "Retry with exponential backoff (max 3)."}},
-        {"code": "RATE_LIMITED", "category": "TRANSIENT", "severity": "low", "retryable": True,
-         "aliases": ["HTTP_429", "TOO_MANY_REQUESTS"], "patterns": [r"rate.?limit", r"\b429\b"],
-         "recovery": {"mode": "RETRY_EXPONENTIAL", "suggestion": "Back off and retry after the Retry-After delay."}},
-        {"code": "CONNECTION_REFUSED", "category": "NETWORK", "severity": "high", "retryable": True,
-         "aliases": ["ECONNREFUSED"], "patterns": [r"connection refused"],
-         "recovery": {"mode": "RETRY_LINEAR", "suggestion": "Check the upstream is up; retry."}},
-        {"code": "PERMISSION_DENIED", "category": "PERMISSION", "severity": "high", "retryable": False,
-         "aliases": ["HTTP_403", "FORBIDDEN"], "patterns": [r"permission denied", r"forbidden"],
-         "recovery": {"mode": "MANUAL", "suggestion": "Grant the missing permission; do not retry."}},
-        {"code": "BUDGET_EXCEEDED", "category": "RESOURCE", "severity": "high", "retryable": False,
-         "aliases": ["QUOTA_EXCEEDED"], "patterns": [r"budget exceeded", r"quota"],
-         "recovery": {"mode": "ABORT", "suggestion": "Raise the budget or stop the run."}},
-        {"code": "INVALID_INPUT", "category": "VALIDATION", "severity": "low", "retryable": False,
-         "aliases": ["HTTP_400", "BAD_REQUEST"], "patterns": [r"invalid (input|argument|parameter)"],
-         "recovery": {"mode": "FALLBACK", "suggestion": "Fix the input; use the fallback skill meanwhile."}},
-    ],
-}
-
-
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Match:
-    """What the service stores and returns about one error, whatever matcher produced it."""
+    """What the service stores and returns about one error."""
 
     entry_code: str | None
     match_type: MatchType
@@ -66,90 +37,61 @@ class Match:
     def hit(self) -> bool:
         return self.entry_code is not None
 
+    @classmethod
+    def of(cls, r: MatchResult) -> Match:
+        e = r.entry
+        if e is None:
+            return UNKNOWN
+        return cls(entry_code=e.code, match_type=r.match_type, confidence=r.confidence, category=e.category,
+                   severity=e.severity, retryable=e.retryable, recovery_mode=e.recovery.mode,
+                   recovery_suggestion=e.recovery.suggestion)
+
 
 UNKNOWN = Match(entry_code=None, match_type="unknown", confidence=0.0)
 
 
-@dataclass
 class CatalogMatcher:
-    catalog: dict[str, Any]
-    version: str = ""
-    _by_code: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
-    _by_alias: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
-    _patterns: list[tuple[re.Pattern[str], dict[str, Any]]] = field(default_factory=list, repr=False)
+    """A `Matcher` plus the content hash of the catalog version it currently serves.
 
-    def __post_init__(self) -> None:
-        canonical = json.dumps(self.catalog, sort_keys=True, separators=(",", ":")).encode()
-        self.version = hashlib.sha256(canonical).hexdigest()
-        for entry in self.catalog.get("entries", []):
-            self._by_code[str(entry["code"]).upper()] = entry
-            for alias in entry.get("aliases", []) or []:
-                self._by_alias[str(alias).upper()] = entry
-            for pat in entry.get("patterns", []) or []:
-                self._patterns.append((re.compile(pat, re.IGNORECASE), entry))
+    The matcher's own Prometheus counters are off: an event is matched up to twice (its code,
+    then its message), so the callers count once per event themselves (the service in its
+    registry, the SDK reporter in `rollguard.sdk.catalog_metrics`)."""
 
-    def _result(self, entry: dict[str, Any], match_type: MatchType) -> Match:
-        recovery = entry.get("recovery") or {}
-        return Match(entry_code=str(entry["code"]), match_type=match_type, confidence=CONFIDENCE[match_type],
-                     category=entry.get("category"), severity=entry.get("severity"),
-                     retryable=bool(entry.get("retryable", False)), recovery_mode=recovery.get("mode"),
-                     recovery_suggestion=recovery.get("suggestion"))
+    def __init__(self, matcher: Matcher, source: str) -> None:
+        self.matcher, self.source = matcher, source
+        self._hashed: tuple[FailureCatalogSpec, str] | None = None
+
+    @property
+    def version(self) -> str:
+        spec = self.matcher.spec  # swapped as a whole on reload: identity says "same version"
+        hashed = self._hashed
+        if hashed is None or hashed[0] is not spec:
+            hashed = self._hashed = (spec, content_hash(spec))
+        return hashed[1]
 
     def match(self, code_or_message: str) -> Match:
-        key = code_or_message.strip().upper()
-        if key in self._by_code:
-            return self._result(self._by_code[key], "exact")
-        if key in self._by_alias:
-            return self._result(self._by_alias[key], "alias")
-        for rx, entry in self._patterns:
-            if rx.search(code_or_message):
-                return self._result(entry, "pattern")
-        return UNKNOWN
+        return Match.of(self.matcher.match(code_or_message))
 
     def match_event(self, error_code: str | None, error_message: str | None) -> Match:
         """The code first (cheap and exact), then the message."""
         for candidate in (error_code, error_message):
             if candidate:
-                m = self.match(candidate)
-                if m.hit:
-                    return m
+                r = self.matcher.match(candidate)
+                if r.entry is not None:
+                    return Match.of(r)
         return UNKNOWN
 
 
-def load_matcher(catalog_path: Path | None) -> CatalogMatcher:
+def load_matcher(catalog_path: Path | None, *, reload_interval: float = 1.0) -> CatalogMatcher:
+    """The mounted catalog (its change checked at most every ``reload_interval`` s), else the
+    shipped default catalog."""
     if catalog_path is not None and catalog_path.is_file():
-        return CatalogMatcher(json.loads(catalog_path.read_text()))
-    return CatalogMatcher(BUILTIN_CATALOG)
+        m = CatalogMatcher(Matcher.from_file(catalog_path, reload_interval=reload_interval, metrics=False),
+                           str(catalog_path))
+    else:
+        m = CatalogMatcher(Matcher(load_default_catalog(), metrics=False), "default catalog")
+    log.info("failure catalog: %s, %d codes, version %s", m.source, len(m.matcher.codes), m.version[:12])
+    return m
 
 
-class MatcherHolder:
-    """Hot reload: the catalog ConfigMap is updated in place, so re-read it when it changes."""
-
-    def __init__(self, catalog_path: Path | None, check_every: float = 5.0) -> None:
-        self._path, self._every = catalog_path, check_every
-        self._lock = threading.Lock()
-        self._mtime = self._stat()
-        self._matcher = load_matcher(catalog_path)
-        self._checked = time.monotonic()
-
-    def _stat(self) -> float | None:
-        try:
-            return self._path.stat().st_mtime if self._path is not None else None
-        except OSError:
-            return None
-
-    def get(self) -> CatalogMatcher:
-        now = time.monotonic()
-        if now - self._checked >= self._every:
-            with self._lock:
-                self._checked = now
-                mtime = self._stat()
-                if mtime != self._mtime:
-                    try:
-                        self._matcher = load_matcher(self._path)
-                        self._mtime = mtime
-                        log.info("catalog reloaded: version %s", self._matcher.version[:12])
-                    except (OSError, ValueError, KeyError, re.error) as exc:
-                        log.error("catalog %s unreadable, keeping version %s: %s", self._path,
-                                  self._matcher.version[:12], exc)
-        return self._matcher
+__all__ = ["UNKNOWN", "CatalogMatcher", "Match", "MatchType", "load_matcher"]

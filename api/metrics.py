@@ -51,8 +51,11 @@ class ApiMetrics:
     def __init__(self, factory: sessionmaker[Session] | None = None) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
+        # Same names and labels as rollguard.metrics_catalog (what the dashboard and alerts use).
+        # The matcher's own counters (rollguard.sdk.catalog_metrics, default registry) stay off in
+        # the service: these count each stored event once, whether its code or message matched.
         self.hits = Counter("failure_match_hits", "Failures matched to a catalog entry",
-                            ["error_code", "category", "recovery_mode"], registry=r)
+                            ["error_code", "category"], registry=r)
         self.misses = Counter("failure_match_misses", "Failures not in the catalog", ["error_code"], registry=r)
         self.recovery_success = Counter("recovery_success", "Recoveries marked successful",
                                         ["recovery_mode", "error_code"], registry=r)

@@ -7,7 +7,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, Float, Integer, String, Text, TypeDecorator, Uuid
+from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Float, Integer, String, Text, TypeDecorator, Uuid
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -72,6 +72,22 @@ class FailureMatch(Base):
     context: Mapped[dict[str, Any]] = mapped_column(JSONType, nullable=False, default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow, onupdate=utcnow)
+
+
+class FailureStatsHourly(Base):
+    """Roll-up of failure_matches per UTC hour (see rollguard.api.rollup); PostgreSQL only."""
+
+    __tablename__ = "failure_stats_hourly"
+
+    tenant_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    hour: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
+    error_code: Mapped[str] = mapped_column(String(255), primary_key=True)
+    category: Mapped[str] = mapped_column(String(50), primary_key=True)  # '' for none
+    recovery_mode: Mapped[str] = mapped_column(String(50), primary_key=True)  # '' for none
+    matched: Mapped[bool] = mapped_column(Boolean, primary_key=True)
+    failures: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+    attempted: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+    succeeded: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
 
 
 class FailurePatternExport(Base):

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 MAX_BATCH = 1000
 # "error_code or error_message", stated in the OpenAPI schema too (not only in a validator).
@@ -25,6 +25,16 @@ def clean_text(value: str) -> str:
     return value.replace("\x00", "\ufffd").encode("utf-8", "replace").decode("utf-8")
 
 
+def _storable(value: Any) -> bool:
+    if isinstance(value, str):
+        return value.isascii() and "\x00" not in value
+    if isinstance(value, dict):
+        return all(_storable(k) and _storable(v) for k, v in value.items())
+    if isinstance(value, list):
+        return all(_storable(v) for v in value)
+    return True
+
+
 def clean_json(value: Any) -> Any:
     if isinstance(value, str):
         return clean_text(value)
@@ -36,10 +46,18 @@ def clean_json(value: Any) -> Any:
 
 
 class _Clean(BaseModel):
-    @field_validator("*", mode="after")
-    @classmethod
-    def _clean(cls, value: Any) -> Any:
-        return clean_json(value) if isinstance(value, str | dict | list) else value
+    @model_validator(mode="after")
+    def _clean(self) -> Self:
+        # One pass over the fields per model (not a validator call per field), and the common
+        # case (plain ASCII) only checked, not rebuilt: ingest validates up to 1000 events a request.
+        fields = self.__dict__
+        for name, value in fields.items():  # replaces values of existing keys only
+            if isinstance(value, str):
+                if not (value.isascii() and "\x00" not in value):
+                    fields[name] = clean_text(value)
+            elif isinstance(value, dict | list) and not _storable(value):
+                fields[name] = clean_json(value)
+        return self
 
 
 class FailureIn(_Clean):

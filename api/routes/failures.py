@@ -47,7 +47,7 @@ def _count(metrics: ApiMetrics, items: list[service.Ingested]) -> None:
         if it.duplicate:
             continue
         if it.match.hit:
-            metrics.hits.labels(it.match.entry_code, it.match.category or "", it.match.recovery_mode or "").inc()
+            metrics.hits.labels(it.match.entry_code, it.match.category or "").inc()
         else:
             metrics.misses.labels(code_label(it.row["error_code"])).inc()
 

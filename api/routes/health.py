@@ -25,7 +25,7 @@ def readyz(request: Request) -> JSONResponse:
     except Exception as exc:
         return JSONResponse({"status": "unavailable", "reason": type(exc).__name__},
                             status_code=status.HTTP_503_SERVICE_UNAVAILABLE)
-    return JSONResponse({"status": "ok", "catalog_version": request.app.state.matcher.get().version})
+    return JSONResponse({"status": "ok", "catalog_version": request.app.state.matcher.version})
 
 
 @router.get("/metrics", response_class=Response)

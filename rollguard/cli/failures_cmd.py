@@ -93,7 +93,8 @@ def prune(database_url: str | None, older_than: str, batch_size: int, tenant: st
 @click.option("--seed", default=42, show_default=True, help="Random seed (same seed, same events).")
 @click.option("--api-url", default=None, help="Send through the API (POST /batch) instead of to the database.")
 @click.option("--token", envvar="ROLLGUARD_FAILURES_TOKEN", default=None, help="API token (with --api-url).")
-@click.option("--validate", is_flag=True, help="Check every event got the expected match and was stored once.")
+@click.option("--validate", is_flag=True,
+              help="Check every event got the code the default catalog gives it and was stored once.")
 def synth(database_url: str | None, count: int, tenant: str, unmatched_ratio: float, spread_hours: float, seed: int,
           api_url: str | None, token: str | None, validate: bool) -> None:
     """Generate synthetic failure events (demos, load, validation)."""
@@ -111,19 +112,21 @@ def synth(database_url: str | None, count: int, tenant: str, unmatched_ratio: fl
     click.echo(f"sent {len(outcomes)} events: {hits} matched, {len(outcomes) - hits} unmatched, "
                f"{sum(o['duplicate'] for o in outcomes)} duplicates")
     if validate:
-        wrong = [e for e, o in zip(all_events, outcomes, strict=True) if e["expect_hit"] != o["hit"]]
+        wrong = [e for e, o in zip(all_events, outcomes, strict=True)
+                 if e["expect_hit"] != o["hit"] or e["expect_code"] != o["code"]]
         dups = sum(o["duplicate"] for o in outcomes)
         ok = not wrong and dups == 0 and len(outcomes) == count
         click.echo(f"validation: {len(wrong)} wrong matches, {dups} duplicates, "
                    f"{len(outcomes)}/{count} stored -> {'PASSED' if ok else 'FAILED'}")
         for e in wrong[:5]:
-            click.echo(f"  expected hit={e['expect_hit']}: {e['error_code']!r} {e['error_message']!r}", err=True)
+            click.echo(f"  expected {e['expect_code'] or 'no match'}: {e['error_code']!r} {e['error_message']!r}",
+                       err=True)
         if not ok:
             sys.exit(1)
 
 
 def _payload(e: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in e.items() if k != "expect_hit" and v is not None}
+    return {k: v for k, v in e.items() if not k.startswith("expect_") and v is not None}
 
 
 def _send_api(api_url: str, token: str, evs: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -136,7 +139,8 @@ def _send_api(api_url: str, token: str, evs: list[dict[str, Any]]) -> list[dict[
             r = c.post("/api/v1/failures/batch", json={"events": [_payload(e) for e in evs[i:i + 1000]]})
             if r.status_code != 201:
                 raise click.ClickException(f"API answered {r.status_code}: {r.text[:300]}")
-            out += [{"hit": it["catalog_entry_id"] is not None, "duplicate": it["duplicate"]}
+            out += [{"hit": it["catalog_entry_id"] is not None, "code": it["catalog_entry_id"],
+                     "duplicate": it["duplicate"]}
                     for it in r.json()["items"]]
     return out
 
@@ -157,6 +161,6 @@ def _send_db(database_url: str | None, tenant: str, evs: list[dict[str, Any]]) -
             items = service.ingest(s, tenant, [FailureIn.model_validate(_payload(e)) for e in evs[i:i + 1000]],
                                    matcher)
             s.commit()
-            out += [{"hit": it.match.hit, "duplicate": it.duplicate} for it in items]
+            out += [{"hit": it.match.hit, "code": it.match.entry_code, "duplicate": it.duplicate} for it in items]
     engine.dispose()
     return out

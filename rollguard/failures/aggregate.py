@@ -40,14 +40,15 @@ MASKS = [
 ]
 
 # keyword -> (category, recovery mode); the first that appears in the template wins.
+# Categories and modes are the FailureCatalog's own enums, so that the draft validates.
 SUGGESTIONS = [
-    (("timeout", "timed out", "deadline"), "TRANSIENT", "RETRY_EXPONENTIAL"),
-    (("rate limit", "throttl", "429", "storm"), "TRANSIENT", "RETRY_EXPONENTIAL"),
-    (("connection", "unreachable", "dns", "socket", "eof"), "NETWORK", "RETRY_LINEAR"),
-    (("permission", "forbidden", "unauthorized", "denied"), "PERMISSION", "MANUAL"),
-    (("quota", "budget", "exhausted", "out of memory", "oom", "disk full"), "RESOURCE", "ABORT"),
-    (("invalid", "parse", "schema", "expected", "type", "validation"), "VALIDATION", "FALLBACK"),
-    (("crash", "segfault", "panic", "fatal"), "INTERNAL", "MANUAL"),
+    (("timeout", "timed out", "deadline"), "TIMEOUT", "RETRY_EXPONENTIAL"),
+    (("rate limit", "throttl", "429", "storm"), "RATE_LIMIT", "RETRY_EXPONENTIAL"),
+    (("connection", "unreachable", "dns", "socket", "eof"), "TRANSIENT", "RETRY_EXPONENTIAL"),
+    (("permission", "forbidden", "unauthorized", "denied"), "PERMISSION", "ESCALATE"),
+    (("quota", "budget", "exhausted", "out of memory", "oom", "disk full"), "RESOURCE", "ESCALATE"),
+    (("invalid", "parse", "schema", "expected", "type", "validation"), "VALIDATION", "REPLAN"),
+    (("crash", "segfault", "panic", "fatal"), "INTERNAL", "ESCALATE"),
 ]
 
 
@@ -65,7 +66,7 @@ def suggest(template: str) -> tuple[str, str]:
     for words, category, mode in SUGGESTIONS:
         if any(w in low for w in words):
             return category, mode
-    return "UNKNOWN", "MANUAL"
+    return "INTERNAL", "MANUAL"
 
 
 def template_regex(template: str) -> str:
@@ -136,14 +137,34 @@ def mine(engine: Engine, *, days: int = 14, min_occurrences: int = 5, tenant_id:
             "unmatched_rows": rows, "pattern_count": len(patterns), "patterns": patterns}
 
 
+def _code(raw: str, taken: set[str]) -> str:
+    """A catalog code (UPPER_SNAKE, at most 64 characters) from a caller's error code."""
+    code = re.sub(r"[^A-Z0-9]+", "_", raw.upper()).strip("_")[:60] or "MINED"
+    if not code[0].isalpha():
+        code = f"E_{code}"[:60]
+    unique, n = code, 2
+    while unique in taken:
+        unique, n = f"{code}_{n}", n + 1
+    taken.add(unique)
+    return unique
+
+
 def catalog_patch(report: dict[str, Any]) -> dict[str, Any]:
-    """A draft of catalog entries for review (never applied automatically)."""
-    return {"entries": [{"code": p["primary_error_code"], "category": p["suggested_category"],
-                         "severity": "medium", "retryable": p["suggested_recovery"].startswith("RETRY"),
-                         "patterns": [p["suggested_pattern"]],
-                         "recovery": {"mode": p["suggested_recovery"],
-                                      "suggestion": f"Mined from {p['total_occurrences']} unmatched failures; review."}}
-                        for p in report["patterns"]]}
+    """A draft FailureCatalog spec of the mined patterns, for review (never applied
+    automatically); `rollguard catalog validate` accepts it."""
+    taken: set[str] = set()
+    entries = []
+    for p in report["patterns"]:
+        mode = p["suggested_recovery"]
+        entries.append({
+            "code": _code(p["primary_error_code"], taken), "category": p["suggested_category"],
+            "severity": "MEDIUM", "retryable": mode.startswith("RETRY"),
+            "recovery": {"mode": mode,
+                         "suggestion": f"Mined from {p['total_occurrences']} unmatched failures; review."},
+            "match": {"patterns": [p["suggested_pattern"]]},
+            "description": f"Candidate: {p['template'][:900]}",
+        })
+    return {"version": f"candidate-{report['generated_at'][:10]}", "entries": entries}
 
 
 def _record(engine: Engine, **fields: Any) -> None:

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine, delete, func, select
 
+from rollguard.api import rollup
 from rollguard.api.orm import FailureMatch, FailurePatternExport
 
 _AGE = re.compile(r"^\s*(\d+)\s*([dhw])\s*$")
@@ -44,10 +45,20 @@ def prune(engine: Engine, older_than: timedelta, *, batch_size: int = 5000, dry_
             n = conn.execute(select(func.count()).select_from(FailureMatch).where(*conds)).scalar_one()
         return PruneResult(cutoff, int(n), 0, 0, time.monotonic() - t0)
     deleted = batches = 0
+    fm = FailureMatch
     while True:
         with engine.begin() as conn:
-            ids = select(FailureMatch.id).where(*conds).limit(batch_size).scalar_subquery()
-            n = conn.execute(delete(FailureMatch).where(FailureMatch.id.in_(ids))).rowcount
+            ids = select(fm.id).where(*conds).limit(batch_size).scalar_subquery()
+            stmt = delete(fm).where(fm.id.in_(ids))
+            if rollup.enabled(conn):  # take the deleted failures out of the hourly roll-up too
+                gone = conn.execute(stmt.returning(
+                    fm.tenant_id, fm.created_at, fm.error_code, fm.category, fm.recovery_mode,
+                    fm.catalog_entry_id.is_not(None), fm.recovery_attempted, fm.recovery_succeeded)).all()
+                n = len(gone)
+                rollup.add(conn, rollup.count_rows((tuple(r) for r in gone), sign=-1))
+                rollup.drop_empty(conn)
+            else:
+                n = conn.execute(stmt).rowcount
         if not n:
             break
         deleted += n

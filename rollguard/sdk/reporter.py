@@ -33,6 +33,7 @@ import httpx
 from prometheus_client import Counter, Gauge
 
 from rollguard.api.matching import CatalogMatcher, Match, load_matcher
+from rollguard.sdk import catalog_metrics
 
 log = logging.getLogger("rollguard.sdk.reporter")
 
@@ -120,6 +121,11 @@ class Reporter:
                           context: dict[str, Any] | None = None) -> ReportResult:
         """Match locally and queue the event for delivery; never raises, never waits on the network."""
         m = self.matcher.match_event(code_or_message, error_message)
+        # counted once per event (the code and the message may both have been tried)
+        if m.entry_code is not None:
+            catalog_metrics.HITS.labels(m.entry_code, m.category or "").inc()
+        else:
+            catalog_metrics.MISSES.inc()
         looks_like_code = len(code_or_message) <= 255 and " " not in code_or_message.strip()
         event_id = uuid.uuid4()
         event: dict[str, Any] = {

@@ -63,11 +63,11 @@ def test_auth_errors(api: Api) -> None:
     assert api.client.get("/api/v1/failures", headers={"Authorization": "Bearer rgf_nope"}).status_code == 401
     reader = api.token("acme", "failures:read")
     assert api.client.get("/api/v1/failures", headers=reader).status_code == 200
-    r = api.client.post("/api/v1/failures", json={"run_id": "r", "error_code": "TIMEOUT"}, headers=reader)
+    r = api.client.post("/api/v1/failures", json={"run_id": "r", "error_code": "READ_TIMEOUT"}, headers=reader)
     assert r.status_code == 403 and "failures:write" in r.json()["detail"]
     writer = api.token("acme", "failures:write")
     assert api.client.get("/api/v1/failures/stats", headers=writer).status_code == 403
-    assert api.client.post("/api/v1/failures", json={"run_id": "r", "error_code": "TIMEOUT"},
+    assert api.client.post("/api/v1/failures", json={"run_id": "r", "error_code": "READ_TIMEOUT"},
                            headers=writer).status_code == 201
 
 
@@ -84,10 +84,10 @@ def test_revoked_token_is_refused(api: Api) -> None:
 
 
 def test_post_matches_and_persists(api: Api, admin: dict[str, str]) -> None:
-    exact = post(api, admin, error_code="TIMEOUT", error_message="upstream timed out", skill_id="http",
+    exact = post(api, admin, error_code="READ_TIMEOUT", error_message="upstream timed out", skill_id="http",
                  step_index=2, context={"url": "https://x"})
-    assert exact["match_type"] == "exact" and exact["catalog_entry_id"] == "TIMEOUT"
-    assert exact["category"] == "TRANSIENT" and exact["recovery_mode"] == "RETRY_EXPONENTIAL"
+    assert exact["match_type"] == "exact" and exact["catalog_entry_id"] == "READ_TIMEOUT"
+    assert exact["category"] == "TIMEOUT" and exact["recovery_mode"] == "RETRY_EXPONENTIAL"
     assert exact["is_retryable"] is True and exact["confidence"] == 1.0
     assert exact["tenant_id"] == "acme" and len(exact["catalog_version"]) == 64
     alias = post(api, admin, error_code="ECONNREFUSED")
@@ -106,8 +106,8 @@ def test_post_matches_and_persists(api: Api, admin: dict[str, str]) -> None:
 
 def test_post_is_idempotent_on_client_id(api: Api, admin: dict[str, str]) -> None:
     eid = str(uuid.uuid4())
-    first = post(api, admin, id=eid, error_code="TIMEOUT")
-    again = post(api, admin, id=eid, error_code="TIMEOUT")
+    first = post(api, admin, id=eid, error_code="READ_TIMEOUT")
+    again = post(api, admin, id=eid, error_code="READ_TIMEOUT")
     assert first == again
     items = api.client.get("/api/v1/failures", headers=admin).json()["items"]
     assert [i["id"] for i in items] == [eid]
@@ -117,7 +117,7 @@ def test_post_is_idempotent_on_client_id(api: Api, admin: dict[str, str]) -> Non
 
 
 def test_validation_errors_name_the_field(api: Api, admin: dict[str, str]) -> None:
-    r = api.client.post("/api/v1/failures", json={"error_code": "TIMEOUT"}, headers=admin)
+    r = api.client.post("/api/v1/failures", json={"error_code": "READ_TIMEOUT"}, headers=admin)
     assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "run_id"]
     r = api.client.post("/api/v1/failures", json={"run_id": "r", "step_index": -1, "error_code": "X"},
                         headers=admin)
@@ -131,13 +131,13 @@ def test_validation_errors_name_the_field(api: Api, admin: dict[str, str]) -> No
 
 
 def test_batch_all_or_nothing(api: Api, admin: dict[str, str]) -> None:
-    events = [{"run_id": "b", "error_code": c} for c in ("TIMEOUT", "HTTP_429", "NOPE")]
+    events = [{"run_id": "b", "error_code": c} for c in ("READ_TIMEOUT", "HTTP_429", "NOPE")]
     r = api.client.post("/api/v1/failures/batch", json={"events": events}, headers=admin)
     assert r.status_code == 201, r.text
     body = r.json()
     assert body["accepted"] == 3 and body["duplicates"] == 0
     assert [i["match_type"] for i in body["items"]] == ["exact", "alias", "unknown"]
-    bad = [*events, {"run_id": "", "error_code": "TIMEOUT"}]
+    bad = [*events, {"run_id": "", "error_code": "READ_TIMEOUT"}]
     r = api.client.post("/api/v1/failures/batch", json={"events": bad}, headers=admin)
     assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "events", 3, "run_id"]
     too_many = [{"run_id": "b", "error_code": "X"}] * 1001
@@ -146,13 +146,55 @@ def test_batch_all_or_nothing(api: Api, admin: dict[str, str]) -> None:
     assert len(items) == 3  # nothing from the rejected batches
 
 
+def test_large_batch_retried_and_overlapping_is_stored_once(api: Api, admin: dict[str, str]) -> None:
+    """Large batches go through COPY: the same idempotency as the INSERT path."""
+    def ev(i: int) -> dict[str, Any]:
+        return {"id": str(uuid.UUID(int=i + 1, version=4)), "run_id": "big", "error_code": "ECONNRESET",
+                "context": {"i": i}}
+
+    first = api.client.post("/api/v1/failures/batch", json={"events": [ev(i) for i in range(300)]}, headers=admin)
+    assert first.status_code == 201 and first.json()["accepted"] == 300
+    assert {i["catalog_entry_id"] for i in first.json()["items"]} == {"CONNECTION_RESET"}
+    # a retry of the second half plus 200 new events, one of them twice
+    body = [ev(i) for i in range(150, 500)] + [ev(499)]
+    again = api.client.post("/api/v1/failures/batch", json={"events": body}, headers=admin).json()
+    assert (again["accepted"], again["duplicates"]) == (200, 151)
+    assert [i["duplicate"] for i in again["items"]] == [True] * 150 + [False] * 200 + [True]
+    # another tenant cannot store (or see) an id that is already taken
+    other = api.token("globex", "failures:admin")
+    theirs = api.client.post("/api/v1/failures/batch", json={"events": [ev(i) for i in range(490, 560)]},
+                             headers=other).json()
+    assert (theirs["accepted"], theirs["duplicates"]) == (60, 10)
+    page = api.client.get("/api/v1/failures", params={"run_id": "big", "limit": 1000}, headers=admin).json()
+    assert sorted(i["context"]["i"] for i in page["items"]) == list(range(500))
+
+
+def test_copy_that_hits_a_concurrent_insert_falls_back(api: Api, admin: dict[str, str]) -> None:
+    """The race between the id lookup and COPY: the batch is retried as INSERT ... ON CONFLICT."""
+    from rollguard.api import service
+    from rollguard.api.matching import UNKNOWN
+    from rollguard.api.schemas import FailureIn
+
+    evs = [FailureIn(id=uuid.uuid4(), run_id="race", error_code="ECONNRESET") for _ in range(100)]
+    with api.app.state.sessionmaker() as s:
+        service.ingest(s, "acme", evs[:10], api.app.state.matcher)  # the "concurrent" insert, committed
+        s.commit()
+    with api.app.state.sessionmaker() as s:
+        rows = [service.event_row("acme", ev, UNKNOWN, "v", datetime.now(UTC)) for ev in evs]
+        inserted = service._insert(s, rows, client_ids=())  # as if the lookup had found nothing
+        s.commit()
+    assert inserted == {ev.id for ev in evs[10:]}
+    page = api.client.get("/api/v1/failures", params={"run_id": "race", "limit": 1000}, headers=admin).json()
+    assert len(page["items"]) == 100
+
+
 def test_list_filters(api: Api, admin: dict[str, str]) -> None:
     now = datetime.now(UTC)
     old = (now - timedelta(hours=30)).isoformat()
-    a = post(api, admin, run_id="r1", error_code="TIMEOUT")
+    a = post(api, admin, run_id="r1", error_code="READ_TIMEOUT")
     b = post(api, admin, run_id="r2", error_code="PERMISSION_DENIED")
     c = post(api, admin, run_id="r1", error_code="UNSEEN")
-    d = post(api, admin, run_id="r1", error_code="TIMEOUT", occurred_at=old)
+    d = post(api, admin, run_id="r1", error_code="READ_TIMEOUT", occurred_at=old)
     api.client.patch(f"/api/v1/failures/{a['id']}/recovery", json={"recovery_succeeded": True}, headers=admin)
 
     def ids(**params: Any) -> set[str]:
@@ -163,7 +205,7 @@ def test_list_filters(api: Api, admin: dict[str, str]) -> None:
     assert ids() == {a["id"], b["id"], c["id"]}
     assert ids(since_hours=48) == {a["id"], b["id"], c["id"], d["id"]}
     assert ids(run_id="r1") == {a["id"], c["id"]}
-    assert ids(error_code="TIMEOUT", since_hours=48) == {a["id"], d["id"]}
+    assert ids(error_code="READ_TIMEOUT", since_hours=48) == {a["id"], d["id"]}
     assert ids(category="PERMISSION") == {b["id"]}
     assert ids(status="recovered") == {a["id"]}
     assert ids(status="unrecovered") == {b["id"], c["id"]}
@@ -174,7 +216,8 @@ def test_list_filters(api: Api, admin: dict[str, str]) -> None:
 
 def test_pagination_offset_and_cursor(api: Api, admin: dict[str, str]) -> None:
     base = datetime.now(UTC) - timedelta(minutes=10)
-    events = [{"run_id": "p", "error_code": "TIMEOUT", "occurred_at": (base + timedelta(seconds=i // 2)).isoformat()}
+    events = [{"run_id": "p", "error_code": "READ_TIMEOUT",
+               "occurred_at": (base + timedelta(seconds=i // 2)).isoformat()}
               for i in range(25)]  # pairs share a timestamp: the cursor must break ties by id
     api.client.post("/api/v1/failures/batch", json={"events": events}, headers=admin).raise_for_status()
     full = [i["id"] for i in api.client.get("/api/v1/failures", params={"limit": 100}, headers=admin).json()["items"]]
@@ -205,7 +248,7 @@ def test_pagination_offset_and_cursor(api: Api, admin: dict[str, str]) -> None:
 
 
 def test_tenant_isolation(api: Api, admin: dict[str, str]) -> None:
-    mine = post(api, admin, error_code="TIMEOUT")
+    mine = post(api, admin, error_code="READ_TIMEOUT")
     other = api.token("globex", "failures:admin")
     theirs = post(api, other, error_code="RATE_LIMITED")
     assert api.client.get(f"/api/v1/failures/{mine['id']}", headers=other).status_code == 404
@@ -220,7 +263,7 @@ def test_tenant_isolation(api: Api, admin: dict[str, str]) -> None:
 
 
 def test_recovery_patch_and_unrecovered(api: Api, admin: dict[str, str]) -> None:
-    f1 = post(api, admin, error_code="TIMEOUT")
+    f1 = post(api, admin, error_code="READ_TIMEOUT")
     f2 = post(api, admin, error_code="PERMISSION_DENIED")
     r = api.client.patch(f"/api/v1/failures/{f1['id']}/recovery", headers=admin,
                          json={"recovery_succeeded": True, "recovered_by": "ops-team", "notes": "restarted"})
@@ -234,9 +277,9 @@ def test_recovery_patch_and_unrecovered(api: Api, admin: dict[str, str]) -> None
     assert r.json()["recovery_attempted"] and not r.json()["recovery_succeeded"]
     unrec = api.client.get("/api/v1/failures/unrecovered", headers=admin).json()["items"]
     assert [i["id"] for i in unrec] == [f2["id"]]
-    assert api.client.get("/api/v1/failures/unrecovered", params={"category": "TRANSIENT"},
+    assert api.client.get("/api/v1/failures/unrecovered", params={"category": "TIMEOUT"},
                           headers=admin).json()["items"] == []
-    assert metric(api, 'recovery_success_total{error_code="TIMEOUT",recovery_mode="RETRY_EXPONENTIAL"}') == 1
+    assert metric(api, 'recovery_success_total{error_code="READ_TIMEOUT",recovery_mode="RETRY_EXPONENTIAL"}') == 1
     assert metric(api, "recovery_failure_total{") == 1
     missing = uuid.uuid4()
     assert api.client.patch(f"/api/v1/failures/{missing}/recovery", json={"recovery_succeeded": True},
@@ -246,12 +289,12 @@ def test_recovery_patch_and_unrecovered(api: Api, admin: dict[str, str]) -> None
 
 
 def test_stats_on_known_data(api: Api, admin: dict[str, str]) -> None:
-    codes = ["TIMEOUT"] * 5 + ["ECONNREFUSED"] * 3 + ["MYSTERY_A"] * 2 + ["PERMISSION_DENIED"] * 2
+    codes = ["READ_TIMEOUT"] * 5 + ["ECONNRESET"] * 3 + ["MYSTERY_A"] * 2 + ["PERMISSION_DENIED"] * 2
     batch = api.client.post("/api/v1/failures/batch", headers=admin,
                             json={"events": [{"run_id": "s", "error_code": c} for c in codes]}).json()
     ids = {c: [i["id"] for i in batch["items"] if i["error_code"] == c] for c in set(codes)}
-    outcomes = [(ids["TIMEOUT"][0], True), (ids["TIMEOUT"][1], True), (ids["TIMEOUT"][2], False),
-                (ids["ECONNREFUSED"][0], False), (ids["PERMISSION_DENIED"][0], True)]
+    outcomes = [(ids["READ_TIMEOUT"][0], True), (ids["READ_TIMEOUT"][1], True), (ids["READ_TIMEOUT"][2], False),
+                (ids["ECONNRESET"][0], False), (ids["PERMISSION_DENIED"][0], True)]
     for fid, ok in outcomes:
         api.client.patch(f"/api/v1/failures/{fid}/recovery", json={"recovery_succeeded": ok},
                          headers=admin).raise_for_status()
@@ -262,18 +305,70 @@ def test_stats_on_known_data(api: Api, admin: dict[str, str]) -> None:
     assert s["hit_rate"] == pytest.approx(10 / 12)
     assert (s["recovery_attempted"], s["recovery_succeeded"]) == (5, 3)
     assert s["recovery_success_rate"] == pytest.approx(0.6)
-    assert s["by_code"][0] == {"error_code": "TIMEOUT", "count": 5, "matched": 5}
+    assert s["by_code"][0] == {"error_code": "READ_TIMEOUT", "count": 5, "matched": 5}
     assert {c["error_code"]: c["matched"] for c in s["by_code"]}["MYSTERY_A"] == 0
     assert {c["category"]: c["count"] for c in s["by_category"]} == {
-        "TRANSIENT": 5, "NETWORK": 3, None: 2, "PERMISSION": 2}
+        "TIMEOUT": 5, "TRANSIENT": 3, None: 2, "PERMISSION": 2}
     modes = {m["recovery_mode"]: m for m in s["recovery_by_mode"]}
     assert modes["RETRY_EXPONENTIAL"] == {"recovery_mode": "RETRY_EXPONENTIAL", "attempted": 3, "succeeded": 2,
                                           "failed": 1, "success_rate": pytest.approx(2 / 3, abs=1e-6)}
-    assert modes["RETRY_LINEAR"]["success_rate"] == 0.0 and modes["MANUAL"]["success_rate"] == 1.0
+    assert modes["RETRY_IMMEDIATE"]["success_rate"] == 0.0 and modes["ESCALATE"]["success_rate"] == 1.0
+    assert set(modes) == {"RETRY_EXPONENTIAL", "RETRY_IMMEDIATE", "ESCALATE"}
     wide = api.client.get("/api/v1/failures/stats", params={"since_hours": 72}, headers=admin).json()
     assert wide["total"] == 13 and wide["unmatched"] == 3
     empty = api.client.get("/api/v1/failures/stats", headers=api.token("nobody", "failures:read")).json()
     assert empty["total"] == 0 and empty["hit_rate"] is None
+
+
+def test_hourly_rollup_stays_exact(api: Api, admin: dict[str, str], database_url: str) -> None:
+    """Ingest (both insert paths, retries), recovery marks that flip, retention: the roll-up the
+    service keeps equals one recomputed from the rows, and /stats equals a count of the rows."""
+    import random
+
+    from sqlalchemy import create_engine, text
+
+    from rollguard.api import rollup
+    from rollguard.failures.prune import prune
+
+    rng = random.Random(5)
+    now = datetime.now(UTC)
+    codes = ["READ_TIMEOUT", "ECONNRESET", "HTTP_429", "MYSTERY", "PERMISSION_DENIED"]
+    events = [{"id": str(uuid.UUID(int=rng.getrandbits(128), version=4)), "run_id": "h",
+               "error_code": rng.choice(codes),
+               "occurred_at": (now - timedelta(minutes=rng.randrange(0, 60 * 24 * 5))).isoformat()}
+              for _ in range(600)]
+    ids: list[str] = []
+    for chunk in (events[:400], events[400:430], events[380:600]):  # COPY, INSERT, a retry overlapping both
+        body = api.client.post("/api/v1/failures/batch", json={"events": chunk}, headers=admin).json()
+        ids += [i["id"] for i in body["items"] if not i["duplicate"]]
+    assert len(ids) == 600
+    for fid in rng.sample(ids, 120) + rng.sample(ids, 60):  # some marked twice, maybe both ways
+        api.client.patch(f"/api/v1/failures/{fid}/recovery", json={"recovery_succeeded": rng.random() < 0.5},
+                         headers=admin).raise_for_status()
+    engine = create_engine(database_url)
+    try:
+        assert prune(engine, timedelta(days=4), batch_size=50).deleted > 0
+
+        def buckets() -> list[tuple[object, ...]]:
+            with engine.connect() as conn:
+                return [tuple(r) for r in conn.execute(text(
+                    "SELECT * FROM failure_stats_hourly WHERE failures > 0 ORDER BY 1, 2, 3, 4, 5, 6"))]
+
+        kept = buckets()
+        with engine.begin() as conn:
+            rollup.rebuild(conn)
+        assert kept == buckets() and len(kept) > 50
+        for hours in (1, 7, 30, 100):
+            s = api.client.get("/api/v1/failures/stats", params={"since_hours": hours}, headers=admin).json()
+            with engine.connect() as conn:
+                total, att, ok = conn.execute(text(
+                    "SELECT count(*), count(*) FILTER (WHERE recovery_attempted), "
+                    "count(*) FILTER (WHERE recovery_succeeded) FROM failure_matches "
+                    "WHERE tenant_id = 'acme' AND created_at >= now() - make_interval(hours => :h)"),
+                    {"h": hours}).one()
+            assert (s["total"], s["recovery_attempted"], s["recovery_succeeded"]) == (total, att, ok)
+    finally:
+        engine.dispose()
 
 
 def test_recovery_suggest(api: Api, admin: dict[str, str]) -> None:
@@ -282,7 +377,7 @@ def test_recovery_suggest(api: Api, admin: dict[str, str]) -> None:
     assert r.status_code == 200
     body = r.json()
     assert body["matched"] and body["catalog_entry_id"] == "CONNECTION_REFUSED"
-    assert body["recovery_mode"] == "RETRY_LINEAR" and body["past_attempts"] == 0
+    assert body["recovery_mode"] == "RETRY_EXPONENTIAL" and body["past_attempts"] == 0
     f = post(api, admin, error_code="ECONNREFUSED")
     api.client.patch(f"/api/v1/failures/{f['id']}/recovery", json={"recovery_succeeded": True}, headers=admin)
     again = api.client.post("/api/v1/recovery/suggest", json={"error_code": "CONNECTION_REFUSED"},

@@ -76,9 +76,9 @@ def test_caller_never_waits_for_a_hung_service(tmp_path: Path, black_hole: str) 
         worst = 0.0
         for i in range(20):
             t0 = time.monotonic()
-            res = rep.match_and_persist("TIMEOUT", "run-1", context={"i": i})
+            res = rep.match_and_persist("READ_TIMEOUT", "run-1", context={"i": i})
             worst = max(worst, time.monotonic() - t0)
-            assert res.queued and res.match.entry_code == "TIMEOUT"
+            assert res.queued and res.match.entry_code == "READ_TIMEOUT"
         assert worst < rep.timeout
         assert len(rep.spool) == 20  # nothing delivered, nothing lost
     finally:

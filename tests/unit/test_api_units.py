@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -11,40 +10,70 @@ from pathlib import Path
 
 import pytest
 
-from rollguard.api.matching import BUILTIN_CATALOG, CatalogMatcher, MatcherHolder, load_matcher
+from rollguard.api.matching import UNKNOWN, load_matcher
 from rollguard.api.metrics import code_label
 from rollguard.api.schemas import FailureIn
 from rollguard.api.service import CursorError, decode_cursor, encode_cursor
+from rollguard.catalog import content_hash, load_default_catalog, render_document
 from rollguard.failures.aggregate import suggest, template_regex
 from rollguard.failures.prune import parse_age
+from rollguard.models.catalog import FailureCatalogSpec
 
 
 def test_match_types_and_precedence() -> None:
-    m = CatalogMatcher(BUILTIN_CATALOG)
-    assert (m.match("timeout").match_type, m.match("timeout").entry_code) == ("exact", "TIMEOUT")
-    assert m.match("ETIMEDOUT").match_type == "alias"
-    hit = m.match("the call timed out after 3s")
-    assert (hit.match_type, hit.entry_code, hit.confidence) == ("pattern", "TIMEOUT", 0.8)
-    assert m.match("something else entirely").match_type == "unknown"
+    m = load_matcher(None)  # no mounted catalog: the shipped default one
+    assert m.source == "default catalog" and len(m.matcher.codes) == 54
+    exact = m.match("READ_TIMEOUT")
+    assert (exact.match_type, exact.entry_code, exact.confidence) == ("exact", "READ_TIMEOUT", 1.0)
+    assert (exact.category, exact.severity, exact.retryable, exact.recovery_mode) == (
+        "TIMEOUT", "MEDIUM", True, "RETRY_EXPONENTIAL")
+    assert exact.recovery_suggestion
+    alias = m.match("ETIMEDOUT")
+    assert (alias.match_type, alias.entry_code, alias.confidence) == ("alias", "CONNECT_TIMEOUT", 0.95)
+    hit = m.match("psycopg.errors.DeadlockDetected: deadlock detected")
+    assert (hit.match_type, hit.entry_code, hit.category) == ("pattern", "DB_DEADLOCK", "DEPENDENCY")
+    assert 0.5 <= hit.confidence < 0.95
+    assert m.match("flux capacitor melted") is UNKNOWN and not UNKNOWN.hit
     # the code wins over the message; the message is used when the code is unknown
-    assert m.match_event("ECONNREFUSED", "rate limit").entry_code == "CONNECTION_REFUSED"
-    assert m.match_event("MY_CODE", "permission denied").entry_code == "PERMISSION_DENIED"
+    assert m.match_event("ECONNREFUSED", "429 Too Many Requests").entry_code == "CONNECTION_REFUSED"
+    assert m.match_event("MY_CODE", "permission denied for table t").entry_code == "PERMISSION_DENIED"
     assert not m.match_event("MY_CODE", None).hit
 
 
-def test_catalog_file_version_and_hot_reload(tmp_path: Path) -> None:
+def test_synthetic_events_expect_what_the_default_catalog_says() -> None:
+    from rollguard.failures.synth import MESSAGES, SynthSpec, events
+
+    m = load_matcher(None)
+    assert all(m.match(msg).entry_code == code for code, msg in MESSAGES.items())
+    evs = list(events(SynthSpec(count=600, unmatched_ratio=0.25, seed=7)))
+    got = [m.match_event(e["error_code"], e["error_message"]).entry_code for e in evs]
+    assert got == [e["expect_code"] for e in evs]
+    assert len({c for c in got if c}) > 40  # the whole catalog, not a handful of codes
+
+
+def _render(tmp_path: Path, spec: FailureCatalogSpec) -> Path:
     path = tmp_path / "catalog.json"
-    assert load_matcher(path).version == CatalogMatcher(BUILTIN_CATALOG).version  # absent: built-in
-    path.write_text(json.dumps({"entries": [{"code": "ONLY_ONE", "category": "X"}]}))
-    holder = MatcherHolder(path, check_every=0)
-    v1 = holder.get().version
-    assert holder.get().match("ONLY_ONE").hit and not holder.get().match("TIMEOUT").hit
-    path.write_text(json.dumps({"entries": [{"code": "TWO", "category": "Y"}]}))
-    os.utime(path, (1, 1))
-    assert holder.get().version != v1 and holder.get().match("TWO").hit
+    tmp = tmp_path / "catalog.json.tmp"
+    tmp.write_text(render_document("agents", spec))
+    tmp.replace(path)  # a new inode, like the ConfigMap volume's symlink swap
+    return path
+
+
+def test_mounted_catalog_version_is_the_operators_hash_and_reloads(tmp_path: Path) -> None:
+    default = load_default_catalog()
+    assert load_matcher(tmp_path / "absent.json").version == content_hash(default)
+    one = FailureCatalogSpec.model_validate({"version": "1", "entries": [
+        e.model_dump(by_alias=True, exclude_none=True) for e in default.entries if e.code == "DISK_FULL"]})
+    path = _render(tmp_path, one)
+    m = load_matcher(path, reload_interval=0.0)  # checks the file at every match
+    v1 = m.version
+    assert v1 == json.loads(path.read_text())["contentHash"] != content_hash(default)
+    assert m.match("ENOSPC").entry_code == "DISK_FULL" and not m.match("READ_TIMEOUT").hit
+    two = one.model_copy(update={"version": "2"})
+    path = _render(tmp_path, two)
+    assert m.match("ENOSPC").hit and m.version == json.loads(path.read_text())["contentHash"] != v1
     path.write_text("{not json")
-    os.utime(path, (2, 2))
-    assert holder.get().match("TWO").hit  # a broken update keeps the last good version
+    assert m.match("ENOSPC").hit and m.version == content_hash(two)  # a broken update keeps the last good one
 
 
 def test_cursor_roundtrip_and_garbage() -> None:
@@ -82,5 +111,21 @@ def test_template_regex_and_suggestion() -> None:
     rx = template_regex("worker <NUM> crashed: segfault at <HEX> (<*>)")
     assert re.fullmatch(rx, "worker 12 crashed: segfault at 0xff (core dumped)")
     assert not re.fullmatch(rx, "worker 12 exited normally")
-    assert suggest("upstream timed out after <NUM>") == ("TRANSIENT", "RETRY_EXPONENTIAL")
-    assert suggest("flux capacitor <*>") == ("UNKNOWN", "MANUAL")
+    assert suggest("upstream timed out after <NUM>") == ("TIMEOUT", "RETRY_EXPONENTIAL")
+    assert suggest("flux capacitor <*>") == ("INTERNAL", "MANUAL")
+
+
+def test_catalog_patch_is_a_valid_catalog() -> None:
+    from rollguard.catalog import validate
+    from rollguard.failures.aggregate import catalog_patch
+
+    templates = [("WORKER_CRASH", "worker <NUM> crashed: segfault at <HEX> (<*>)"),
+                 ("cache-storm", "cache miss storm on shard <NUM>"), ("WORKER_CRASH", "worker <NUM> hung"),
+                 ("42", "upstream timed out after <NUM> s"), ("x", "flux capacitor <*> # 100% [ok]")]
+    report = {"generated_at": "2026-11-23T12:00:00+00:00", "patterns": [
+        {"primary_error_code": code, "template": t, "suggested_pattern": template_regex(t),
+         "suggested_category": suggest(t)[0], "suggested_recovery": suggest(t)[1], "total_occurrences": 7}
+        for code, t in templates]}
+    patch = catalog_patch(report)
+    assert validate(patch) == []
+    assert [e["code"] for e in patch["entries"]] == ["WORKER_CRASH", "CACHE_STORM", "WORKER_CRASH_2", "E_42", "X"]

@@ -57,24 +57,62 @@ def upgrade() -> None:
         sa.CheckConstraint("confidence >= 0 AND confidence <= 1", name="ck_fm_confidence"),
     )
     fm = "failure_matches"
-    op.create_index("idx_fm_run_id", fm, ["run_id"])
-    op.create_index("idx_fm_tenant_id", fm, ["tenant_id"])
-    op.create_index("idx_fm_error_code", fm, ["error_code"])
-    op.create_index("idx_fm_catalog_entry_id", fm, ["catalog_entry_id"])
+    # Every index costs every insert, and ingest is the hot path. Of the seeds' single-column
+    # indexes only created_at stays (retention and the aggregation job scan all tenants by
+    # time). The others are not created: every query of the service is tenant-scoped, so the
+    # (tenant_id, ...) composites below serve it (tenant_id alone is their prefix; run_id and
+    # error_code lookups have their composite), and category/severity/recovery_mode are only
+    # filtered or grouped inside one tenant's time window. The catalog-entry lookup (a tenant's
+    # past recoveries of an entry) has a partial index that new rows never enter. Measured
+    # effect on ingest: docs/api.md.
     op.create_index("idx_fm_created_at", fm, ["created_at"])
-    op.create_index("idx_fm_category", fm, ["category"])
-    op.create_index("idx_fm_severity", fm, ["severity"])
-    op.create_index("idx_fm_recovery_mode", fm, ["recovery_mode"])
+    op.create_index("idx_fm_recovery_outcomes", fm, ["tenant_id", "catalog_entry_id"],
+                    postgresql_where=sa.text("recovery_attempted"), sqlite_where=sa.text("recovery_attempted"))
     op.create_index("idx_fm_tenant_error", fm, ["tenant_id", "error_code", "created_at"])
-    # Serves the default listing order (newest first, id as tie-breaker) and the keyset cursor.
-    op.create_index("idx_fm_tenant_time", fm, ["tenant_id", "created_at", "id"])
+    # Serves the default listing order (newest first, id as tie-breaker: a backward scan), the
+    # keyset cursor, and the rows /stats reads (the window's first partial hour; whole hours come
+    # from failure_stats_hourly): the included columns are all that query reads, so it is an
+    # index-only scan (no heap visit per row: 75 -> 42 ms for 100,000 rows here). One wider index
+    # rather than a second one: ingest pays for every index.
+    op.create_index("idx_fm_tenant_time", fm, ["tenant_id", "created_at", "id"],
+                    postgresql_include=["error_code", "category", "recovery_mode", "catalog_entry_id",
+                                        "recovery_attempted", "recovery_succeeded"])
     op.create_index("idx_fm_tenant_run", fm, ["tenant_id", "run_id", "created_at"])
-    op.create_index("idx_fm_recovery_pending", fm, ["tenant_id", "created_at"],
+    # Same order as idx_fm_tenant_time, over the unrecovered rows only: /unrecovered pages
+    # without a sort. (Its predicate is the query's: `NOT recovery_succeeded`, not `IS false`.)
+    op.create_index("idx_fm_recovery_pending", fm, ["tenant_id", "created_at", "id"],
                     postgresql_where=sa.text("NOT recovery_succeeded"),
                     sqlite_where=sa.text("NOT recovery_succeeded"))
     op.create_index("idx_fm_unmatched", fm, ["tenant_id", "created_at"],
                     postgresql_where=sa.text("catalog_entry_id IS NULL"),
                     sqlite_where=sa.text("catalog_entry_id IS NULL"))
+
+    if op.get_bind().dialect.name == "postgresql":
+        # Index-only scans need the visibility map to be current; on an insert-mostly table the
+        # default (vacuum after 20 % new rows) leaves the recent rows, the ones /stats reads
+        # most, unmarked for a long time.
+        op.execute("ALTER TABLE failure_matches SET (autovacuum_vacuum_insert_scale_factor = 0.01, "
+                   "autovacuum_vacuum_scale_factor = 0.05)")
+
+    # /stats of whole hours reads this roll-up instead of every row (rollguard.api.rollup).
+    op.create_table(
+        "failure_stats_hourly",
+        sa.Column("tenant_id", sa.String(100), nullable=False),
+        sa.Column("hour", _TS, nullable=False),
+        sa.Column("error_code", sa.String(255), nullable=False),
+        sa.Column("category", sa.String(50), nullable=False),
+        sa.Column("recovery_mode", sa.String(50), nullable=False),
+        sa.Column("matched", sa.Boolean(), nullable=False),
+        sa.Column("failures", sa.BigInteger(), nullable=False, server_default="0"),
+        sa.Column("attempted", sa.BigInteger(), nullable=False, server_default="0"),
+        sa.Column("succeeded", sa.BigInteger(), nullable=False, server_default="0"),
+        sa.PrimaryKeyConstraint("tenant_id", "hour", "error_code", "category", "recovery_mode", "matched",
+                                name="pk_failure_stats_hourly"),
+    )
+    if op.get_bind().dialect.name == "postgresql":
+        # Buckets are updated in place all the time: room on each page keeps the updates HOT
+        # (no new primary-key entry per update) and frequent vacuums keep the table small.
+        op.execute("ALTER TABLE failure_stats_hourly SET (fillfactor = 50, autovacuum_vacuum_scale_factor = 0.02)")
 
     op.create_table(
         "failure_pattern_exports",
@@ -109,4 +147,5 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("api_tokens")
     op.drop_table("failure_pattern_exports")
+    op.drop_table("failure_stats_hourly")
     op.drop_table("failure_matches")
