@@ -315,6 +315,7 @@ class CanaryRolloutStatus(K8sModel):
     current_step: int = 0
     canary_weight: int = 0
     step_started_at: dt.datetime | None = None
+    weight_changed_at: dt.datetime | None = None
     step_checks: int = 0
     step_passes: int = 0
     watch_started_at: dt.datetime | None = None
@@ -323,12 +324,15 @@ class CanaryRolloutStatus(K8sModel):
     progress_at: dt.datetime | None = None
     finished_at: dt.datetime | None = None
     last_analysis_at: dt.datetime | None = None
+    last_check_verdict: Verdict | None = None
     analysis_runs: int = 0
-    resumed_step: int | None = None
+    rollback_reason: str | None = None
+    change_applied_to_stable: bool = False
     paused_manually: bool = False
     smoke: SmokeStatus | None = None
     metrics: list[MetricStatus] = Field(default_factory=list)
     conditions: list[Condition] = Field(default_factory=list)
+    history: list[StepReport] = Field(default_factory=list)
     report: Report | None = None
     planned_actions: list[str] = Field(default_factory=list)
     manual_actions: list[ManualAction] = Field(default_factory=list)
