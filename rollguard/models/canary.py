@@ -337,6 +337,7 @@ class CanaryRolloutStatus(K8sModel):
     planned_actions: list[str] = Field(default_factory=list)
     manual_actions: list[ManualAction] = Field(default_factory=list)
     last_request_id: str | None = None
+    last_action_error: str | None = None
     stable_snapshot: dict[str, Any] | None = None
 
 
