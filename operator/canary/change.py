@@ -62,17 +62,28 @@ def has_change(template: dict[str, Any], change: Change) -> bool:
 
 
 def snapshot(template: dict[str, Any], change: Change) -> dict[str, Any]:
-    """The current values of everything ``change`` touches (None: absent)."""
+    """The current values of everything ``change`` touches. Absent things are listed by name
+    (``envAbsent``, ``annotationsAbsent``), not as nulls: the status is stored without nulls."""
     snap: dict[str, Any] = {}
+    containers = template.get("spec", {}).get("containers", [])
     if change.flags is not None:
-        snap["env"] = {c.get("name", ""): {flag_env_name(f): next(
-            (e.get("value") for e in c.get("env") or [] if e.get("name") == flag_env_name(f)), None)
-            for f in change.flags.values} for c in template.get("spec", {}).get("containers", [])}
+        names = [flag_env_name(f) for f in change.flags.values]
+        env: dict[str, dict[str, str]] = {}
+        absent: dict[str, list[str]] = {}
+        for c in containers:
+            current = {e.get("name"): e.get("value", "") for e in c.get("env") or []}
+            env[c.get("name", "")] = {k: current[k] for k in names if k in current}
+            absent[c.get("name", "")] = [k for k in names if k not in current]
+        snap["env"], snap["envAbsent"] = env, absent
     if change.catalog is not None:
         key = CATALOG_ANNOTATION_PREFIX + change.catalog.name
-        snap["annotations"] = {key: (template.get("metadata", {}).get("annotations") or {}).get(key)}
+        ann = template.get("metadata", {}).get("annotations") or {}
+        if key in ann:
+            snap["annotations"] = {key: ann[key]}
+        else:
+            snap["annotationsAbsent"] = [key]
     if change.image is not None:
-        snap["images"] = {c.get("name", ""): c.get("image") for c in template.get("spec", {}).get("containers", [])
+        snap["images"] = {c.get("name", ""): c.get("image") for c in containers
                           if c.get("name") == change.image.container}
     return snap
 
@@ -80,17 +91,17 @@ def snapshot(template: dict[str, Any], change: Change) -> dict[str, Any]:
 def restore(template: dict[str, Any], snap: dict[str, Any]) -> dict[str, Any]:
     t = copy.deepcopy(template)
     for c in _containers(t):
-        for name, value in (snap.get("env", {}).get(c.get("name", "")) or {}).items():
-            _set_env(c, name, value)
-        if c.get("name") in snap.get("images", {}):
-            c["image"] = snap["images"][c["name"]]
-    if snap.get("annotations"):
-        ann = t.setdefault("metadata", {}).setdefault("annotations", {})
-        for key, value in snap["annotations"].items():
-            if value is None:
-                ann.pop(key, None)
-            else:
-                ann[key] = value
+        name = c.get("name", "")
+        for env_name, value in (snap.get("env", {}).get(name) or {}).items():
+            _set_env(c, env_name, value)
+        for env_name in snap.get("envAbsent", {}).get(name) or []:
+            _set_env(c, env_name, None)
+        if name in snap.get("images", {}):
+            c["image"] = snap["images"][name]
+    ann = t.setdefault("metadata", {}).setdefault("annotations", {})
+    ann.update(snap.get("annotations") or {})
+    for key in snap.get("annotationsAbsent") or []:
+        ann.pop(key, None)
     return t
 
 

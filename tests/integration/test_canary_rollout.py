@@ -143,12 +143,11 @@ class Watcher:
         self.thread.start()
 
     def _run(self) -> None:
-        marked = False
         while not self.stop.is_set():
-            if not marked and self.kubectl("get", "deployment", "web-canary", namespace=self.ns,
-                                           check=False).returncode == 0:
-                mark_available(self.kubectl, self.ns, "web-canary")
-                marked = True
+            p = self.kubectl("get", "deployment", "web-canary", "-o", "jsonpath={.status.availableReplicas}",
+                             namespace=self.ns, check=False)
+            if p.returncode == 0 and not p.stdout.strip():
+                mark_available(self.kubectl, self.ns, "web-canary")  # created (again): make it available
             p = self.kubectl("get", "ingress", "web-canary", "-o",
                              "jsonpath={.metadata.annotations.nginx\\.ingress\\.kubernetes\\.io/canary-weight}",
                              namespace=self.ns, check=False)
