@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from rollguard.localenv.prometheus import Prometheus
+from tests.integration import test_canary_rollout as base
 from tests.integration.test_canary_rollout import (
     App,
     Watcher,
@@ -22,7 +23,6 @@ from tests.integration.test_canary_rollout import (
     status,
     wait_phase,
 )
-from tests.integration import test_canary_rollout as base
 from tests.support.kube import REPO, Kubectl, OperatorProcess, eventually
 
 apps = base.apps  # the fixture, shared with the rollout tests
