@@ -301,3 +301,17 @@ class Shell:
             if key not in patch:
                 patch[key] = None  # merge patch: drop what the new status no longer has
         return patch, events
+
+    def cleanup(self, body: dict[str, Any]) -> None:
+        """The CanaryRollout is being deleted mid-flight: traffic back to stable, canary objects gone,
+        and the stable restored if the change had reached it without the rollout finishing."""
+        cr = CanaryRollout.model_validate({k: body[k] for k in ("apiVersion", "kind", "metadata", "spec", "status")
+                                           if k in body and body[k] is not None})
+        status = cr.status or CanaryRolloutStatus()
+        if status.phase in TERMINAL:
+            return
+        self.execute(cr, status, SetWeight(0))
+        self.execute(cr, status, DeleteCanary())
+        if status.change_applied_to_stable:
+            self.execute(cr, status, RestoreStable(dict(status.stable_snapshot or {})))
+

@@ -63,3 +63,11 @@ async def canary_tick(body: kopf.Body, patch: kopf.Patch, logger: kopf.Logger, *
         kopf.event(body, type=e.type, reason=e.reason, message=e.message[:1000])
         if e.type == "Warning":
             logger.warning("%s: %s", e.reason, e.message)
+
+
+@kopf.on.delete(GROUP, VERSION, "canaryrollouts")
+async def canary_deleted(body: kopf.Body, **_: Any) -> None:
+    """Deleting a running rollout is an abort: nothing of the canary may be left in the traffic path."""
+    raw = {k: dict(v) if hasattr(v, "keys") else v for k, v in body.items()}
+    await asyncio.to_thread(_shell().cleanup, raw)
+

@@ -250,3 +250,19 @@ def test_rollout_rolls_back_when_the_smoke_test_fails(kubectl: Kubectl, namespac
     assert st["report"]["smokeReturncode"] == 1
     assert "smoke test failed" in st["report"]["rollbackReason"] and "HTTP 503" in st["report"]["rollbackReason"]
     assert set(weights) == {0}                                # no traffic ever reached the canary
+
+
+def test_deleting_a_running_rollout_takes_the_canary_out_of_traffic(
+        kubectl: Kubectl, namespace: str, prometheus: Prometheus, apps: dict[str, App],
+        operator: OperatorProcess) -> None:
+    setup_target(kubectl, namespace)
+    w = Watcher(kubectl, namespace)
+    kubectl.apply(rollout(namespace, prometheus, steps=[{"setWeight": 40}, {"pause": {"untilResumed": True}},
+                                                        {"setWeight": 100}]), namespace=namespace)
+    wait_phase(kubectl, namespace, {"Paused"}, operator)
+    kubectl("delete", "canaryrollout", "web-canary-rollout", "--timeout=60s", namespace=namespace)
+    weights = w.close()
+    assert weights[-1] == 0 and 40 in weights
+    assert kubectl("get", "ingress", "web-canary", namespace=namespace, check=False).returncode != 0
+    assert kubectl("get", "deployment", "web-canary", namespace=namespace, check=False).returncode != 0
+    assert image_of(kubectl, namespace) == "web:1"
