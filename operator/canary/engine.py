@@ -153,6 +153,28 @@ def analysis_due(spec: CanaryRolloutSpec, status: CanaryRolloutStatus, now: dt.d
     return (now - max(anchors)).total_seconds() >= parse_duration(spec.analysis.interval)
 
 
+def quiet(spec: CanaryRolloutSpec, status: CanaryRolloutStatus, now: dt.datetime) -> bool:
+    """True when nothing can change before the next analysis: the shell may skip observing.
+
+    Between analysis checks a setWeight step, a paused rollout and an elapsed watch window only
+    move on a check; a pause with a duration only at its end. Skipping those ticks keeps an
+    operator with many rollouts from reading every object every second.
+    """
+    if status.phase not in RUNNING or analysis_due(spec, status, now):
+        return False
+    if status.phase == "Paused":
+        return True
+    i = status.current_step
+    if i < len(spec.steps):
+        pause = spec.steps[i].pause
+        if pause is not None and pause.duration is not None and status.step_started_at is not None:
+            return (now - status.step_started_at).total_seconds() < parse_duration(pause.duration)
+        return True
+    if status.watch_started_at is None:
+        return False
+    return (now - status.watch_started_at).total_seconds() < parse_duration(spec.watch)
+
+
 def build_report(spec: CanaryRolloutSpec, st: CanaryRolloutStatus, now: dt.datetime, success: bool) -> Report:
     return Report(
         success=success,

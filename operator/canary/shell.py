@@ -37,6 +37,7 @@ from rollguard.operator.canary.engine import (
     TargetState,
     analysis_due,
     decide,
+    quiet,
 )
 from rollguard.operator.metrics import provider_for
 from rollguard.operator.metrics.collect import collect
@@ -282,6 +283,8 @@ class Shell:
             ann.get(REQUEST_ID_ANNOTATION) or ann.get(REQUEST_ANNOTATION)) != status.last_request_id
         if status.phase in TERMINAL and not fresh_request and cr.status is not None:
             return None
+        if not fresh_request and quiet(cr.spec, status, now):
+            return None  # nothing can move before the next analysis: no reads at all
         obs = self.observe(cr, status, now)
         new, actions = decide(cr.spec, status, obs, now)
         error: str | None = None

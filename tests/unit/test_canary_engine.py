@@ -635,3 +635,16 @@ def test_status_round_trip_resumes_to_the_same_outcome() -> None:
 def test_observations_default_is_harmless() -> None:
     st, actions = decide(make_spec(), CanaryRolloutStatus(), Observations(), T0)
     assert st.phase == "Initializing" and any(isinstance(a, CreateCanary) for a in actions)
+
+
+def test_quiet_between_checks_but_not_when_something_is_due() -> None:
+    from rollguard.operator.canary.engine import quiet
+    r = Run(make_spec())
+    assert not quiet(r.spec, r.st, r.now)                      # Pending: preconditions to check
+    r.to_progressing()
+    assert quiet(r.spec, r.st, r.now + dt.timedelta(seconds=5))
+    assert not quiet(r.spec, r.st, r.now + dt.timedelta(seconds=10))   # analysis due
+    r.check()                                                  # -> pause 1m
+    assert quiet(r.spec, r.st, r.now + dt.timedelta(seconds=5))
+    r.st.last_analysis_at = r.now + dt.timedelta(seconds=60)    # pretend a check just ran
+    assert not quiet(r.spec, r.st, r.now + dt.timedelta(seconds=61))   # the pause ends
