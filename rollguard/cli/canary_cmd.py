@@ -141,6 +141,7 @@ def run(path: Path, dry_run: bool, watch: int | None, report_path: Path | None, 
     body = cr.model_dump(by_alias=True, exclude_none=True, mode="json", exclude={"status"})
     body["metadata"]["namespace"] = namespace
     name = body["metadata"]["name"]
+    _clear_finished(api, namespace, name)
     api.patch_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name, body,
                                        field_manager="rollguard", force=True,
                                        _content_type="application/apply-patch+yaml")
@@ -151,6 +152,36 @@ def run(path: Path, dry_run: bool, watch: int | None, report_path: Path | None, 
     _write_report(report_path, obj, st)
     if st.phase != "Succeeded":
         sys.exit(EXIT_ROLLED_BACK)
+
+
+def _clear_finished(api: Any, ns: str, name: str) -> None:
+    """Running a file again is a new rollout: a finished one of the same name is deleted first
+    (its report stays in the file written by --report); a Failed one is refused."""
+    from kubernetes.client.exceptions import ApiException
+    try:
+        old = api.get_namespaced_custom_object(GROUP, VERSION, ns, PLURAL, name)
+    except ApiException as e:
+        if e.status == 404:
+            return
+        raise
+    phase = _status(old).phase
+    if phase == "Failed":
+        _fail(f"canaryrollout {ns}/{name} is Failed (its rollback has not completed): "
+              f"see `rollguard canary status {name}` before running it again", 1)
+    if phase not in ("Succeeded", "RolledBack"):
+        return  # still running: applying updates its spec, following picks it up
+    click.echo(f"canaryrollout {ns}/{name} already finished ({phase}); deleting it to start a new rollout")
+    api.delete_namespaced_custom_object(GROUP, VERSION, ns, PLURAL, name)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            api.get_namespaced_custom_object(GROUP, VERSION, ns, PLURAL, name)
+        except ApiException as e:
+            if e.status == 404:
+                return
+            raise
+        time.sleep(0.5)
+    _fail(f"canaryrollout {ns}/{name} was not deleted within 60s (is the operator running?)", EXIT_TIMEOUT)
 
 
 def _follow(api: Any, ns: str, name: str, timeout: int) -> dict[str, Any]:

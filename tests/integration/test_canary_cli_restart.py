@@ -55,6 +55,14 @@ def test_cli_run_follows_to_passed_and_writes_the_seed_report(
     assert [s["kind"] for s in data["steps"]] == ["setWeight", "setWeight", "setWeight", "watch"]
     listed = cli(kubeconfig, "list", "-n", namespace)
     assert "web-canary-rollout" in listed.stdout and "Succeeded" in listed.stdout
+    # running the same file again is a new rollout, not the old result
+    first_uid = kubectl.get_json("canaryrollout", "web-canary-rollout", namespace=namespace)["metadata"]["uid"]
+    w = Watcher(kubectl, namespace)
+    again = cli(kubeconfig, "run", "-f", str(manifest), "-n", namespace)
+    w.close()
+    assert again.returncode == 0 and "already finished (Succeeded)" in again.stdout, again.stdout + again.stderr
+    assert "step 0 weight 20%" in again.stdout
+    assert kubectl.get_json("canaryrollout", "web-canary-rollout", namespace=namespace)["metadata"]["uid"] != first_uid
 
 
 def test_cli_abort_while_paused_then_retry(kubectl: Kubectl, kubeconfig: Path, namespace: str,

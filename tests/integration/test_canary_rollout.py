@@ -266,3 +266,16 @@ def test_deleting_a_running_rollout_takes_the_canary_out_of_traffic(
     assert kubectl("get", "ingress", "web-canary", namespace=namespace, check=False).returncode != 0
     assert kubectl("get", "deployment", "web-canary", namespace=namespace, check=False).returncode != 0
     assert image_of(kubectl, namespace) == "web:1"
+
+
+def test_dry_run_rollout_plans_and_touches_nothing(kubectl: Kubectl, namespace: str, prometheus: Prometheus,
+                                                    apps: dict[str, App], operator: OperatorProcess) -> None:
+    setup_target(kubectl, namespace)
+    kubectl.apply(rollout(namespace, prometheus, dryRun=True), namespace=namespace)
+    st = wait_phase(kubectl, namespace, {"Succeeded", "RolledBack", "Failed"}, operator)
+    assert st["phase"] == "Succeeded" and st["reason"] == "DryRun"
+    assert any("set canary traffic weight to 50%" in a for a in st["plannedActions"])
+    assert st["report"]["dryRun"] is True
+    assert kubectl("get", "deployment", "web-canary", namespace=namespace, check=False).returncode != 0
+    assert kubectl("get", "ingress", "web-canary", namespace=namespace, check=False).returncode != 0
+    assert image_of(kubectl, namespace) == "web:1"
