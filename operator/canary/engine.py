@@ -89,6 +89,7 @@ class Observations:
     canary_exists: bool = False
     canary_ready: bool = False
     traffic_weight: int | None = None  # what the router reports; None: not observed
+    router_error: str | None = None  # the stable route (Ingress / HTTPRoute) is missing or unusable
     smoke: SmokeResult | None = None
     metrics: dict[str, MetricObservation] | None = None  # None: no analysis this call
     request: ManualRequest | None = None
@@ -408,6 +409,8 @@ def _preconditions(ctx: _Ctx) -> None:
                         + (f": {t.message}" if t.message else ""))
     if not o.references_ok:
         problems.append(o.references_message or "referenced flags or catalog are missing or invalid")
+    if o.router_error:
+        problems.append(o.router_error)
     if not o.prometheus_online:
         addr = spec.analysis.prometheus.address
         if spec.analysis.on_unavailable == "rollback":
@@ -496,12 +499,14 @@ def _running(ctx: _Ctx) -> None:
             return
     if st.phase == "Paused" or ctx.hold:
         return  # analysis continues; nothing advances until resumed
-    if o.traffic_weight is not None and o.traffic_weight != st.canary_weight:
-        ctx.actions.append(SetWeight(st.canary_weight))  # the router has not taken it yet
+    if o.router_error or (o.traffic_weight is not None and o.traffic_weight != st.canary_weight):
+        # the router has not taken the weight (yet): no check counts toward a step until it has
+        ctx.actions.append(SetWeight(st.canary_weight))
         if ctx.since(st.progress_at) > ctx.deadline:
+            seen = o.router_error or f"router reports weight {o.traffic_weight}%"
             _start_rollback(ctx, "ProgressDeadlineExceeded",
-                            f"progress deadline exceeded: router reports weight {o.traffic_weight}%, "
-                            f"wanted {st.canary_weight}% for {ctx.deadline:.0f}s")
+                            f"progress deadline exceeded: {seen}, wanted {st.canary_weight}% "
+                            f"for {ctx.deadline:.0f}s")
         return
     full_pass = checked and st.last_check_verdict == "pass"
     i = st.current_step
@@ -547,7 +552,10 @@ def _request(ctx: _Ctx, req: ManualRequest) -> None:
         else:
             accepted, message = True, f"aborted manually in phase {phase}"
     elif req.action == "promote":
-        if phase in RUNNING:
+        if phase in RUNNING and st.last_check_verdict == "breach":
+            message = (f"promote refused: the last check at {ctx.where()} breached; "
+                       "wait for a passing check or abort")
+        elif phase in RUNNING:
             accepted, message = True, f"promoted manually at {ctx.where()}, skipping the remaining steps"
         else:
             message = f"promote ignored: only a Progressing or Paused rollout can be promoted (phase {phase})"

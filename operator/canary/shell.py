@@ -147,10 +147,14 @@ class Shell:
             tstate = TargetState(exists=True, available=ok, has_change=has, snapshot=snap, message=msg)
         canary = self._deployment(n.namespace, n.canary)
         canary_ready = canary is not None and _available(canary)[0]
+        router, router_error = self.router(cr), None
+        weight: int | None = None
         try:
-            weight: int | None = self.router(cr).get_weight()
-        except LookupError:
-            weight = None
+            if status.phase in ("Pending", "Blocked"):
+                router.verify()
+            weight = router.get_weight()
+        except LookupError as e:
+            router_error = str(e)
         provider = provider_for(spec)
         online = provider.is_online() if status.phase in ("Pending", "Blocked") else True
         metrics = collect(provider, spec, n.namespace) if analysis_due(spec, status, now) else None
@@ -161,8 +165,8 @@ class Shell:
         return Observations(
             generation=cr.metadata.get("generation"), target=tstate, signoff=ann.get(SIGNOFF_ANNOTATION) or None,
             prometheus_online=online, canary_exists=canary is not None, canary_ready=canary_ready,
-            traffic_weight=weight, smoke=self._smoke(spec, status, n), metrics=metrics, request=request,
-            action_error=status.last_action_error)
+            traffic_weight=weight, router_error=router_error, smoke=self._smoke(spec, status, n), metrics=metrics,
+            request=request, action_error=status.last_action_error)
 
     def _smoke(self, spec: CanaryRolloutSpec, status: CanaryRolloutStatus, n: Names) -> SmokeResult | None:
         if spec.smoke is None or status.smoke is None or status.smoke.state != "Running":

@@ -23,5 +23,8 @@ class TrafficRouter(Protocol):
     def get_weight(self) -> int:
         """The canary weight the routing objects carry now (0 when there is no canary route)."""
 
+    def verify(self) -> None:
+        """Raise LookupError naming the field when the stable route cannot be used."""
+
     def remove(self) -> None:
         """Remove every trace of the canary from the routing objects. Idempotent."""

@@ -80,6 +80,9 @@ class GatewayAPIRouter:
             # replace carries resourceVersion: a concurrent edit makes this fail and the next tick retries
             self.co.replace_namespaced_custom_object(GROUP, VERSION, self.target.namespace, PLURAL, self.route, new)
 
+    def verify(self) -> None:
+        weighted_route(self._get(), self.target, self.rule_index, 0)  # raises LookupError naming the field
+
     def get_weight(self) -> int:
         return route_weight(self._get(), self.target, self.rule_index)
 

@@ -79,6 +79,10 @@ class NginxRouter:
             self.net.patch_namespaced_ingress(self.name, self.target.namespace, {
                 "metadata": {"annotations": {CANARY: "true", CANARY_WEIGHT: str(weight)}}})
 
+    def verify(self) -> None:
+        if self._read(self.ingress) is None:
+            raise LookupError(f"traffic.ingress.name: Ingress {self.ingress} not found")
+
     def get_weight(self) -> int:
         current = self._read(self.name)
         if current is None:

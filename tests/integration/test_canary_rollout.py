@@ -279,3 +279,13 @@ def test_dry_run_rollout_plans_and_touches_nothing(kubectl: Kubectl, namespace: 
     assert kubectl("get", "deployment", "web-canary", namespace=namespace, check=False).returncode != 0
     assert kubectl("get", "ingress", "web-canary", namespace=namespace, check=False).returncode != 0
     assert image_of(kubectl, namespace) == "web:1"
+
+
+def test_missing_ingress_blocks_with_the_field_named(kubectl: Kubectl, namespace: str, prometheus: Prometheus,
+                                                     apps: dict[str, App], operator: OperatorProcess) -> None:
+    setup_target(kubectl, namespace)
+    kubectl.apply(rollout(namespace, prometheus, traffic={"provider": "nginx", "ingress": {"name": "nope"}}),
+                  namespace=namespace)
+    st = wait_phase(kubectl, namespace, {"Blocked"}, operator)
+    assert "traffic.ingress.name: Ingress nope not found" in st["message"]
+    assert kubectl("get", "deployment", "web-canary", namespace=namespace, check=False).returncode != 0

@@ -648,3 +648,28 @@ def test_quiet_between_checks_but_not_when_something_is_due() -> None:
     assert quiet(r.spec, r.st, r.now + dt.timedelta(seconds=5))
     r.st.last_analysis_at = r.now + dt.timedelta(seconds=60)    # pretend a check just ran
     assert not quiet(r.spec, r.st, r.now + dt.timedelta(seconds=61))   # the pause ends
+
+
+def test_promote_refused_right_after_a_breach() -> None:
+    spec = make_spec()
+    spec.analysis.metrics[1].failure_limit = 3
+    r = Run(spec)
+    r.to_progressing()
+    r.check(r.metrics_with(error_rate=m(0.5, 0.01)))       # tolerated breach
+    r.tick(1, request="promote")
+    assert r.phase == "Progressing" and not r.st.manual_actions[-1].accepted
+    assert "breached" in r.st.manual_actions[-1].message
+
+
+def test_missing_stable_route_blocks_and_a_broken_router_never_advances() -> None:
+    r = Run(make_spec())
+    r.tick(router_error="traffic.ingress.name: Ingress web not found")
+    assert r.phase == "Blocked" and "Ingress web not found" in (r.st.message or "")
+    r2 = Run(make_spec())
+    r2.to_progressing()
+    for _ in range(5):
+        r2.check(router_error="HTTPRoute web not found")
+    assert r2.st.current_step == 0 and isinstance(r2.last[0], SetWeight)
+    r2.tick(301, router_error="HTTPRoute web not found")
+    assert r2.phase in ("RollingBack", "RolledBack")
+    assert "HTTPRoute web not found" in (r2.st.rollback_reason or "")
