@@ -43,7 +43,8 @@ Profile = Literal["conservative", "moderate", "permissive"]
 # --------------------------------------------------------------------------- spec: target, change
 
 class TargetRef(K8sModel):
-    kind: Literal["Deployment"] = "Deployment"
+    # a one-value enum: pydantic writes it as `const`; the explicit enum keeps the CRD's form too
+    kind: Literal["Deployment"] = Field(default="Deployment", json_schema_extra={"enum": ["Deployment"]})
     name: str = Field(min_length=1, max_length=253, pattern=NAME_PATTERN)
 
 
@@ -342,8 +343,8 @@ class CanaryRolloutStatus(K8sModel):
 
 
 class CanaryRollout(K8sModel):
-    api_version: Literal["rollguard.io/v1alpha1"] = API_VERSION  # type: ignore[assignment]
-    kind: Literal["CanaryRollout"] = KIND  # type: ignore[assignment]
+    api_version: str = API_VERSION
+    kind: str = KIND
     metadata: dict[str, Any] = Field(default_factory=dict)
     spec: CanaryRolloutSpec
     status: CanaryRolloutStatus | None = None

@@ -234,6 +234,11 @@ def test_rollout_rolls_back_on_a_breach(kubectl: Kubectl, namespace: str, promet
     assert image_of(kubectl, namespace) == "web:1"           # the stable never saw the change
     assert kubectl("get", "deployment", "web-canary", namespace=namespace, check=False).returncode != 0
     assert elapsed < 30, elapsed
+    events = kubectl.get_json("events", "--field-selector", "involvedObject.name=web-canary-rollout",
+                              namespace=namespace)["items"]
+    breach = [e["message"] for e in events if e["reason"] == "AnalysisBreach"]
+    expected = "canary 0.05, baseline 0.01" if trigger == "error-rate" else "canary 1, baseline 0"
+    assert breach and expected in breach[0] and "weight 20%" in breach[0], breach
 
 
 def test_rollout_rolls_back_when_the_smoke_test_fails(kubectl: Kubectl, namespace: str, prometheus: Prometheus,
