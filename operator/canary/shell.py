@@ -15,7 +15,7 @@ import httpx
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from rollguard import API_VERSION
+from rollguard import API_VERSION, GROUP, VERSION
 from rollguard.models.canary import KIND, CanaryRollout, CanaryRolloutSpec, CanaryRolloutStatus
 from rollguard.operator.canary import change as ch
 from rollguard.operator.canary.actions import (
@@ -156,17 +156,40 @@ class Shell:
         except LookupError as e:
             router_error = str(e)
         provider = provider_for(spec)
-        online = provider.is_online() if status.phase in ("Pending", "Blocked") else True
+        starting = status.phase in ("Pending", "Blocked")
+        online = provider.is_online() if starting else True
+        refs_ok, refs_message = self._references(cr, n.namespace) if starting else (True, "")
         metrics = collect(provider, spec, n.namespace) if analysis_due(spec, status, now) else None
         request = None
         action = ann.get(REQUEST_ANNOTATION)
         if action in REQUESTS:
             request = ManualRequest(action, ann.get(REQUEST_ID_ANNOTATION) or action)
         return Observations(
-            generation=cr.metadata.get("generation"), target=tstate, signoff=ann.get(SIGNOFF_ANNOTATION) or None,
+            generation=cr.metadata.get("generation"), target=tstate, references_ok=refs_ok,
+            references_message=refs_message, signoff=ann.get(SIGNOFF_ANNOTATION) or None,
             prometheus_online=online, canary_exists=canary is not None, canary_ready=canary_ready,
             traffic_weight=weight, router_error=router_error, smoke=self._smoke(spec, status, n), metrics=metrics,
             request=request, action_error=status.last_action_error)
+
+    def _references(self, cr: CanaryRollout, ns: str) -> tuple[bool, str]:
+        """The FailureCatalog a catalog change names must exist (checked when the kind is served)."""
+        cat = cr.spec.change.catalog
+        if cat is None:
+            return True, ""
+        co = client.CustomObjectsApi(self.api)
+        try:
+            served = co.get_api_resources(GROUP, VERSION)
+        except ApiException:
+            return True, ""
+        if not any(r.name == "failurecatalogs" for r in (served.resources if served else [])):
+            return True, ""  # the FailureCatalog CRD is not installed: nothing to check against
+        try:
+            co.get_namespaced_custom_object(GROUP, VERSION, ns, "failurecatalogs", cat.name)
+        except ApiException as e:
+            if _missing(e):
+                return False, f"change.catalog.name: FailureCatalog {cat.name} not found in {ns}"
+            raise
+        return True, ""
 
     def _smoke(self, spec: CanaryRolloutSpec, status: CanaryRolloutStatus, n: Names) -> SmokeResult | None:
         if spec.smoke is None or status.smoke is None or status.smoke.state != "Running":

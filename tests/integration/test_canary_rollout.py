@@ -190,10 +190,14 @@ def test_rollout_promotes_and_weights_follow_the_steps(kubectl: Kubectl, namespa
                                                        apps: dict[str, App], operator: OperatorProcess) -> None:
     setup_target(kubectl, namespace)
     w = Watcher(kubectl, namespace)
-    kubectl.apply(rollout(namespace, prometheus), namespace=namespace)
+    obj = rollout(namespace, prometheus)
+    obj["spec"]["change"]["catalog"] = {"name": "aos-failures", "hash": "3f9a2c41d0b7"}
+    kubectl.apply(obj, namespace=namespace)
     st = wait_phase(kubectl, namespace, {"Succeeded", "RolledBack", "Failed"}, operator)
     weights = w.close()
     assert st["phase"] == "Succeeded", st.get("message")
+    template = kubectl.get_json("deployment", "web", namespace=namespace)["spec"]["template"]
+    assert template["metadata"]["annotations"]["catalog.rollguard.io/aos-failures"] == "3f9a2c41d0b7"
     assert [x for x in weights if x] == [20, 50, 100], weights
     assert weights[-1] == 0
     assert image_of(kubectl, namespace) == "web:2"

@@ -673,3 +673,12 @@ def test_missing_stable_route_blocks_and_a_broken_router_never_advances() -> Non
     r2.tick(301, router_error="HTTPRoute web not found")
     assert r2.phase in ("RollingBack", "RolledBack")
     assert "HTTPRoute web not found" in (r2.st.rollback_reason or "")
+
+
+def test_missing_reference_blocks_then_rolls_back_at_the_deadline() -> None:
+    r = Run(make_spec())
+    msg = "change.catalog.name: FailureCatalog aos not found in ns"
+    r.tick(references_ok=False, references_message=msg)
+    assert r.phase == "Blocked" and msg in (r.st.message or "") and r.st.reason == "PreconditionsNotMet"
+    r.tick(301, references_ok=False, references_message=msg)
+    assert r.phase == "RolledBack" and msg in (r.st.rollback_reason or "")
