@@ -9,6 +9,7 @@ from typing import Any
 
 import kopf
 
+import rollguard.operator.handlers.canary  # noqa: F401  (registers handlers)
 from rollguard import GROUP
 from rollguard.operator.handlers import catalog  # noqa: F401  (registers handlers)
 

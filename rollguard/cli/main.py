@@ -14,6 +14,7 @@ from rollguard import __version__
 # (module, attribute) of each sub-command group; imported lazily so that `rollguard --help`
 # stays fast and one area's heavy imports (FastAPI, kopf) do not slow another's commands.
 SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
+    "canary": ("rollguard.cli.canary_cmd", "canary", "Run, follow and steer CanaryRollouts."),
     "operator": ("rollguard.cli.operator_cmd", "operator", "Run the kopf operator."),
     "catalog": ("rollguard.cli.catalog_cmd", "catalog", "Failure catalogs: validate, default, match, rollback."),
     "api": ("rollguard.cli.api_cmd", "api", "Failures service: serve, migrate, tokens."),

@@ -1,0 +1,89 @@
+"""What the engine asks the shell to do. Small, immutable, idempotent to carry out twice."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from rollguard.models.canary import Report
+
+
+@dataclass(frozen=True)
+class SetWeight:
+    """Send ``weight`` percent of traffic to the canary (0 = everything to stable)."""
+
+    weight: int
+    mutating = True
+
+    def describe(self) -> str:
+        return f"set canary traffic weight to {self.weight}%"
+
+
+@dataclass(frozen=True)
+class CreateCanary:
+    """Create (or make sure of) the canary Deployment and Service: the target with the change applied."""
+
+    mutating = True
+
+    def describe(self) -> str:
+        return "create the canary Deployment and Service (target's pod template with the change applied)"
+
+
+@dataclass(frozen=True)
+class RunSmoke:
+    mutating = True
+
+    def describe(self) -> str:
+        return "run the smoke test against the canary"
+
+
+@dataclass(frozen=True)
+class ApplyChangeToStable:
+    mutating = True
+
+    def describe(self) -> str:
+        return "apply the change to the stable target"
+
+
+@dataclass(frozen=True)
+class DeleteCanary:
+    mutating = True
+
+    def describe(self) -> str:
+        return "delete the canary Deployment, Service and canary route"
+
+
+@dataclass(frozen=True)
+class RestoreStable:
+    """Put back what the change touched on the stable target, from the snapshot taken at start."""
+
+    snapshot: dict[str, Any] = field(default_factory=dict)
+    mutating = True
+
+    def describe(self) -> str:
+        return "restore the stable target to its state before the rollout"
+
+
+@dataclass(frozen=True)
+class EmitEvent:
+    type: Literal["Normal", "Warning"]
+    reason: str
+    message: str
+    mutating = False
+
+    def describe(self) -> str:
+        return f"event {self.type} {self.reason}: {self.message}"
+
+
+@dataclass(frozen=True)
+class WriteReport:
+    report: Report
+    mutating = False
+
+    def describe(self) -> str:
+        verdict = "PASSED" if self.report.success else f"FAILED ({self.report.rollback_reason})"
+        return f"write the report: {verdict}"
+
+
+Action = (SetWeight | CreateCanary | RunSmoke | ApplyChangeToStable | DeleteCanary | RestoreStable
+          | EmitEvent | WriteReport)

@@ -1,0 +1,629 @@
+"""The canary engine: a pure function ``decide(spec, status, observations, now) -> (status, actions)``.
+
+No I/O, no clock, no randomness: the kopf handler gathers observations (object states, smoke
+result, metric query results, a manual request), calls :func:`decide`, writes the returned
+status and carries out the actions in order. Everything the rollout knows lives in the status,
+so a restarted operator resumes exactly where it stood, and every action is idempotent.
+
+Phases: Pending -> (Blocked) -> Initializing -> Progressing <-> Paused -> Promoting -> Succeeded,
+or -> RollingBack -> RolledBack; Failed when even the rollback does not complete in time (the
+engine keeps asking for it and says why).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from rollguard.models.canary import (
+    CanaryRolloutSpec,
+    CanaryRolloutStatus,
+    ManualAction,
+    Metric,
+    MetricDelta,
+    MetricStatus,
+    Phase,
+    Report,
+    Sample,
+    SmokeStatus,
+    StepReport,
+    Verdict,
+    parse_duration,
+)
+from rollguard.models.common import Condition, set_condition
+from rollguard.operator.canary.actions import (
+    Action,
+    ApplyChangeToStable,
+    CreateCanary,
+    DeleteCanary,
+    EmitEvent,
+    RestoreStable,
+    RunSmoke,
+    SetWeight,
+    WriteReport,
+)
+from rollguard.operator.canary.analysis import Evaluation, MetricObservation, evaluate, is_golden
+from rollguard.operator.metrics.base import QueryError
+
+TERMINAL: frozenset[Phase] = frozenset({"Succeeded", "RolledBack"})
+RUNNING: frozenset[Phase] = frozenset({"Progressing", "Paused"})
+MAX_SAMPLES = 20
+MAX_MANUAL_ACTIONS = 50
+
+RequestAction = Literal["abort", "promote", "pause", "resume", "retry"]
+
+
+# --------------------------------------------------------------------------- observations
+
+@dataclass(frozen=True)
+class TargetState:
+    exists: bool = True
+    available: bool = True
+    has_change: bool = False  # the stable target already carries the change
+    snapshot: dict[str, Any] = field(default_factory=dict)  # what the change will touch, as it is now
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class SmokeResult:
+    state: Literal["running", "passed", "failed"]
+    returncode: int | None = None
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class ManualRequest:
+    action: RequestAction
+    request_id: str
+
+
+@dataclass(frozen=True)
+class Observations:
+    generation: int | None = None
+    target: TargetState = field(default_factory=TargetState)
+    references_ok: bool = True
+    references_message: str = ""
+    signoff: str | None = None
+    prometheus_online: bool = True
+    canary_exists: bool = False
+    canary_ready: bool = False
+    traffic_weight: int | None = None  # what the router reports; None: not observed
+    smoke: SmokeResult | None = None
+    metrics: dict[str, MetricObservation] | None = None  # None: no analysis this call
+    request: ManualRequest | None = None
+    action_error: str | None = None  # the shell's last failed action, if any
+
+
+# --------------------------------------------------------------------------- helpers
+
+@dataclass
+class _Ctx:
+    spec: CanaryRolloutSpec
+    st: CanaryRolloutStatus
+    obs: Observations
+    now: dt.datetime
+    actions: list[Action] = field(default_factory=list)
+    hold: bool = False  # a manual request moved the rollout this tick: analyse, but do not advance
+
+    def emit(self, type_: Literal["Normal", "Warning"], reason: str, message: str) -> None:
+        self.actions.append(EmitEvent(type_, reason, message))
+
+    def since(self, t: dt.datetime | None) -> float:
+        return 0.0 if t is None else (self.now - t).total_seconds()
+
+    @property
+    def deadline(self) -> float:
+        return float(self.spec.progress_deadline_seconds)
+
+    def where(self) -> str:
+        return f"step {self.st.current_step} (weight {self.st.canary_weight}%)"
+
+
+def _condition(ctx: _Ctx, type_: str, status: Literal["True", "False", "Unknown"], reason: str, message: str) -> None:
+    ctx.st.conditions = set_condition(ctx.st.conditions, Condition(
+        type=type_, status=status, reason=reason, message=message[:32768], last_transition_time=ctx.now,
+        observed_generation=ctx.st.observed_generation))
+
+
+def _set_phase(ctx: _Ctx, phase: Phase, reason: str, message: str,
+               event: Literal["Normal", "Warning"] = "Normal") -> None:
+    st = ctx.st
+    changed = st.phase != phase
+    st.phase, st.reason, st.message = phase, reason, message
+    if changed:
+        st.phase_since = ctx.now
+        st.progress_at = ctx.now
+        ctx.emit(event, phase, message)
+    running = phase not in TERMINAL and phase != "Failed"
+    _condition(ctx, "Progressing", "True" if running else "False", reason, message)
+
+
+def analysis_due(spec: CanaryRolloutSpec, status: CanaryRolloutStatus, now: dt.datetime) -> bool:
+    """Whether the shell should query the metrics before the next :func:`decide`.
+
+    Analysis runs every interval while Progressing or Paused; the first check at a new weight
+    waits a full interval so that it measures traffic at that weight.
+    """
+    if status.phase not in RUNNING:
+        return False
+    anchors = [t for t in (status.last_analysis_at, status.weight_changed_at) if t is not None]
+    if not anchors:
+        return True
+    return (now - max(anchors)).total_seconds() >= parse_duration(spec.analysis.interval)
+
+
+def quiet(spec: CanaryRolloutSpec, status: CanaryRolloutStatus, now: dt.datetime) -> bool:
+    """True when nothing can change before the next analysis: the shell may skip observing.
+
+    Between analysis checks a setWeight step, a paused rollout and an elapsed watch window only
+    move on a check; a pause with a duration only at its end. Skipping those ticks keeps an
+    operator with many rollouts from reading every object every second.
+    """
+    if status.phase not in RUNNING or analysis_due(spec, status, now):
+        return False
+    if status.phase == "Paused":
+        return True
+    i = status.current_step
+    if i < len(spec.steps):
+        pause = spec.steps[i].pause
+        if pause is not None and pause.duration is not None and status.step_started_at is not None:
+            return (now - status.step_started_at).total_seconds() < parse_duration(pause.duration)
+        return True
+    if status.watch_started_at is None:
+        return False
+    return (now - status.watch_started_at).total_seconds() < parse_duration(spec.watch)
+
+
+def build_report(spec: CanaryRolloutSpec, st: CanaryRolloutStatus, now: dt.datetime, success: bool) -> Report:
+    return Report(
+        success=success,
+        rollback_triggered=not success,
+        rollback_reason=None if success else st.rollback_reason,
+        smoke_returncode=st.smoke.returncode if st.smoke else None,
+        metrics_delta={m.name: MetricDelta(canary=m.canary_value, baseline=m.baseline_value, delta=m.delta,
+                                           verdict=m.verdict) for m in st.metrics},
+        steps=[h.model_copy() for h in st.history],
+        started_at=st.started_at,
+        finished_at=now,
+        duration_seconds=None if st.started_at is None else (now - st.started_at).total_seconds(),
+        dry_run=spec.dry_run,
+    )
+
+
+def _close_history(ctx: _Ctx, outcome: Literal["completed", "rolledBack", "promoted"]) -> None:
+    if ctx.st.history and ctx.st.history[-1].finished_at is None:
+        h = ctx.st.history[-1]
+        h.finished_at, h.outcome, h.checks = ctx.now, outcome, ctx.st.step_checks
+
+
+# --------------------------------------------------------------------------- transitions
+
+def _start_rollback(ctx: _Ctx, trigger: str, reason: str) -> None:
+    st = ctx.st
+    if st.phase in ("RollingBack", "RolledBack", "Failed"):
+        return
+    st.rollback_reason = reason
+    _close_history(ctx, "rolledBack")
+    _set_phase(ctx, "RollingBack", trigger, f"rolling back: {reason}", "Warning")
+    _rolling_back(ctx)
+
+
+def _rollback_done(ctx: _Ctx) -> bool:
+    o = ctx.obs
+    restored = not ctx.st.change_applied_to_stable or not o.target.has_change
+    return not o.canary_exists and o.traffic_weight in (None, 0) and restored
+
+
+def _rolling_back(ctx: _Ctx) -> None:
+    st = ctx.st
+    if _rollback_done(ctx):
+        st.canary_weight = 0
+        st.finished_at = ctx.now
+        st.report = build_report(ctx.spec, st, ctx.now, success=False)
+        _set_phase(ctx, "RolledBack", st.reason or "RolledBack", f"rolled back: {st.rollback_reason}", "Warning")
+        ctx.actions.append(WriteReport(st.report))
+        return
+    # traffic to stable first, then the canary objects, then whatever the change touched
+    st.canary_weight = 0
+    ctx.actions.append(SetWeight(0))
+    ctx.actions.append(DeleteCanary())
+    if st.change_applied_to_stable:
+        ctx.actions.append(RestoreStable(dict(st.stable_snapshot or {})))
+    if st.phase == "RollingBack" and ctx.since(st.phase_since) > ctx.deadline:
+        why = ctx.obs.action_error or "canary objects or traffic still present"
+        _set_phase(ctx, "Failed", "RollbackIncomplete",
+                   f"rollback not complete after {ctx.deadline:.0f}s ({why}); still retrying; "
+                   f"rollback reason: {st.rollback_reason}", "Warning")
+
+
+def _enter_progressing(ctx: _Ctx) -> None:
+    _set_phase(ctx, "Progressing", "CanaryReady", "canary ready, starting the traffic steps")
+    _start_step(ctx, 0)
+
+
+def _start_step(ctx: _Ctx, index: int) -> None:
+    st, steps = ctx.st, ctx.spec.steps
+    st.current_step, st.step_started_at, st.step_checks, st.step_passes = index, ctx.now, 0, 0
+    st.progress_at = ctx.now
+    if index >= len(steps):
+        st.watch_started_at = ctx.now
+        if parse_duration(ctx.spec.watch) == 0 and st.last_check_verdict == "pass":
+            _enter_promoting(ctx, f"all steps passed at weight {st.canary_weight}%")
+            return
+        st.history.append(StepReport(index=index, kind="watch", weight=st.canary_weight, started_at=ctx.now))
+        ctx.emit("Normal", "Watching", f"all steps done; watching for {ctx.spec.watch} at weight {st.canary_weight}%")
+        return
+    step = steps[index]
+    if step.set_weight is not None:
+        st.canary_weight, st.weight_changed_at = step.set_weight, ctx.now
+        st.history.append(StepReport(index=index, kind="setWeight", weight=step.set_weight, started_at=ctx.now))
+        ctx.actions.append(SetWeight(step.set_weight))
+        ctx.emit("Normal", "StepStarted", f"step {index}: canary weight {step.set_weight}%")
+    else:
+        assert step.pause is not None
+        st.history.append(StepReport(index=index, kind="pause", weight=st.canary_weight, started_at=ctx.now))
+        what = f"for {step.pause.duration}" if step.pause.duration else "until resumed"
+        ctx.emit("Normal", "StepStarted", f"step {index}: pause {what} at weight {st.canary_weight}%")
+        if step.pause.until_resumed:
+            _set_phase(ctx, "Paused", "WaitingForResume",
+                       f"step {index}: paused until resumed (analysis continues; a breach rolls back)")
+
+
+def _advance(ctx: _Ctx) -> None:
+    _close_history(ctx, "completed")
+    _start_step(ctx, ctx.st.current_step + 1)
+
+
+def _enter_promoting(ctx: _Ctx, message: str) -> None:
+    _close_history(ctx, "promoted")
+    _set_phase(ctx, "Promoting", "Promoting", message)
+    _promoting(ctx)
+
+
+def _promoting(ctx: _Ctx) -> None:
+    st, o = ctx.st, ctx.obs
+    if o.target.has_change and o.target.available and not o.canary_exists and o.traffic_weight in (None, 0):
+        st.canary_weight = 0
+        st.finished_at = ctx.now
+        st.report = build_report(ctx.spec, st, ctx.now, success=True)
+        _set_phase(ctx, "Succeeded", "Promoted", "change promoted to the stable target; canary removed")
+        ctx.actions.append(WriteReport(st.report))
+        return
+    if not o.target.has_change or not st.change_applied_to_stable:
+        st.change_applied_to_stable = True
+        ctx.actions.append(ApplyChangeToStable())
+    elif o.target.available:
+        # the stable runs the change: all traffic back to it, then the canary goes
+        st.canary_weight = 0
+        ctx.actions.append(SetWeight(0))
+        ctx.actions.append(DeleteCanary())
+    if ctx.since(st.phase_since) > ctx.deadline:
+        _start_rollback(ctx, "ProgressDeadlineExceeded",
+                        f"progress deadline exceeded: stable target not available with the change after "
+                        f"{ctx.deadline:.0f}s ({o.target.message or 'not available'})")
+
+
+# --------------------------------------------------------------------------- analysis
+
+def _metric_status(st: CanaryRolloutStatus, name: str) -> MetricStatus:
+    for m in st.metrics:
+        if m.name == name:
+            return m
+    ms = MetricStatus(name=name)
+    st.metrics.append(ms)
+    return ms
+
+
+def _analyse(ctx: _Ctx, results: dict[str, MetricObservation]) -> str | None:
+    """Evaluate every metric, update the counters; return a rollback reason or None."""
+    spec, st, a = ctx.spec, ctx.st, ctx.spec.analysis
+    st.analysis_runs += 1
+    st.last_analysis_at = ctx.now
+    st.step_checks += 1
+    rollback: str | None = None
+    verdicts: list[Verdict] = []
+    breaches: list[str] = []
+    for m in a.metrics:
+        obs = results.get(m.name)
+        if obs is None:
+            obs = MetricObservation(QueryError("not queried"), QueryError("not queried"))
+        ev = evaluate(m, obs, a.profile, st.current_step, st.canary_weight)
+        counted, why = _apply_verdict(ctx, m, ev)
+        verdicts.append("breach" if counted else ev.verdict)
+        if counted:
+            breaches.append(ev.message)
+        if why and rollback is None:
+            rollback = why
+    if "breach" in verdicts:
+        st.last_check_verdict = "breach"
+        _condition(ctx, "AnalysisHealthy", "False", "Breach", "; ".join(breaches))
+    elif all(v == "pass" for v in verdicts):
+        st.last_check_verdict = "pass"
+        st.step_passes += 1
+        _condition(ctx, "AnalysisHealthy", "True", "Pass", f"all {len(verdicts)} metrics pass at {ctx.where()}")
+    else:
+        st.last_check_verdict = "inconclusive"
+        _condition(ctx, "AnalysisHealthy", "Unknown", "Inconclusive",
+                   f"inconclusive at {ctx.where()}: the step does not advance on this check")
+    del spec
+    return rollback
+
+
+def _apply_verdict(ctx: _Ctx, m: Metric, ev: Evaluation) -> tuple[bool, str | None]:
+    """Record one evaluation; return (counted as a failure, rollback reason)."""
+    st, a = ctx.st, ctx.spec.analysis
+    ms = _metric_status(st, m.name)
+    ms.verdict, ms.reason, ms.message = ev.verdict, ev.reason, ev.message
+    ms.canary_value, ms.baseline_value, ms.delta = ev.canary, ev.baseline, ev.delta
+    ms.threshold, ms.sample_count, ms.last_checked_at = ev.threshold, ev.sample_count, ctx.now
+    ms.samples = [*ms.samples, Sample(time=ctx.now, step=st.current_step, weight=st.canary_weight,
+                                      canary=ev.canary, baseline=ev.baseline, verdict=ev.verdict)][-MAX_SAMPLES:]
+    counted = ev.verdict == "breach"
+    if ev.verdict == "pass":
+        ms.passes += 1
+        ms.consecutive_failures = 0
+        return False, None
+    if ev.verdict == "inconclusive":
+        ms.inconclusive += 1
+        if ev.reason == "QueryError":
+            if a.on_unavailable == "rollback":
+                return False, f"{ev.message} (onUnavailable: rollback)"
+            ctx.emit("Warning", "MetricsUnavailable", f"{ev.message} (onUnavailable: continue)")
+            return False, None
+        if a.on_no_data == "rollback":
+            return False, f"{ev.message} (onNoData: rollback)"
+        if a.on_no_data == "continue":
+            ctx.emit("Warning", "AnalysisInconclusive", f"{ev.message} (onNoData: continue)")
+            return False, None
+        counted = True  # onNoData: fail
+        ms.message = f"{ev.message} (onNoData: fail, counted as a failure)"
+    ms.failures += 1
+    ms.consecutive_failures += 1
+    text = ms.message or ev.message
+    ctx.emit("Warning", "AnalysisBreach", f"{text} (failures {ms.failures}, limit {m.failure_limit})")
+    if is_golden(m):
+        return counted, f"{text}: any increase rolls back at once"
+    if m.immediate:
+        return counted, f"{text}: immediate metric"
+    if ms.failures > m.failure_limit:
+        return counted, f"{text}: failures {ms.failures} > failureLimit {m.failure_limit}"
+    cl = m.consecutive_failure_limit
+    if cl is not None and ms.consecutive_failures > cl:
+        return counted, (f"{text}: consecutive failures {ms.consecutive_failures} > "
+                         f"consecutiveFailureLimit {cl}")
+    return counted, None
+
+
+# --------------------------------------------------------------------------- phases
+
+def _preconditions(ctx: _Ctx) -> None:
+    spec, st, o = ctx.spec, ctx.st, ctx.obs
+    problems: list[str] = []
+    t = o.target
+    if not t.exists:
+        problems.append(f"target Deployment {spec.target_ref.name} not found")
+    elif not t.available:
+        problems.append(f"target Deployment {spec.target_ref.name} not available"
+                        + (f": {t.message}" if t.message else ""))
+    if not o.references_ok:
+        problems.append(o.references_message or "referenced flags or catalog are missing or invalid")
+    if not o.prometheus_online:
+        addr = spec.analysis.prometheus.address
+        if spec.analysis.on_unavailable == "rollback":
+            problems.append(f"Prometheus at {addr} unreachable (onUnavailable: rollback)")
+        elif st.phase == "Pending":
+            ctx.emit("Warning", "MetricsUnavailable", f"Prometheus at {addr} unreachable (onUnavailable: continue)")
+    signoff_missing = spec.requires_signoff and not o.signoff
+    if signoff_missing:
+        problems.append("sign-off required: set the annotation rollguard.io/signoff on this CanaryRollout")
+    if problems:
+        message = "; ".join(problems)
+        reason = "SignoffRequired" if signoff_missing and len(problems) == 1 else "PreconditionsNotMet"
+        if st.phase != "Blocked" or st.message != message:
+            _set_phase(ctx, "Blocked", reason, message, "Warning")
+        _condition(ctx, "Blocked", "True", reason, message)
+        # waiting for a human's sign-off is not "stuck"; anything else is, after the deadline
+        if not (signoff_missing and len(problems) == 1) and ctx.since(st.started_at) > ctx.deadline:
+            _start_rollback(ctx, "ProgressDeadlineExceeded",
+                            f"progress deadline exceeded after {ctx.deadline:.0f}s while blocked: {message}")
+        return
+    if st.phase == "Blocked":
+        _condition(ctx, "Blocked", "False", "PreconditionsMet", "preconditions met")
+    if spec.dry_run:
+        _dry_run(ctx)
+        return
+    st.stable_snapshot = dict(t.snapshot)
+    _set_phase(ctx, "Initializing", "CreatingCanary", "preconditions met; creating the canary")
+    _initializing(ctx)
+
+
+def _dry_run(ctx: _Ctx) -> None:
+    from rollguard.operator.canary.simulate import plan  # the simulator calls decide: import late
+
+    st = ctx.st
+    st.planned_actions = [f"{when}: {a.describe()}" for when, a in plan(ctx.spec, ctx.now)]
+    st.finished_at = ctx.now
+    st.report = build_report(ctx.spec, st, ctx.now, success=True)
+    _set_phase(ctx, "Succeeded", "DryRun",
+               f"dry run: {len(st.planned_actions)} actions planned, none applied")
+    ctx.actions.append(WriteReport(st.report))
+
+
+def _initializing(ctx: _Ctx) -> None:
+    spec, st, o = ctx.spec, ctx.st, ctx.obs
+    if not o.canary_ready:
+        ctx.actions.append(CreateCanary())
+        if ctx.since(st.phase_since) > ctx.deadline:
+            _start_rollback(ctx, "ProgressDeadlineExceeded",
+                            f"progress deadline exceeded: canary not ready after {ctx.deadline:.0f}s"
+                            + (f" ({o.action_error})" if o.action_error else ""))
+        return
+    if spec.smoke is None:
+        _enter_progressing(ctx)
+        return
+    sm = st.smoke or SmokeStatus()
+    st.smoke = sm
+    if sm.state == "Pending":
+        sm.state, sm.started_at = "Running", ctx.now
+        ctx.actions.append(RunSmoke())
+        ctx.emit("Normal", "SmokeStarted", "smoke test started against the canary")
+        return
+    if sm.state == "Passed":
+        _enter_progressing(ctx)
+        return
+    r = o.smoke
+    if r is not None and r.state == "passed":
+        sm.state, sm.returncode, sm.finished_at, sm.message = "Passed", r.returncode, ctx.now, r.message or None
+        ctx.emit("Normal", "SmokePassed", f"smoke test passed (exit {r.returncode})")
+        _enter_progressing(ctx)
+    elif r is not None and r.state == "failed":
+        sm.state, sm.returncode, sm.finished_at, sm.message = "Failed", r.returncode, ctx.now, r.message or None
+        _start_rollback(ctx, "SmokeFailed", f"smoke test failed: exit {r.returncode}"
+                        + (f" ({r.message})" if r.message else ""))
+    elif ctx.since(sm.started_at) > spec.smoke.timeout_seconds:
+        sm.state, sm.finished_at, sm.message = "Failed", ctx.now, "timed out"
+        _start_rollback(ctx, "SmokeFailed", f"smoke test timed out after {spec.smoke.timeout_seconds}s")
+
+
+def _running(ctx: _Ctx) -> None:
+    spec, st, o = ctx.spec, ctx.st, ctx.obs
+    checked = o.metrics is not None
+    if o.metrics is not None:
+        why = _analyse(ctx, o.metrics)
+        if why is not None:
+            _start_rollback(ctx, "AnalysisFailed", why)
+            return
+    if st.phase == "Paused" or ctx.hold:
+        return  # analysis continues; nothing advances until resumed
+    if o.traffic_weight is not None and o.traffic_weight != st.canary_weight:
+        ctx.actions.append(SetWeight(st.canary_weight))  # the router has not taken it yet
+        if ctx.since(st.progress_at) > ctx.deadline:
+            _start_rollback(ctx, "ProgressDeadlineExceeded",
+                            f"progress deadline exceeded: router reports weight {o.traffic_weight}%, "
+                            f"wanted {st.canary_weight}% for {ctx.deadline:.0f}s")
+        return
+    full_pass = checked and st.last_check_verdict == "pass"
+    i = st.current_step
+    if i < len(spec.steps):
+        step = spec.steps[i]
+        if step.set_weight is not None:
+            if full_pass:
+                _advance(ctx)
+                return
+        elif step.pause is not None and step.pause.duration is not None:
+            st.progress_at = ctx.now  # waiting out a pause is progress
+            if ctx.since(st.step_started_at) >= parse_duration(step.pause.duration):
+                _advance(ctx)
+            return
+        elif step.pause is not None:
+            _set_phase(ctx, "Paused", "WaitingForResume", f"step {i}: paused until resumed")
+            return
+    else:
+        watch = parse_duration(spec.watch)
+        elapsed = ctx.since(st.watch_started_at) >= watch
+        if not elapsed:
+            st.progress_at = ctx.now
+        # evidence: the last check passed, and (with a watch window) at least one check passed in it
+        if elapsed and st.last_check_verdict == "pass" and (watch == 0 or st.step_passes > 0):
+            _enter_promoting(ctx, f"all steps passed; watched {spec.watch} at weight {st.canary_weight}%")
+            return
+    if ctx.since(st.progress_at) > ctx.deadline:
+        last = "; ".join(m.message or "" for m in st.metrics) or "no analysis has run"
+        _start_rollback(ctx, "ProgressDeadlineExceeded",
+                        f"progress deadline exceeded: no passing check at {ctx.where()} for "
+                        f"{ctx.deadline:.0f}s; last: {last}")
+
+
+# --------------------------------------------------------------------------- manual requests
+
+def _request(ctx: _Ctx, req: ManualRequest) -> None:
+    st = ctx.st
+    phase = st.phase
+    accepted, message = False, ""
+    if req.action == "abort":
+        if phase in TERMINAL or phase in ("RollingBack", "Failed"):
+            message = f"abort ignored: nothing to abort in phase {phase}"
+        else:
+            accepted, message = True, f"aborted manually in phase {phase}"
+    elif req.action == "promote":
+        if phase in RUNNING:
+            accepted, message = True, f"promoted manually at {ctx.where()}, skipping the remaining steps"
+        else:
+            message = f"promote ignored: only a Progressing or Paused rollout can be promoted (phase {phase})"
+    elif req.action == "pause":
+        if phase == "Progressing":
+            accepted, message = True, f"paused manually at {ctx.where()}"
+        else:
+            message = f"pause ignored: only a Progressing rollout can be paused (phase {phase})"
+    elif req.action == "resume":
+        if phase == "Paused":
+            accepted, message = True, f"resumed manually at {ctx.where()}"
+        else:
+            message = f"resume ignored: the rollout is not paused (phase {phase})"
+    elif req.action == "retry":
+        if phase == "RolledBack":
+            accepted, message = True, f"retry: attempt {st.attempt + 1} starts from the first step"
+        else:
+            message = f"retry ignored: only a RolledBack rollout can be retried (phase {phase})"
+    st.manual_actions = [*st.manual_actions, ManualAction(
+        action=req.action, request_id=req.request_id, at=ctx.now, accepted=accepted, phase=phase,
+        message=message)][-MAX_MANUAL_ACTIONS:]
+    ctx.emit("Normal" if accepted else "Warning", f"Manual{req.action.capitalize()}", message)
+    if not accepted:
+        return
+    if req.action == "abort":
+        _start_rollback(ctx, "Aborted", message)
+    elif req.action == "promote":
+        _enter_promoting(ctx, message)
+    elif req.action == "pause":
+        st.paused_manually = True
+        _set_phase(ctx, "Paused", "PausedManually", message)
+    elif req.action == "resume":
+        st.paused_manually = False
+        _set_phase(ctx, "Progressing", "Resumed", message)
+        step = ctx.spec.steps[st.current_step] if st.current_step < len(ctx.spec.steps) else None
+        if step is not None and step.pause is not None and step.pause.until_resumed:
+            _advance(ctx)
+    elif req.action == "retry":
+        ctx.st = CanaryRolloutStatus(manual_actions=st.manual_actions, last_request_id=st.last_request_id,
+                                     attempt=st.attempt + 1, observed_generation=st.observed_generation,
+                                     conditions=st.conditions)
+        ctx.st.started_at = ctx.now
+        _set_phase(ctx, "Pending", "Retry", message)
+
+
+# --------------------------------------------------------------------------- entry point
+
+def decide(spec: CanaryRolloutSpec, status: CanaryRolloutStatus, obs: Observations,
+           now: dt.datetime) -> tuple[CanaryRolloutStatus, list[Action]]:
+    """One reconciliation step. Pure: same inputs, same outputs."""
+    ctx = _Ctx(spec, status.model_copy(deep=True), obs, now)
+    st = ctx.st
+    if obs.generation is not None:
+        st.observed_generation = obs.generation
+    if st.started_at is None:
+        st.started_at = st.phase_since = st.progress_at = now
+        _condition(ctx, "Progressing", "True", "Pending", "rollout received")
+    req = obs.request
+    if req is not None and req.request_id != st.last_request_id:
+        st.last_request_id = req.request_id
+        before = (st.phase, st.current_step)
+        _request(ctx, req)
+        if (ctx.st.phase, ctx.st.current_step) != before:
+            ctx.hold = True
+        if req.action != "retry" and ctx.st.phase not in RUNNING:
+            return ctx.st, ctx.actions  # the request already ran the new phase's first step
+    st = ctx.st
+    phase = st.phase
+    if phase in ("Pending", "Blocked"):
+        _preconditions(ctx)
+    elif phase == "Initializing":
+        _initializing(ctx)
+    elif phase in RUNNING:
+        _running(ctx)
+    elif phase == "Promoting":
+        _promoting(ctx)
+    elif phase in ("RollingBack", "Failed"):
+        _rolling_back(ctx)
+    return ctx.st, ctx.actions

@@ -1,0 +1,320 @@
+"""The imperative shell around the engine: read the cluster, call :func:`decide`, carry out actions.
+
+Synchronous (the kubernetes client); the kopf handler runs it in a thread. Nothing is kept in
+memory between calls: what the shell needs next time is in the status it returns.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+from typing import Any, cast
+
+import httpx
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+from rollguard import API_VERSION
+from rollguard.models.canary import KIND, CanaryRollout, CanaryRolloutSpec, CanaryRolloutStatus
+from rollguard.operator.canary import change as ch
+from rollguard.operator.canary.actions import (
+    Action,
+    ApplyChangeToStable,
+    CreateCanary,
+    DeleteCanary,
+    EmitEvent,
+    RestoreStable,
+    RunSmoke,
+    SetWeight,
+    WriteReport,
+)
+from rollguard.operator.canary.engine import (
+    TERMINAL,
+    ManualRequest,
+    Observations,
+    SmokeResult,
+    TargetState,
+    analysis_due,
+    decide,
+    quiet,
+)
+from rollguard.operator.metrics import provider_for
+from rollguard.operator.metrics.collect import collect
+from rollguard.operator.routers import RouteTarget, TrafficRouter, router_for
+
+log = logging.getLogger("rollguard.canary")
+
+REQUEST_ANNOTATION = "rollguard.io/request"          # abort | promote | pause | resume | retry
+REQUEST_ID_ANNOTATION = "rollguard.io/request-id"    # any new value: a new request
+SIGNOFF_ANNOTATION = "rollguard.io/signoff"
+REQUESTS = ("abort", "promote", "pause", "resume", "retry")
+
+
+@dataclass
+class Names:
+    namespace: str
+    rollout: str
+    target: str
+    stable_service: str
+
+    @property
+    def canary(self) -> str:
+        return f"{self.target}-canary"
+
+    @property
+    def canary_service(self) -> str:
+        return f"{self.stable_service}-canary"
+
+    def smoke_job(self, attempt: int) -> str:
+        return f"{self.rollout}-smoke-{attempt}"[:63].rstrip("-")
+
+
+def _names(cr: CanaryRollout) -> Names:
+    meta = cr.metadata
+    return Names(meta.get("namespace", "default"), meta["name"], cr.spec.target_ref.name,
+                 cr.spec.traffic.stable_service or cr.spec.target_ref.name)
+
+
+def _owner(cr: CanaryRollout) -> dict[str, Any] | None:
+    uid = cr.metadata.get("uid")
+    if not uid:
+        return None
+    return {"apiVersion": API_VERSION, "kind": KIND, "name": cr.metadata["name"], "uid": uid,
+            "controller": True, "blockOwnerDeletion": False}
+
+
+def _json(api: client.ApiClient, obj: Any) -> dict[str, Any]:
+    return cast(dict[str, Any], api.sanitize_for_serialization(obj))  # type: ignore[no-untyped-call]
+
+
+def _missing(e: ApiException) -> bool:
+    return bool(e.status == 404)
+
+
+def _available(dep: dict[str, Any]) -> tuple[bool, str]:
+    want = dep.get("spec", {}).get("replicas", 1)
+    st = dep.get("status") or {}
+    have = st.get("availableReplicas") or 0
+    if want == 0:
+        return False, "scaled to 0 replicas"
+    return have >= want, f"{have}/{want} replicas available"
+
+
+class Shell:
+    def __init__(self, api: client.ApiClient) -> None:
+        self.api = api
+        self.apps = client.AppsV1Api(api)
+        self.core = client.CoreV1Api(api)
+        self.batch = client.BatchV1Api(api)
+
+    # ------------------------------------------------------------------ reads
+
+    def _deployment(self, ns: str, name: str) -> dict[str, Any] | None:
+        try:
+            return _json(self.api, self.apps.read_namespaced_deployment(name, ns))
+        except ApiException as e:
+            if _missing(e):
+                return None
+            raise
+
+    def _service(self, ns: str, name: str) -> dict[str, Any] | None:
+        try:
+            return _json(self.api, self.core.read_namespaced_service(name, ns))
+        except ApiException as e:
+            if _missing(e):
+                return None
+            raise
+
+    def router(self, cr: CanaryRollout) -> TrafficRouter:
+        n = _names(cr)
+        return router_for(self.api, cr.spec.traffic, RouteTarget(n.namespace, n.stable_service, n.canary_service,
+                                                                   _owner(cr)))
+
+    def observe(self, cr: CanaryRollout, status: CanaryRolloutStatus, now: dt.datetime) -> Observations:
+        spec, n = cr.spec, _names(cr)
+        ann = cr.metadata.get("annotations") or {}
+        target = self._deployment(n.namespace, n.target)
+        if target is None:
+            tstate = TargetState(exists=False, available=False, message="not found")
+        else:
+            ok, msg = _available(target)
+            template = target["spec"].get("template", {})
+            try:
+                has, snap = ch.has_change(template, spec.change), ch.snapshot(template, spec.change)
+            except ValueError as e:
+                has, snap, ok, msg = False, {}, False, str(e)
+            tstate = TargetState(exists=True, available=ok, has_change=has, snapshot=snap, message=msg)
+        canary = self._deployment(n.namespace, n.canary)
+        canary_ready = canary is not None and _available(canary)[0]
+        try:
+            weight: int | None = self.router(cr).get_weight()
+        except LookupError:
+            weight = None
+        provider = provider_for(spec)
+        online = provider.is_online() if status.phase in ("Pending", "Blocked") else True
+        metrics = collect(provider, spec, n.namespace) if analysis_due(spec, status, now) else None
+        request = None
+        action = ann.get(REQUEST_ANNOTATION)
+        if action in REQUESTS:
+            request = ManualRequest(action, ann.get(REQUEST_ID_ANNOTATION) or action)
+        return Observations(
+            generation=cr.metadata.get("generation"), target=tstate, signoff=ann.get(SIGNOFF_ANNOTATION) or None,
+            prometheus_online=online, canary_exists=canary is not None, canary_ready=canary_ready,
+            traffic_weight=weight, smoke=self._smoke(spec, status, n), metrics=metrics, request=request,
+            action_error=status.last_action_error)
+
+    def _smoke(self, spec: CanaryRolloutSpec, status: CanaryRolloutStatus, n: Names) -> SmokeResult | None:
+        if spec.smoke is None or status.smoke is None or status.smoke.state != "Running":
+            return None
+        if spec.smoke.http is not None:
+            h = spec.smoke.http
+            try:
+                r = httpx.get(h.url, timeout=min(5.0, float(spec.smoke.timeout_seconds)))
+            except httpx.HTTPError as e:
+                return SmokeResult("running", None, f"{type(e).__name__}: {e}")  # not up yet: retry until timeout
+            if r.status_code == h.expect_status:
+                return SmokeResult("passed", 0, f"HTTP {r.status_code} from {h.url}")
+            return SmokeResult("failed", 1, f"HTTP {r.status_code} from {h.url}, expected {h.expect_status}")
+        try:
+            job = _json(self.api, self.batch.read_namespaced_job(n.smoke_job(status.attempt), n.namespace))
+        except ApiException as e:
+            if _missing(e):
+                return SmokeResult("running", None, "smoke Job not created yet")
+            raise
+        js = job.get("status") or {}
+        if js.get("succeeded"):
+            return SmokeResult("passed", 0, "smoke Job succeeded")
+        if js.get("failed"):
+            return SmokeResult("failed", self._job_exit_code(n, job), "smoke Job failed")
+        return SmokeResult("running")
+
+    def _job_exit_code(self, n: Names, job: dict[str, Any]) -> int:
+        uid = job["metadata"].get("uid")
+        pods = self.core.list_namespaced_pod(n.namespace, label_selector=f"controller-uid={uid}").items
+        for p in pods:
+            for cs in (p.status.container_statuses or []) if p.status else []:
+                term = cs.state.terminated if cs.state else None
+                if term is not None and term.exit_code:
+                    return int(term.exit_code)
+        return 1
+
+    # ------------------------------------------------------------------ writes
+
+    def execute(self, cr: CanaryRollout, status: CanaryRolloutStatus, action: Action) -> None:
+        n, spec = _names(cr), cr.spec
+        if isinstance(action, SetWeight):
+            self.router(cr).set_weight(action.weight)
+        elif isinstance(action, CreateCanary):
+            self._create_canary(cr, n)
+        elif isinstance(action, RunSmoke):
+            if spec.smoke is not None and spec.smoke.job is not None:
+                self._create_smoke_job(cr, status, n)
+        elif isinstance(action, ApplyChangeToStable):
+            self._edit_target(n, lambda t: ch.apply_change(t, spec.change))
+        elif isinstance(action, RestoreStable):
+            self._edit_target(n, lambda t: ch.restore(t, action.snapshot))
+        elif isinstance(action, DeleteCanary):
+            self.router(cr).remove()
+            for delete, name in ((self.apps.delete_namespaced_deployment, n.canary),
+                                 (self.core.delete_namespaced_service, n.canary_service),
+                                 (self.batch.delete_namespaced_job, n.smoke_job(status.attempt))):
+                try:
+                    delete(name, n.namespace, propagation_policy="Background")
+                except ApiException as e:
+                    if not _missing(e):
+                        raise
+        elif isinstance(action, WriteReport):
+            log.info("%s/%s report: %s", n.namespace, n.rollout, action.report.model_dump_json(by_alias=True))
+        elif isinstance(action, EmitEvent):
+            pass  # posted by the handler, which has kopf's event machinery
+
+    def _create_canary(self, cr: CanaryRollout, n: Names) -> None:
+        target = self._deployment(n.namespace, n.target)
+        if target is None:
+            raise LookupError(f"targetRef.name: Deployment {n.target} not found")
+        selector = dict(target["spec"].get("selector", {}).get("matchLabels") or {})
+        dep = ch.canary_deployment(target, cr.spec.change, n.canary, _owner(cr))
+        existing = self._deployment(n.namespace, n.canary)
+        if existing is None:
+            self.apps.create_namespaced_deployment(n.namespace, cast(Any, dep))
+        stable = self._service(n.namespace, n.stable_service)
+        if stable is not None and self._service(n.namespace, n.canary_service) is None:
+            svc = ch.canary_service(stable, n.canary_service, selector, _owner(cr))
+            self.core.create_namespaced_service(n.namespace, cast(Any, svc))
+
+    def _create_smoke_job(self, cr: CanaryRollout, status: CanaryRolloutStatus, n: Names) -> None:
+        assert cr.spec.smoke is not None and cr.spec.smoke.job is not None
+        template = dict(cr.spec.smoke.job.template)
+        job: dict[str, Any] = {
+            "apiVersion": "batch/v1", "kind": "Job",
+            "metadata": {"name": n.smoke_job(status.attempt), "namespace": n.namespace,
+                         "labels": {"rollguard.io/smoke-of": n.rollout}},
+            "spec": {"backoffLimit": 0, "activeDeadlineSeconds": cr.spec.smoke.timeout_seconds,
+                     "template": template},
+        }
+        owner = _owner(cr)
+        if owner:
+            job["metadata"]["ownerReferences"] = [owner]
+        try:
+            self.batch.create_namespaced_job(n.namespace, cast(Any, job))
+        except ApiException as e:
+            if e.status != 409:  # already there: idempotent
+                raise
+
+    def _edit_target(self, n: Names, edit: Any) -> None:
+        dep = self.apps.read_namespaced_deployment(n.target, n.namespace)
+        body = _json(self.api, dep)
+        new_template = edit(body["spec"]["template"])
+        if new_template != body["spec"]["template"]:
+            body["spec"]["template"] = new_template
+            # replace with resourceVersion: a concurrent edit fails this, the next tick retries
+            self.apps.replace_namespaced_deployment(n.target, n.namespace, cast(Any, body))
+
+    # ------------------------------------------------------------------ one tick
+
+    def reconcile(self, body: dict[str, Any], now: dt.datetime) -> tuple[dict[str, Any], list[EmitEvent]] | None:
+        """One tick: the status patch to write and the events to post, or None when there is nothing to do."""
+        cr = CanaryRollout.model_validate({k: body[k] for k in ("apiVersion", "kind", "metadata", "spec", "status")
+                                           if k in body and body[k] is not None})
+        status = cr.status or CanaryRolloutStatus()
+        ann = cr.metadata.get("annotations") or {}
+        fresh_request = ann.get(REQUEST_ANNOTATION) in REQUESTS and (
+            ann.get(REQUEST_ID_ANNOTATION) or ann.get(REQUEST_ANNOTATION)) != status.last_request_id
+        if status.phase in TERMINAL and not fresh_request and cr.status is not None:
+            return None
+        if not fresh_request and quiet(cr.spec, status, now):
+            return None  # nothing can move before the next analysis: no reads at all
+        obs = self.observe(cr, status, now)
+        new, actions = decide(cr.spec, status, obs, now)
+        error: str | None = None
+        events = [a for a in actions if isinstance(a, EmitEvent)]
+        for a in actions:
+            try:
+                self.execute(cr, new, a)
+            except (ApiException, LookupError, ValueError, httpx.HTTPError) as e:
+                reason = getattr(e, "reason", None) or str(e)
+                error = f"{a.describe()}: {reason}"
+                events.append(EmitEvent("Warning", "ActionFailed", error))
+                break  # order matters (traffic first): do not run later actions past a failure
+        new.last_action_error = error
+        old = (body.get("status") or {})
+        patch = new.to_k8s()
+        for key in old:
+            if key not in patch:
+                patch[key] = None  # merge patch: drop what the new status no longer has
+        return patch, events
+
+    def cleanup(self, body: dict[str, Any]) -> None:
+        """The CanaryRollout is being deleted mid-flight: traffic back to stable, canary objects gone,
+        and the stable restored if the change had reached it without the rollout finishing."""
+        cr = CanaryRollout.model_validate({k: body[k] for k in ("apiVersion", "kind", "metadata", "spec", "status")
+                                           if k in body and body[k] is not None})
+        status = cr.status or CanaryRolloutStatus()
+        if status.phase in TERMINAL:
+            return
+        self.execute(cr, status, SetWeight(0))
+        self.execute(cr, status, DeleteCanary())
+        if status.change_applied_to_stable:
+            self.execute(cr, status, RestoreStable(dict(status.stable_snapshot or {})))
+

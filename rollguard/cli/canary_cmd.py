@@ -1,0 +1,257 @@
+"""`rollguard canary ...`: run a CanaryRollout and follow it, inspect rollouts, steer them.
+
+Replaces the seed's canary_runner.py: `rollguard canary run -f m4_canary.yaml --watch 300
+--report report.json` applies the rollout, shows each step, weight and metric verdict, ends with
+a PASSED / FAILED banner and exits 0 (promoted) or 1 (rolled back / failed).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any, NoReturn, cast
+
+import click
+import yaml
+from pydantic import ValidationError
+
+from rollguard import GROUP, VERSION
+from rollguard.models.canary import PLURAL, CanaryRollout, CanaryRolloutStatus
+
+EXIT_ROLLED_BACK = 1
+EXIT_USAGE = 2
+EXIT_TIMEOUT = 3
+REQUEST_ANNOTATION = "rollguard.io/request"
+REQUEST_ID_ANNOTATION = "rollguard.io/request-id"
+SIGNOFF_ANNOTATION = "rollguard.io/signoff"
+
+
+def _fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
+    click.secho(f"error: {message}", fg="red", err=True)
+    sys.exit(code)
+
+
+def _load(path: Path, dry_run: bool, watch: int | None) -> CanaryRollout:
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as e:
+        _fail(f"{path}: {e}")
+    if not isinstance(raw, dict):
+        _fail(f"{path}: expected one CanaryRollout manifest (a mapping)")
+    spec = raw.setdefault("spec", {})
+    if dry_run:
+        spec["dryRun"] = True
+    if watch is not None:
+        spec["watch"] = f"{watch}s"
+    try:
+        return CanaryRollout.model_validate(raw)
+    except ValidationError as e:
+        lines = [f"  {'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in e.errors()]
+        _fail(f"{path} is not a valid CanaryRollout:\n" + "\n".join(lines))
+
+
+def _api(kubeconfig: str | None) -> Any:
+    from kubernetes import client, config
+    try:
+        config.load_kube_config(config_file=kubeconfig)  # type: ignore[no-untyped-call]
+    except Exception as e:  # any failure here means "no usable kubeconfig"; try in-cluster next
+        try:
+            config.load_incluster_config()  # type: ignore[no-untyped-call]
+        except config.ConfigException:
+            _fail(f"no Kubernetes credentials (KUBECONFIG / --kubeconfig): {e}")
+    return client.CustomObjectsApi()
+
+
+def _get(api: Any, ns: str, name: str) -> dict[str, Any]:
+    from kubernetes.client.exceptions import ApiException
+    try:
+        return cast(dict[str, Any], api.get_namespaced_custom_object(GROUP, VERSION, ns, PLURAL, name))
+    except ApiException as e:
+        if e.status == 404:
+            _fail(f"canaryrollout {ns}/{name} not found", 1)
+        raise
+
+
+def _status(obj: dict[str, Any]) -> CanaryRolloutStatus:
+    return CanaryRolloutStatus.model_validate(obj.get("status") or {})
+
+
+def _banner(st: CanaryRolloutStatus) -> None:
+    bar = "=" * 60
+    if st.phase == "Succeeded":
+        click.secho(f"{bar}\n{'CANARY PASSED' + (' (dry run)' if st.reason == 'DryRun' else ''):^60}\n{bar}",
+                    fg="green")
+    else:
+        click.secho(f"{bar}\n{'CANARY FAILED':^60}", fg="red")
+        click.secho(f"Rollback reason: {st.rollback_reason or st.message}", fg="yellow")
+        click.secho(bar, fg="red")
+
+
+def _write_report(path: Path | None, obj: dict[str, Any], st: CanaryRolloutStatus) -> None:
+    if path is None or st.report is None:
+        return
+    from rollguard.operator.canary.report import seed_report
+    meta = obj.get("metadata", {})
+    data = seed_report(st.report, name=meta.get("name", ""), namespace=meta.get("namespace", ""), phase=st.phase)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2) + "\n")
+    click.echo(f"report written to {path}")
+
+
+@click.group("canary")
+def canary() -> None:
+    """Run, follow and steer CanaryRollouts."""
+
+
+ns_option = click.option("--namespace", "-n", default="default", show_default=True, help="Namespace.")
+kube_option = click.option("--kubeconfig", envvar="KUBECONFIG", default=None, help="kubeconfig file.")
+
+
+@canary.command("run")
+@click.option("-f", "--file", "path", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="CanaryRollout manifest (see canary-configs/).")
+@click.option("--dry-run", is_flag=True, help="Show every action the rollout would take; change nothing.")
+@click.option("--watch", type=click.IntRange(min=0), default=None,
+              help="Watch window after the last step, in seconds (overrides spec.watch).")
+@click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write the JSON report (success, rollback_triggered, rollback_reason, ...) here.")
+@click.option("--timeout", type=click.IntRange(min=1), default=3600, show_default=True,
+              help="Give up following after this many seconds (exit 3; the rollout goes on).")
+@ns_option
+@kube_option
+def run(path: Path, dry_run: bool, watch: int | None, report_path: Path | None, timeout: int,
+        namespace: str, kubeconfig: str | None) -> None:
+    """Apply a CanaryRollout and follow it to PASSED (exit 0) or FAILED (exit 1)."""
+    cr = _load(path, dry_run, watch)
+    if dry_run:
+        from rollguard.operator.canary.simulate import plan
+        now = dt.datetime.now(dt.UTC)
+        click.echo(f"dry run of {cr.metadata.get('name')}: the actions it would take if every check passes "
+                   "(nothing is applied):")
+        for i, (where, action) in enumerate(plan(cr.spec, now), 1):
+            click.echo(f"  {i:2}. [{where}] {action.describe()}")
+        click.echo("rollback at any point: set weight 0, delete the canary objects, restore what the change "
+                   "touched on the stable target")
+        return
+    api = _api(kubeconfig)
+    body = cr.model_dump(by_alias=True, exclude_none=True, mode="json", exclude={"status"})
+    body["metadata"]["namespace"] = namespace
+    name = body["metadata"]["name"]
+    api.patch_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name, body,
+                                       field_manager="rollguard", force=True,
+                                       _content_type="application/apply-patch+yaml")
+    click.echo(f"canaryrollout {namespace}/{name} applied; following it (Ctrl-C stops following, not the rollout)")
+    obj = _follow(api, namespace, name, timeout)
+    st = _status(obj)
+    _banner(st)
+    _write_report(report_path, obj, st)
+    if st.phase != "Succeeded":
+        sys.exit(EXIT_ROLLED_BACK)
+
+
+def _follow(api: Any, ns: str, name: str, timeout: int) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    last_line, last_metrics = "", ""
+    while time.monotonic() < deadline:
+        obj = _get(api, ns, name)
+        st = _status(obj)
+        from rollguard.operator.canary.report import metric_line, progress_line
+        line = progress_line(st)
+        if line != last_line:
+            click.echo(line)
+            last_line = line
+        metrics = "\n".join("    " + metric_line(m) for m in st.metrics)
+        if metrics and metrics != last_metrics:
+            click.echo(metrics)
+            last_metrics = metrics
+        if st.phase in ("Succeeded", "RolledBack") or (st.phase == "Failed" and st.report is not None):
+            return obj
+        time.sleep(1)
+    _fail(f"still {last_line!r} after {timeout}s; the rollout goes on (rollguard canary status {name})", EXIT_TIMEOUT)
+
+
+@canary.command("status")
+@click.argument("name")
+@click.option("-o", "--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@ns_option
+@kube_option
+def status(name: str, output: str, namespace: str, kubeconfig: str | None) -> None:
+    """Show one rollout: phase, step, weight, each metric's last verdict, the report."""
+    obj = _get(_api(kubeconfig), namespace, name)
+    st = _status(obj)
+    if output == "json":
+        click.echo(json.dumps(obj.get("status") or {}, indent=2))
+        return
+    from rollguard.operator.canary.report import metric_line, progress_line
+    click.echo(f"{namespace}/{name}: {progress_line(st)}")
+    for m in st.metrics:
+        click.echo(f"  {metric_line(m)} (failures {m.failures}, consecutive {m.consecutive_failures})")
+    for a in st.manual_actions[-5:]:
+        verdict = "accepted" if a.accepted else "refused"
+        click.echo(f"  manual {a.action} at {a.at.isoformat()}: {verdict} - {a.message}")
+    if st.report is not None:
+        click.echo(f"  report: success={st.report.success} rollback_reason={st.report.rollback_reason}")
+
+
+@canary.command("list")
+@ns_option
+@kube_option
+def list_(namespace: str, kubeconfig: str | None) -> None:
+    """List rollouts with phase, step, weight and reason."""
+    items = _api(kubeconfig).list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL).get("items", [])
+    click.echo(f"{'NAME':32} {'PHASE':12} {'STEP':>4} {'WEIGHT':>6}  REASON")
+    for obj in items:
+        st = _status(obj)
+        click.echo(f"{obj['metadata']['name']:32} {st.phase:12} {st.current_step:>4} {st.canary_weight:>5}%  "
+                   f"{st.reason or ''}")
+
+
+def _request(action: str) -> click.Command:
+    @click.argument("name")
+    @ns_option
+    @kube_option
+    def cmd(name: str, namespace: str, kubeconfig: str | None) -> None:
+        api = _api(kubeconfig)
+        _get(api, namespace, name)
+        request_id = f"{action}-{uuid.uuid4().hex[:12]}"
+        api.patch_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name, {"metadata": {"annotations": {
+            REQUEST_ANNOTATION: action, REQUEST_ID_ANNOTATION: request_id}}})
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            st = _status(_get(api, namespace, name))
+            done = next((a for a in st.manual_actions if a.request_id == request_id), None)
+            if done is not None:
+                click.echo(f"{action}: {'accepted' if done.accepted else 'refused'} - {done.message}")
+                sys.exit(0 if done.accepted else 1)
+            time.sleep(0.5)
+        _fail(f"{action} requested ({request_id}) but the operator has not handled it within 30s", EXIT_TIMEOUT)
+    cmd.__doc__ = {
+        "abort": "Roll back now, in any phase (traffic to stable first).",
+        "promote": "Skip the remaining steps and promote (Progressing or Paused only).",
+        "pause": "Hold at the current step; analysis goes on and a breach still rolls back.",
+        "resume": "Continue a paused rollout (also ends a `pause: {untilResumed: true}` step).",
+        "retry": "Start a rolled-back rollout again from the first step, without editing it.",
+    }[action]
+    return click.command(action)(cmd)
+
+
+for _action in ("abort", "promote", "pause", "resume", "retry"):
+    canary.add_command(_request(_action))
+
+
+@canary.command("signoff")
+@click.argument("name")
+@click.option("--by", "who", required=True, help="Who signs off, and on what evidence.")
+@ns_option
+@kube_option
+def signoff(name: str, who: str, namespace: str, kubeconfig: str | None) -> None:
+    """Record the sign-off a `requiresSignoff: true` rollout waits for."""
+    api = _api(kubeconfig)
+    _get(api, namespace, name)
+    api.patch_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name,
+                                       {"metadata": {"annotations": {SIGNOFF_ANNOTATION: who}}})
+    click.echo(f"signed off {namespace}/{name}: {who}")

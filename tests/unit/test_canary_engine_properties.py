@@ -1,0 +1,175 @@
+"""Property tests of the canary engine (hypothesis): whatever the observations, never promote
+after a breach that triggered a rollback, and never promote without evidence."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from rollguard.models.canary import CanaryRolloutSpec, CanaryRolloutStatus, Metric
+from rollguard.operator.canary.actions import ApplyChangeToStable, SetWeight
+from rollguard.operator.canary.analysis import MetricObservation, rule_of
+from rollguard.operator.canary.engine import ManualRequest, SmokeResult, analysis_due, decide
+from rollguard.operator.canary.simulate import World, passing_observation
+from rollguard.operator.metrics.base import NoData, QueryError, Value
+
+T0 = dt.datetime(2026, 11, 23, 12, 0, tzinfo=dt.UTC)
+OUTCOMES = ("pass", "breach", "nodata", "error")
+
+
+def breaching_observation(metric: Metric, profile: Any) -> MetricObservation:
+    kind, t = rule_of(metric, profile)
+    if kind == "maxDeltaPercent":
+        return MetricObservation(Value(2.0 + t / 50.0, 100), Value(1.0, 100), Value(1e6, 1))
+    if kind in ("maxIncrease", "maxDeltaMs"):
+        return MetricObservation(Value(10.0 + t + 1.0, 100), Value(10.0, 100), Value(1e6, 1))
+    if kind == "max":
+        return MetricObservation(Value(t + 1.0, 100), Value(t, 100), Value(1e6, 1))
+    return MetricObservation(Value(t - 1.0, 100), Value(t, 100), Value(1e6, 1))
+
+
+def observation(metric: Metric, profile: Any, outcome: str) -> MetricObservation:
+    if outcome == "pass":
+        return passing_observation(metric, profile)
+    if outcome == "breach":
+        return breaching_observation(metric, profile)
+    if outcome == "nodata":
+        return MetricObservation(NoData(), NoData(), None)
+    return MetricObservation(QueryError("connection refused"), QueryError("connection refused"), None)
+
+
+rules = st.sampled_from([{"maxIncrease": 0}, {"maxDeltaPercent": 50}, {"maxDeltaMs": 500}, {"max": 5},
+                         {"min": 1}, {"fromProfile": "errorRate"}, {"fromProfile": "latencyP95"}])
+
+
+@st.composite
+def specs(draw: st.DrawFn) -> CanaryRolloutSpec:
+    n = draw(st.integers(1, 3))
+    metrics = [{"name": f"m{i}", "query": "q", "rule": draw(rules), "failureLimit": draw(st.integers(0, 3)),
+                "consecutiveFailureLimit": draw(st.none() | st.integers(0, 2)), "immediate": draw(st.booleans())}
+               for i in range(n)]
+    weights = [*sorted(set(draw(st.lists(st.integers(1, 99), max_size=3)))), 100]
+    steps: list[dict[str, Any]] = []
+    for w in weights:
+        steps.append({"setWeight": w})
+        pause = draw(st.sampled_from([None, {"duration": "20s"}, {"untilResumed": True}]))
+        if pause is not None and w != 100:
+            steps.append({"pause": pause})
+    raw = {
+        "targetRef": {"name": "web"},
+        "change": {"image": {"container": "web", "image": "web:2"}},
+        "traffic": {"provider": "nginx", "ingress": {"name": "web"}},
+        "steps": steps,
+        "watch": draw(st.sampled_from(["0s", "15s"])),
+        "progressDeadlineSeconds": draw(st.sampled_from([60, 600])),
+        "analysis": {"interval": "10s", "prometheus": {"address": "http://p:9090"}, "profile": "moderate",
+                     "onUnavailable": draw(st.sampled_from(["continue", "rollback"])),
+                     "onNoData": draw(st.sampled_from(["continue", "fail", "rollback"])), "metrics": metrics},
+    }
+    if draw(st.booleans()):
+        raw["smoke"] = {"http": {"url": "http://web-canary/"}, "timeoutSeconds": 30}
+    return CanaryRolloutSpec.model_validate(raw)
+
+
+tick_st = st.tuples(
+    st.sampled_from([1, 5, 10, 10, 10, 30]),                       # seconds until this tick
+    st.one_of(st.just(["pass"] * 3), st.just(["pass"] * 3),                      # one outcome per metric
+              st.lists(st.sampled_from(OUTCOMES), min_size=3, max_size=3)),
+    st.sampled_from([None, None, None, None, "pause", "resume", "abort"]),
+)
+
+
+def run(spec: CanaryRolloutSpec, ticks: list[tuple[int, list[str], str | None]], smoke_ok: bool) -> dict[str, Any]:
+    world = World(smoke_result=SmokeResult("passed", 0) if smoke_ok else SmokeResult("failed", 1))
+    status, now = CanaryRolloutStatus(), T0
+    rollback_seen = promoted_after_rollback = False
+    evidence = False
+    applied_without_evidence = False
+    breach_not_rolled_back = False
+    for i, (secs, outcomes, request) in enumerate(ticks):
+        now += dt.timedelta(seconds=secs)
+        metrics = None
+        if analysis_due(spec, status, now):
+            metrics = {m.name: observation(m, spec.analysis.profile, outcomes[j])
+                       for j, m in enumerate(spec.analysis.metrics)}
+        req = ManualRequest(request, f"r{i}") if request else None  # type: ignore[arg-type]
+        weight_before = status.canary_weight
+        status, actions = decide(spec, status, world.observe(metrics=metrics, request=req), now)
+        for a in actions:
+            world.apply(a)
+        if metrics is not None and status.last_check_verdict == "pass" and weight_before == 100:
+            evidence = True
+        if any(isinstance(a, ApplyChangeToStable) for a in actions):
+            if rollback_seen:
+                promoted_after_rollback = True
+            if not evidence and status.phase == "Promoting":
+                applied_without_evidence = True
+        if status.phase in ("RollingBack", "RolledBack", "Failed"):
+            rollback_seen = True
+        if rollback_seen and status.phase in ("Succeeded", "Promoting"):
+            promoted_after_rollback = True
+        # a failure limit of 0 means: the first counted breach rolls back in the same tick
+        if metrics is not None and any(
+                ms.verdict == "breach" and ms.last_checked_at == now and ms.failures > 0
+                and next(m for m in spec.analysis.metrics if m.name == ms.name).failure_limit == 0
+                for ms in status.metrics) and status.phase not in ("RollingBack", "RolledBack", "Failed"):
+            breach_not_rolled_back = True
+        for a in actions:
+            if isinstance(a, SetWeight) and a.weight > 0 and status.smoke is not None:
+                assert status.smoke.state == "Passed", "traffic reached a canary whose smoke test had not passed"
+    return {"status": status, "world": world, "rollback": rollback_seen, "evidence": evidence,
+            "promoted_after_rollback": promoted_after_rollback, "applied_without_evidence": applied_without_evidence,
+            "breach_not_rolled_back": breach_not_rolled_back}
+
+
+SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@SETTINGS
+@given(spec=specs(), ticks=st.lists(tick_st, min_size=10, max_size=80), smoke_ok=st.booleans())
+def test_never_promotes_after_a_rollback(spec: CanaryRolloutSpec, ticks: Any, smoke_ok: bool) -> None:
+    out = run(spec, ticks, smoke_ok)
+    assert not out["promoted_after_rollback"]
+
+
+@SETTINGS
+@given(spec=specs(), ticks=st.lists(tick_st, min_size=10, max_size=80), smoke_ok=st.booleans())
+def test_never_promotes_without_evidence(spec: CanaryRolloutSpec, ticks: Any, smoke_ok: bool) -> None:
+    out = run(spec, ticks, smoke_ok)
+    assert not out["applied_without_evidence"]
+    if out["status"].phase == "Succeeded":
+        assert out["evidence"], "promoted without a passing check at weight 100"
+        assert not out["rollback"]
+
+
+@SETTINGS
+@given(spec=specs(), ticks=st.lists(tick_st, min_size=10, max_size=80), smoke_ok=st.booleans())
+def test_a_breach_beyond_a_zero_limit_always_rolls_back(spec: CanaryRolloutSpec, ticks: Any, smoke_ok: bool) -> None:
+    assert not run(spec, ticks, smoke_ok)["breach_not_rolled_back"]
+
+
+@SETTINGS
+@given(spec=specs(), ticks=st.lists(tick_st, min_size=10, max_size=80), smoke_ok=st.booleans())
+def test_a_finished_rollout_leaves_the_world_consistent(spec: CanaryRolloutSpec, ticks: Any, smoke_ok: bool) -> None:
+    out = run(spec, ticks, smoke_ok)
+    phase, world = out["status"].phase, out["world"]
+    if phase == "RolledBack":
+        assert world.weight == 0 and not world.canary_exists and not world.stable_has_change
+    if phase == "Succeeded":
+        assert world.weight == 0 and not world.canary_exists and world.stable_has_change
+
+
+def test_an_all_passing_run_does_promote() -> None:
+    """The properties above would hold for an engine that never promotes; this one must."""
+    raw_spec = CanaryRolloutSpec.model_validate({
+        "targetRef": {"name": "web"}, "change": {"image": {"container": "web", "image": "web:2"}},
+        "traffic": {"provider": "nginx", "ingress": {"name": "web"}},
+        "steps": [{"setWeight": 20}, {"pause": {"duration": "20s"}}, {"setWeight": 100}],
+        "analysis": {"interval": "10s", "prometheus": {"address": "http://p:9090"},
+                     "metrics": [{"name": "m0", "query": "q", "rule": {"max": 5}}]},
+    })
+    out = run(raw_spec, [(10, ["pass"] * 3, None)] * 20, True)
+    assert out["status"].phase == "Succeeded" and out["evidence"]

@@ -1,0 +1,166 @@
+"""Traffic routers' object transformations, the change functions, PromQL rendering, Prometheus parsing."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+import pytest
+
+from rollguard.models.canary import Change
+from rollguard.operator.canary.change import (
+    apply_change,
+    canary_deployment,
+    canary_service,
+    has_change,
+    restore,
+    snapshot,
+)
+from rollguard.operator.metrics.base import NoData, QueryError, Value
+from rollguard.operator.metrics.collect import render
+from rollguard.operator.metrics.prometheus import PrometheusProvider, parse_result
+from rollguard.operator.routers.base import RouteTarget
+from rollguard.operator.routers.gateway_api import route_weight, weighted_route
+from rollguard.operator.routers.nginx import CANARY, CANARY_WEIGHT, canary_ingress
+
+TARGET = RouteTarget(namespace="ns", stable_service="web", canary_service="web-canary")
+
+
+def ingress() -> dict[str, Any]:
+    backend = {"service": {"name": "web", "port": {"number": 80}}}
+    return {"metadata": {"name": "web", "annotations": {"kubernetes.io/ingress.class": "nginx"}},
+            "spec": {"ingressClassName": "nginx", "tls": [{"hosts": ["web.example"]}],
+                     "rules": [{"host": "web.example", "http": {"paths": [
+                         {"path": "/", "pathType": "Prefix", "backend": backend},
+                         {"path": "/other", "pathType": "Prefix",
+                          "backend": {"service": {"name": "other", "port": {"number": 80}}}}]}}]}}
+
+
+def test_nginx_canary_ingress_copies_rules_and_points_at_the_canary() -> None:
+    obj = canary_ingress(ingress(), TARGET, 25)
+    assert obj["metadata"]["name"] == "web-canary"
+    assert obj["metadata"]["annotations"] == {CANARY: "true", CANARY_WEIGHT: "25"}
+    paths = obj["spec"]["rules"][0]["http"]["paths"]
+    assert paths[0]["backend"]["service"]["name"] == "web-canary"
+    assert paths[1]["backend"]["service"]["name"] == "other"   # other services untouched
+    assert obj["spec"]["rules"][0]["host"] == "web.example" and "tls" not in obj["spec"]
+
+
+def route() -> dict[str, Any]:
+    return {"metadata": {"name": "web", "resourceVersion": "7"},
+            "spec": {"parentRefs": [{"name": "gw"}],
+                     "rules": [{"backendRefs": [{"name": "web", "port": 8000}]}]}}
+
+
+@pytest.mark.parametrize("weight", [0, 10, 50, 100])
+def test_gateway_weights(weight: int) -> None:
+    new = weighted_route(route(), TARGET, 0, weight)
+    refs = new["spec"]["rules"][0]["backendRefs"]
+    assert route_weight(new, TARGET, 0) == weight
+    if weight == 0:
+        assert [r["name"] for r in refs] == ["web"]
+    else:
+        assert {r["name"]: r["weight"] for r in refs} == {"web": 100 - weight, "web-canary": weight}
+        assert refs[1]["port"] == 8000
+    assert new["metadata"]["resourceVersion"] == "7"
+
+
+def test_gateway_back_to_zero_restores_the_route() -> None:
+    r = weighted_route(weighted_route(route(), TARGET, 0, 30), TARGET, 0, 0)
+    assert r["spec"]["rules"][0]["backendRefs"] == [{"name": "web", "port": 8000, "weight": 1}]
+
+
+def test_gateway_missing_rule_or_backend_is_named() -> None:
+    with pytest.raises(LookupError, match="ruleIndex"):
+        weighted_route(route(), TARGET, 3, 10)
+    with pytest.raises(LookupError, match="no backendRef to Service api"):
+        weighted_route(route(), RouteTarget("ns", "api", "api-canary"), 0, 10)
+
+
+def template() -> dict[str, Any]:
+    return {"metadata": {"labels": {"app": "web", "tier": "be"}},
+            "spec": {"containers": [{"name": "web", "image": "web:1", "env": [{"name": "X", "value": "1"}]},
+                                    {"name": "sidecar", "image": "proxy:1"}]}}
+
+
+CHANGE = Change.model_validate({"flags": {"environment": "staging",
+                                          "values": {"cost_simulator_runtime_integration": True}},
+                                "catalog": {"name": "aos", "hash": "abc123"},
+                                "image": {"container": "web", "image": "web:2"}})
+
+
+def test_apply_snapshot_restore_round_trip() -> None:
+    t = template()
+    # the snapshot lives in the status, which is stored without nulls: it must survive that
+    snap = json.loads(json.dumps(snapshot(t, CHANGE)))
+    assert None not in snap.get("images", {}).values() and "null" not in json.dumps(snap)
+    changed = apply_change(t, CHANGE)
+    assert has_change(changed, CHANGE) and not has_change(t, CHANGE)
+    web = changed["spec"]["containers"][0]
+    assert web["image"] == "web:2"
+    assert {"name": "AOS_FEATURE_COST_SIMULATOR_RUNTIME_INTEGRATION", "value": "true"} in web["env"]
+    assert changed["metadata"]["annotations"]["catalog.rollguard.io/aos"] == "abc123"
+    back = restore(changed, snap)
+    assert back["spec"]["containers"][0]["image"] == "web:1"
+    assert back["spec"]["containers"][0]["env"] == [{"name": "X", "value": "1"}]
+    assert "catalog.rollguard.io/aos" not in back["metadata"]["annotations"]
+
+
+def test_image_change_names_a_missing_container() -> None:
+    bad = Change.model_validate({"image": {"container": "nope", "image": "x:1"}})
+    with pytest.raises(ValueError, match=r"change\.image\.container"):
+        apply_change(template(), bad)
+
+
+def test_canary_deployment_is_not_selected_by_the_stable() -> None:
+    target = {"metadata": {"name": "web", "namespace": "ns"},
+              "spec": {"replicas": 3, "selector": {"matchLabels": {"app": "web"}}, "template": template()}}
+    d = canary_deployment(target, CHANGE, "web-canary", None)
+    labels = d["spec"]["template"]["metadata"]["labels"]
+    assert labels == {"app": "web-canary", "tier": "be", "rollguard.io/track": "canary"}
+    assert d["spec"]["selector"]["matchLabels"] == {"app": "web-canary", "rollguard.io/track": "canary"}
+    assert d["spec"]["replicas"] == 3
+    svc = canary_service({"metadata": {"name": "web", "namespace": "ns"},
+                          "spec": {"selector": {"app": "web"}, "ports": [{"port": 80, "nodePort": 30001}]}},
+                         "web-canary", {"app": "web"}, None)
+    assert svc["spec"]["selector"] == d["spec"]["selector"]["matchLabels"]
+    assert svc["spec"]["ports"] == [{"port": 80}]
+
+
+def test_render_fills_every_variable_and_refuses_unknown_ones() -> None:
+    q = render('rate(x{track="{{ track }}", ns="{{namespace}}", d="{{workload}}"}[{{interval}}])',
+               track="canary", namespace="prod", target="web", interval="30s")
+    assert q == 'rate(x{track="canary", ns="prod", d="web-canary"}[30s])'
+    with pytest.raises(ValueError, match="unknown template variable"):
+        render("{{pod}}", track="stable", namespace="n", target="t", interval="1m")
+
+
+@pytest.mark.parametrize(("data", "expected"), [
+    ({"resultType": "vector", "result": []}, NoData("empty result")),
+    ({"resultType": "vector", "result": [{"metric": {}, "value": [1, "0.25"]}]}, Value(0.25, 1)),
+    ({"resultType": "vector", "result": [{"metric": {}, "value": [1, "NaN"]}]},
+     NoData("NaN (no traffic in the window?)")),
+    ({"resultType": "scalar", "result": [1, "3"]}, Value(3.0, 1)),
+])
+def test_parse_result(data: dict[str, Any], expected: Any) -> None:
+    assert parse_result(data) == expected
+
+
+def test_several_series_is_an_error_not_a_guess() -> None:
+    r = parse_result({"resultType": "vector", "result": [{"value": [1, "1"]}, {"value": [1, "2"]}]})
+    assert isinstance(r, QueryError) and "2 series" in r.message
+
+
+def test_unreachable_prometheus_is_an_error() -> None:
+    p = PrometheusProvider("http://127.0.0.1:9", timeout=0.5)
+    r = p.run_query("up")
+    assert isinstance(r, QueryError) and "unreachable" in r.message
+    assert not p.is_online()
+
+
+def test_bad_query_is_an_error_with_prometheus_words() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(400, json={"status": "error", "errorType": "bad_data", "error": "parse error"})
+    p = PrometheusProvider("http://prom", client=httpx.Client(transport=httpx.MockTransport(handler)))
+    assert p.run_query("sum(") == QueryError("bad_data: parse error")
