@@ -12,6 +12,7 @@ import kopf
 import rollguard.operator.handlers.canary  # noqa: F401  (registers handlers)
 from rollguard import GROUP
 from rollguard.operator.handlers import catalog  # noqa: F401  (registers handlers)
+from rollguard.operator.handlers import flags as _flags  # noqa: F401  (registers handlers)
 
 
 @kopf.on.startup()

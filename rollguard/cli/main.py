@@ -19,6 +19,7 @@ SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
     "catalog": ("rollguard.cli.catalog_cmd", "catalog", "Failure catalogs: validate, default, match, rollback."),
     "api": ("rollguard.cli.api_cmd", "api", "Failures service: serve, migrate, tokens."),
     "failures": ("rollguard.cli.failures_cmd", "failures", "Failures jobs: aggregate, prune, synth."),
+    "flags": ("rollguard.cli.flags_cmd", "flags", "Feature flags: list, get, enable, disable, signoff."),
 }
 
 

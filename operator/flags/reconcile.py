@@ -1,0 +1,147 @@
+"""One reconcile of a namespace's flags: observe, plan (pure), apply the plan.
+
+Everything is recomputed from the cluster each time (flags, Deployments, previous statuses),
+so any number of reconciles, in any order, after any restart, converge on the same objects.
+A lock per namespace keeps two reconciles of one namespace from interleaving in this process.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+from collections import defaultdict
+from typing import Any
+
+from pydantic import ValidationError
+
+from rollguard.flags import DeploymentObs, NamespacePlan, build_status, configmap_name, plan_namespace
+from rollguard.flags.evaluate import next_transition
+from rollguard.flags.plan import CONFIGMAP_PREFIX
+from rollguard.flags.render import content_hash
+from rollguard.models.common import Condition
+from rollguard.models.flag import FeatureFlag, FeatureFlagSpec, FeatureFlagStatus
+from rollguard.operator.flags.kube import ENV_LABEL, VOLUME_NAME, FlagsKube
+
+log = logging.getLogger("rollguard.operator.flags")
+
+OPERATOR_ACTOR = "rollguard-operator"
+CHANGED_BY_ANNOTATION = "rollguard.io/changed-by"
+CLI_MANAGER = "rollguard-cli"
+
+_locks: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
+_locks_guard = threading.Lock()
+
+
+def namespace_lock(namespace: str) -> threading.Lock:
+    with _locks_guard:
+        return _locks[namespace]
+
+
+def deployment_obs(d: dict[str, Any]) -> DeploymentObs:
+    pod = d.get("spec", {}).get("template", {}).get("spec", {})
+    mounted = None
+    for v in pod.get("volumes") or []:
+        cm = (v.get("configMap") or {}).get("name", "")
+        if v.get("name") == VOLUME_NAME and cm.startswith(CONFIGMAP_PREFIX):
+            mounted = cm[len(CONFIGMAP_PREFIX):]
+    return DeploymentObs(name=d["metadata"]["name"], labels=d["metadata"].get("labels") or {},
+                         containers=tuple(c["name"] for c in pod.get("containers") or []),
+                         mounted_environment=mounted)
+
+
+def actor_of(obj: dict[str, Any]) -> str:
+    """Who made the latest change to the flag's spec: the CLI's recorded user, else the field manager
+    of the newest non-status write (kubectl, a GitOps controller, ...). The apiserver's audit log
+    has the authenticated user; managedFields is what an object itself can tell."""
+    meta = obj.get("metadata", {})
+    entries = [m for m in meta.get("managedFields") or []
+               if m.get("subresource") != "status" and not str(m.get("manager", "")).startswith("kopf")]
+    if not entries:
+        return "unknown"
+    latest = max(entries, key=lambda m: str(m.get("time") or ""))
+    manager = str(latest.get("manager") or "unknown")
+    by = (meta.get("annotations") or {}).get(CHANGED_BY_ANNOTATION)
+    if manager == CLI_MANAGER and by:
+        return f"{by} (via {CLI_MANAGER})"
+    return manager
+
+
+def parse_flag(obj: dict[str, Any]) -> FeatureFlag | str:
+    """The flag, or why its spec is not acceptable (the CRD should have refused it already)."""
+    try:
+        return FeatureFlag(metadata=obj["metadata"], spec=FeatureFlagSpec.model_validate(obj.get("spec") or {}))
+    except ValidationError as e:
+        return "; ".join(f"spec.{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in e.errors())
+
+
+def previous_status(obj: dict[str, Any]) -> FeatureFlagStatus | None:
+    try:
+        return FeatureFlagStatus.model_validate(obj.get("status") or {})
+    except ValidationError:
+        return None  # written by something else; start over
+
+
+def reconcile_namespace(kube: FlagsKube, namespace: str, now: dt.datetime | None = None) -> NamespacePlan:
+    now = (now or dt.datetime.now(dt.UTC)).replace(microsecond=0)
+    with namespace_lock(namespace):
+        return _reconcile(kube, namespace, now)
+
+
+def _reconcile(kube: FlagsKube, namespace: str, now: dt.datetime) -> NamespacePlan:
+    raw = {o["metadata"]["name"]: o for o in kube.list_flags(namespace)}
+    flags: list[FeatureFlag] = []
+    for obj in raw.values():
+        parsed = parse_flag(obj)
+        if isinstance(parsed, str):
+            _set_invalid(kube, obj, parsed, now)
+        else:
+            flags.append(parsed)
+    deployments = [deployment_obs(d) for d in kube.list_deployments(namespace)]
+    plan = plan_namespace(flags, deployments, namespace, now)
+
+    owners = [raw[f.name] for f in flags]
+    for env in plan.environments:
+        files = plan.files[env]
+        kube.apply_configmap(namespace, configmap_name(env), env, files, content_hash(files), owners)
+    for cm in kube.list_flag_configmaps(namespace):
+        if cm["metadata"].get("labels", {}).get(ENV_LABEL) not in plan.environments:
+            kube.delete_configmap(namespace, cm["metadata"]["name"])
+    by_name = {d.name: d for d in deployments}
+    for dep, env in sorted(plan.mounts.items()):
+        kube.mount(namespace, dep, configmap_name(env), list(by_name[dep].containers))
+    for dep in plan.unmounts:
+        kube.unmount(namespace, dep)
+
+    for name, fp in plan.flags.items():
+        obj = raw[name]
+        prev = previous_status(obj)
+        generation = obj["metadata"].get("generation")
+        spec_changed = prev is None or prev.observed_generation != generation
+        actor = actor_of(obj) if spec_changed else OPERATOR_ACTOR
+        status, events = build_status(fp, prev, generation, actor, now)
+        if prev != status:
+            new = status.to_k8s()
+            patch: dict[str, Any] = dict.fromkeys(obj.get("status") or {})
+            patch.update(new)
+            kube.patch_status(namespace, name, patch)
+        for ev in events:
+            kube.post_event(obj, ev.type, ev.reason, ev.message, now)
+            log.info("%s/%s %s %s: %s", namespace, name, ev.type, ev.reason, ev.message)
+    return plan
+
+
+def _set_invalid(kube: FlagsKube, obj: dict[str, Any], message: str, now: dt.datetime) -> None:
+    generation = obj["metadata"].get("generation")
+    cond = Condition(type="Ready", status="False", reason="InvalidSpec", message=message,
+                     last_transition_time=now, observed_generation=generation)
+    status = FeatureFlagStatus(observed_generation=generation, phase="Invalid", conditions=[cond])
+    if previous_status(obj) != status:
+        kube.patch_status(obj["metadata"]["namespace"], obj["metadata"]["name"], status.to_k8s())
+        kube.post_event(obj, "Warning", "InvalidSpec", message, now)
+
+
+def next_due(plan: NamespacePlan, now: dt.datetime) -> dt.datetime | None:
+    """When this namespace must be looked at again without any change (a sign-off starts or expires)."""
+    times = [t for p in plan.flags.values() if (t := next_transition(p.flag.spec, now)) is not None]
+    return min(times) if times else None
