@@ -106,6 +106,7 @@ class Demo:
         self.write_token = self.read_token = ""
         self.weight = 0
         self.sent: dict[str, Counter[str]] = {t: Counter() for t in TRACKS}
+        self.weights: dict[str, list[int]] = {}  # rollout -> Ingress canary weights the load generator used
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._core: Any = None
@@ -379,7 +380,10 @@ class Demo:
         misbehaving = False
         deadline = time.monotonic() + 180
         st: dict[str, Any] = {}
+        seen = self.weights.setdefault(name, [])
         while time.monotonic() < deadline:
+            if not seen or seen[-1] != self.weight:
+                seen.append(self.weight)
             cr = self._custom.get_namespaced_custom_object("rollguard.io", "v1alpha1", NAMESPACE,
                                                            "canaryrollouts", name)
             st = cr.get("status") or {}
@@ -400,15 +404,22 @@ class Demo:
                          "non-retryable errors (DB_SCHEMA_MISMATCH, NULL_REFERENCE)")
             if st.get("phase") in FINAL:
                 break
-            time.sleep(1.0)
+            time.sleep(0.5)
         if misbehaving:
             _http("POST", f"{self.tracks['canary'].url}/control", {"error_rate": 0.0})
         if st.get("phase") not in FINAL:
             raise TimeoutError(f"{name} did not finish: {st.get('phase')} {st.get('message')}")
         report = st.get("report") or {}
-        self.say(f"{name}: {st['phase']}")
+        env = self._stable_env()
+        self.say(f"{name}: {st['phase']}; stable Deployment {m.TARGET} now has env "
+                 f"{ {k: v for k, v in env.items() if k.startswith('AOS_FEATURE_')} or 'no AOS_FEATURE_*'}")
         self._banner(name, st["phase"], report)
         return st
+
+    def _stable_env(self) -> dict[str, str]:
+        dep = self._deployment(m.TARGET) or {}
+        return {e["name"]: e.get("value", "") for c in dep["spec"]["template"]["spec"]["containers"]
+                for e in c.get("env") or []}
 
     def _banner(self, name: str, phase: str, report: dict[str, Any]) -> None:
         ok = phase == "Succeeded"
@@ -449,7 +460,8 @@ class Demo:
                   f"{'-' if rate is None else f'{rate:.0%}'}), recovery attempted {stats['recovery_attempted']}, "
                   f"succeeded {stats['recovery_succeeded']} ({'-' if rec is None else f'{rec:.0%}'})")
         self._out("by code:      " + ", ".join(f"{c['error_code']} {c['count']}" for c in stats["by_code"][:8]))
-        self._out("by category:  " + ", ".join(f"{c['category']} {c['count']}" for c in stats["by_category"]))
+        self._out("by category:  " + ", ".join(f"{c['category'] or 'unmatched'} {c['count']}"
+                                              for c in stats["by_category"]))
         for t, codes in reported.items():
             self._out(f"reported by the {t} track: " + (", ".join(f"{k} {v}" for k, v in sorted(codes.items()))
                                                           or "none"))
@@ -464,16 +476,16 @@ class Demo:
         second = self.rollout("enable-cost-simulator", m.COST_FLAG, misbehave_at=25)
         stats, reported = self.failures()
         self.print_failures(stats, reported)
-        dep = self._deployment(m.TARGET) or {}
-        env = {e["name"]: e.get("value", "") for c in dep["spec"]["template"]["spec"]["containers"]
-               for e in c.get("env") or []}
+        env = self._stable_env()
+        table = self.kubectl("get", "canaryrollouts", "-n", NAMESPACE, check=False).stdout.rstrip()
+        self._out(f"$ kubectl get canaryrollouts -n {NAMESPACE}\n{table}")
         seconds = time.monotonic() - t0
         return DemoResult(
             reports={"enable-failure-catalog": first.get("report") or {},
                      "enable-cost-simulator": second.get("report") or {}},
             phases={"enable-failure-catalog": first["phase"], "enable-cost-simulator": second["phase"]},
             stats=stats, reported=reported, requests={t: dict(c) for t, c in self.sent.items()},
-            stable_env=env, weights={}, seconds=seconds)
+            stable_env=env, weights=self.weights, seconds=seconds)
 
     def stop(self) -> None:
         self._stop.set()
