@@ -83,9 +83,12 @@ class CatalogMatcher:
         self.version = hashlib.sha256(canonical).hexdigest()
         for entry in self.catalog.get("entries", []):
             self._by_code[str(entry["code"]).upper()] = entry
-            for alias in entry.get("aliases", []) or []:
+            # The operator's catalog.json (a FailureCatalog's entries) nests them under `match`;
+            # the built-in catalog has them at the top level.
+            match = entry.get("match") or {}
+            for alias in (entry.get("aliases") or []) + (match.get("aliases") or []):
                 self._by_alias[str(alias).upper()] = entry
-            for pat in entry.get("patterns", []) or []:
+            for pat in (entry.get("patterns") or []) + (match.get("patterns") or []):
                 self._patterns.append((re.compile(pat, re.IGNORECASE), entry))
 
     def _result(self, entry: dict[str, Any], match_type: MatchType) -> Match:

@@ -9,7 +9,8 @@ It does what a real backend built on rollguard does, on a small scale:
 - ``POST /run`` runs a small workflow (plan, tool call, summarize). Some steps fail with the
   messages real libraries print. With ``failure_catalog_runtime_integration`` on, an error is
   classified with the mounted catalog and a retryable one is retried up to the catalog's
-  ``maxAttempts``; with it off, the first error fails the run (HTTP 500). With
+  ``maxAttempts``; with it off, the first error fails the run (HTTP 500) and is reported as
+  a raw message (the reporter and the API still match it, after the fact). With
   ``cost_simulator_runtime_integration`` on, a run whose estimated cost is over the budget is
   refused (HTTP 402) before any step runs;
 - every failure is reported to the failures API through ``rollguard.sdk.reporter`` (never
