@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import math
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -100,6 +101,18 @@ def _available(dep: dict[str, Any]) -> tuple[bool, str]:
         return False, "scaled to 0 replicas"
     return have >= want, f"{have}/{want} replicas available"
 
+
+
+def finite(value: Any) -> Any:
+    """JSON has no Infinity/NaN, and the apiserver refuses a patch that contains them (a zero
+    baseline and a non-zero canary make a delta of +inf): write such numbers as absent."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: v for k, v in ((k, finite(v)) for k, v in value.items()) if v is not None}
+    if isinstance(value, list):
+        return [finite(v) for v in value]
+    return value
 
 class Shell:
     def __init__(self, api: client.ApiClient) -> None:
@@ -326,7 +339,7 @@ class Shell:
                 break  # order matters (traffic first): do not run later actions past a failure
         new.last_action_error = error
         old = (body.get("status") or {})
-        patch = new.to_k8s()
+        patch = finite(new.to_k8s())
         for key in old:
             if key not in patch:
                 patch[key] = None  # merge patch: drop what the new status no longer has
