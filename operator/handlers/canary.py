@@ -10,22 +10,23 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import functools
-import time
 from typing import Any
 
 import kopf
 from kubernetes import client, config
-from prometheus_client import Counter, Histogram
 
 from rollguard import GROUP, VERSION
 from rollguard.operator.canary.shell import Shell
+from rollguard.operator.observability import (
+    CANARY_ANALYSIS_RUNS,
+    CANARY_ROLLBACKS,
+    canary_phase,
+    forget_canary,
+    reconcile_timer,
+)
 
 TICK_SECONDS = 1.0  # the engine decides what is due; a short tick keeps reaction time near one interval
 
-TRANSITIONS = Counter("rollguard_canary_transitions_total", "CanaryRollout phase transitions", ["phase"])
-ROLLBACKS = Counter("rollguard_canary_rollbacks_total", "CanaryRollout rollbacks by trigger", ["reason"])
-ANALYSES = Counter("rollguard_canary_analysis_runs_total", "Analysis checks by outcome", ["verdict"])
-RECONCILE = Histogram("rollguard_canary_reconcile_seconds", "Time of one CanaryRollout tick")
 
 
 @functools.cache
@@ -37,26 +38,28 @@ def _shell() -> Shell:
     return Shell(client.ApiClient())
 
 
-def _record(old: dict[str, Any], new: dict[str, Any]) -> None:
-    phase = new.get("phase")
-    if phase and phase != old.get("phase"):
-        TRANSITIONS.labels(phase=phase).inc()
-        if phase == "RollingBack":
-            ROLLBACKS.labels(reason=new.get("reason") or "unknown").inc()
+def _record(uid: str, old: dict[str, Any], new: dict[str, Any]) -> None:
+    phase = new.get("phase") or old.get("phase")
+    if phase:
+        canary_phase(uid, phase)  # idempotent: the gauge is right after a restart too
+    rolled = ("RollingBack", "RolledBack")  # one tick may go through both
+    if new.get("phase") in rolled and old.get("phase") not in rolled:
+        CANARY_ROLLBACKS.labels(reason=new.get("reason") or "unknown").inc()
     if (new.get("analysisRuns") or 0) > (old.get("analysisRuns") or 0):
-        ANALYSES.labels(verdict=new.get("lastCheckVerdict") or "unknown").inc()
+        CANARY_ANALYSIS_RUNS.labels(result=new.get("lastCheckVerdict") or "unknown").inc()
 
 
 @kopf.timer(GROUP, VERSION, "canaryrollouts", interval=TICK_SECONDS, sharp=True)
 async def canary_tick(body: kopf.Body, patch: kopf.Patch, logger: kopf.Logger, **_: Any) -> None:
-    started = time.perf_counter()
     raw = {k: dict(v) if hasattr(v, "keys") else v for k, v in body.items()}
-    result = await asyncio.to_thread(_shell().reconcile, raw, dt.datetime.now(dt.UTC))
-    RECONCILE.observe(time.perf_counter() - started)
+    with reconcile_timer("CanaryRollout"):
+        result = await asyncio.to_thread(_shell().reconcile, raw, dt.datetime.now(dt.UTC))
+    old_status = dict(body.get("status") or {})
     if result is None:
+        _record(str(body.metadata.uid), old_status, {})
         return
     status, events = result
-    _record(dict(body.get("status") or {}), status)
+    _record(str(body.metadata.uid), old_status, status)
     for key, value in status.items():
         patch.status[key] = value
     for e in events:
@@ -70,4 +73,5 @@ async def canary_deleted(body: kopf.Body, **_: Any) -> None:
     """Deleting a running rollout is an abort: nothing of the canary may be left in the traffic path."""
     raw = {k: dict(v) if hasattr(v, "keys") else v for k, v in body.items()}
     await asyncio.to_thread(_shell().cleanup, raw)
+    forget_canary(str(body.metadata.uid))
 

@@ -14,10 +14,11 @@ kind: FailureCatalog
 metadata:
   name: smoke
 spec:
+  version: "2026.11.1"
   entries:
     - code: SMOKE_TIMEOUT
       category: TIMEOUT
-      severity: warning
+      severity: MEDIUM
       retryable: true
       recovery: {mode: RETRY_EXPONENTIAL, maxAttempts: 3}
       match: {patterns: ["timed out"]}
@@ -34,7 +35,7 @@ def test_operator_sets_observed_generation(kubectl: Kubectl, namespace: str, ope
     try:
         eventually(observed, timeout=60, what="status.observedGeneration")
         kubectl("patch", "failurecatalog", "smoke", "--type", "json", "-p",
-                '[{"op": "replace", "path": "/spec/entries/0/severity", "value": "error"}]', namespace=namespace)
+                '[{"op": "replace", "path": "/spec/entries/0/severity", "value": "HIGH"}]', namespace=namespace)
         eventually(observed, timeout=60, what="status.observedGeneration after an update")
     except AssertionError:
         print(operator.output())
