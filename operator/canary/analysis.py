@@ -122,7 +122,9 @@ def evaluate(metric: Metric, obs: MetricObservation, profile: Profile | None, st
         delta = None if bval is None else cval - bval
         breach = cval < threshold
     unit = "%" if kind == "maxDeltaPercent" else (" ms" if kind == "maxDeltaMs" else "")
-    delta_text = "n/a" if delta is None else (("+" if delta >= 0 else "") + _fmt(delta) + unit)
+    # _fmt signs infinities itself ("+inf"): add "+" only to finite non-negative deltas
+    sign = "+" if delta is not None and delta >= 0 and not math.isinf(delta) else ""
+    delta_text = "n/a" if delta is None else sign + _fmt(delta) + unit
     if kind == "min":
         cmp = "<" if breach else ">="
         subject = f"canary {_fmt(cval)}"

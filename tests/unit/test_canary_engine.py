@@ -682,3 +682,12 @@ def test_missing_reference_blocks_then_rolls_back_at_the_deadline() -> None:
     assert r.phase == "Blocked" and msg in (r.st.message or "") and r.st.reason == "PreconditionsNotMet"
     r.tick(301, references_ok=False, references_message=msg)
     assert r.phase == "RolledBack" and msg in (r.st.rollback_reason or "")
+
+
+def test_errors_against_a_clean_baseline_read_as_infinite_increase() -> None:
+    """A baseline with 0 errors makes any canary error an infinite relative increase: shown once-signed."""
+    r = Run(make_spec())
+    r.to_progressing()
+    r.check(r.metrics_with(error_rate=m(0.2, 0.0)))
+    reason = r.st.rollback_reason or ""
+    assert "delta +inf%" in reason and "++" not in reason, reason
