@@ -26,8 +26,12 @@ METRICS: tuple[MetricSpec, ...] = (
     # Backends (rollguard.sdk) matching failures against the mounted catalog.
     MetricSpec("failure_match_hits_total", "counter", ("error_code", "category"),
                "Failures matched to a catalog entry.", "sdk"),
+    # The failures API labels its misses with the reported code (bounded: code-shaped values only,
+    # anything else is "other") so the dashboard can show the top unknown codes; the SDK's
+    # in-process matcher exports the same counter without the label, since a backend's misses
+    # may be free-text messages and must never become label values.
     MetricSpec("failure_match_misses_total", "counter", ("error_code",),
-               "Failures no catalog entry matched.", "sdk"),
+               "Failures no catalog entry matched.", "api"),
     MetricSpec("recovery_success_total", "counter", ("recovery_mode", "error_code"),
                "Recoveries that succeeded.", "sdk"),
     MetricSpec("recovery_failure_total", "counter", ("recovery_mode", "error_code"),
