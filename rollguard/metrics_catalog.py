@@ -26,12 +26,12 @@ METRICS: tuple[MetricSpec, ...] = (
     # Backends (rollguard.sdk) matching failures against the mounted catalog.
     MetricSpec("failure_match_hits_total", "counter", ("error_code", "category"),
                "Failures matched to a catalog entry.", "sdk"),
-    # The failures API labels its misses with the reported code (bounded: code-shaped values only,
-    # anything else is "other") so the dashboard can show the top unknown codes; the SDK's
-    # in-process matcher exports the same counter without the label, since a backend's misses
-    # may be free-text messages and must never become label values.
-    MetricSpec("failure_match_misses_total", "counter", ("error_code",),
-               "Failures no catalog entry matched.", "api"),
+    # No label: an unknown code or message is never a label value (the seed's known issue #2,
+    # unbounded error_code cardinality). The top unknown codes come from failure_unmatched_top.
+    MetricSpec("failure_match_misses_total", "counter", (),
+               "Failures no catalog entry matched.", "sdk"),
+    MetricSpec("failure_unmatched_top", "gauge", ("error_code",),
+               "Unmatched failures of the last 24 h, for the 10 most frequent error codes only.", "api"),
     MetricSpec("recovery_success_total", "counter", ("recovery_mode", "error_code"),
                "Recoveries that succeeded.", "sdk"),
     MetricSpec("recovery_failure_total", "counter", ("recovery_mode", "error_code"),

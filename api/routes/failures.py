@@ -10,7 +10,7 @@ from fastapi import APIRouter, HTTPException, Query, status
 from rollguard.api import service
 from rollguard.api.auth import Reader, Writer
 from rollguard.api.deps import MatcherDep, MetricsDep, SessionDep
-from rollguard.api.metrics import ApiMetrics, code_label
+from rollguard.api.metrics import ApiMetrics
 from rollguard.api.orm import FailureMatch
 from rollguard.api.schemas import (
     BatchIn,
@@ -22,6 +22,7 @@ from rollguard.api.schemas import (
     Stats,
     clean_text,
 )
+from rollguard.sdk.matcher import UNKNOWN_CODE
 
 AUTH_ERRORS: dict[int | str, dict[str, Any]] = {401: {"description": "Missing, invalid or revoked token"},
                                                 403: {"description": "The token lacks the scope"}}
@@ -49,7 +50,7 @@ def _count(metrics: ApiMetrics, items: list[service.Ingested]) -> None:
         if it.match.hit:
             metrics.hits.labels(it.match.entry_code, it.match.category or "").inc()
         else:
-            metrics.misses.labels(code_label(it.row["error_code"])).inc()
+            metrics.misses.inc()
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=FailureOut,
@@ -141,5 +142,6 @@ def patch_recovery(failure_id: uuid.UUID, body: RecoveryPatch, principal: Writer
     service.mark_recovery(session, row, body.recovery_succeeded, body.recovered_by, body.notes)
     session.commit()
     counter = metrics.recovery_success if body.recovery_succeeded else metrics.recovery_failure
-    counter.labels(row.recovery_mode or "", row.catalog_entry_id or code_label(row.error_code)).inc()
+    # unmatched failures share one label value: a caller's unknown code never becomes a series
+    counter.labels(row.recovery_mode or "", row.catalog_entry_id or UNKNOWN_CODE).inc()
     return row

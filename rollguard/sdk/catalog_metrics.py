@@ -2,9 +2,7 @@
 
 Label cardinality is bounded by the catalog: ``error_code`` and ``category`` only ever take
 values of a catalog entry (at most 500 per catalog); an unrecognised code or message is
-counted in ``failure_match_misses_total``, which has no label here, never as a new label value
-(the failures API exports the same counter with a bounded ``error_code``; see
-``rollguard.metrics_catalog``).
+counted in ``failure_match_misses_total``, which has no label, never as a new label value.
 """
 
 from __future__ import annotations

@@ -101,7 +101,8 @@ def test_post_matches_and_persists(api: Api, admin: dict[str, str]) -> None:
     assert got == exact
     assert got["context"] == {"url": "https://x"} and got["step_index"] == 2
     assert metric(api, "failure_match_hits_total{") == 3
-    assert metric(api, 'failure_match_misses_total{error_code="WEIRD_THING"}') == 1
+    assert metric(api, "failure_match_misses_total ") == 1  # no label: unknown codes are never series
+    assert metric(api, 'failure_unmatched_top{error_code="WEIRD_THING"}') == 1
 
 
 def test_post_is_idempotent_on_client_id(api: Api, admin: dict[str, str]) -> None:
@@ -144,6 +145,20 @@ def test_batch_all_or_nothing(api: Api, admin: dict[str, str]) -> None:
     assert api.client.post("/api/v1/failures/batch", json={"events": too_many}, headers=admin).status_code == 422
     items = api.client.get("/api/v1/failures", params={"run_id": "b"}, headers=admin).json()["items"]
     assert len(items) == 3  # nothing from the rejected batches
+
+
+def test_unknown_codes_are_never_counter_labels_only_the_top_ten(api: Api, admin: dict[str, str]) -> None:
+    # 30 distinct unknown codes, code i reported i+1 times, plus one message without a code shape
+    events = [{"run_id": "u", "error_code": f"UNHEARD_OF_{i:02d}"} for i in range(30) for _ in range(i + 1)]
+    events.append({"run_id": "u", "error_code": "connection to the flux capacitor lost at 10.0.0.7"})
+    r = api.client.post("/api/v1/failures/batch", json={"events": events}, headers=admin)
+    assert r.status_code == 201, r.text
+    text = api.client.get("/metrics").text
+    assert "UNHEARD_OF" not in "\n".join(ln for ln in text.splitlines() if ln.startswith("failure_match_misses"))
+    assert metric(api, "failure_match_misses_total ") == len(events)
+    top = {ln.split('"')[1]: float(ln.rsplit(" ", 1)[1]) for ln in text.splitlines()
+           if ln.startswith("failure_unmatched_top{")}
+    assert top == {f"UNHEARD_OF_{i:02d}": i + 1 for i in range(20, 30)}
 
 
 def test_large_batch_retried_and_overlapping_is_stored_once(api: Api, admin: dict[str, str]) -> None:
