@@ -7,14 +7,19 @@ and reconcile what it watches, while the same identity is refused Secrets, Pods 
 it does not watch.
 
 With these credentials the operator carries out a whole FailureCatalog mount (ConfigMap,
-server-side apply on the Deployment, status, Events); the CanaryRollout handlers will run a
-canary through the same fixture once they land.
+server-side apply on the Deployment, status, Events) and whole CanaryRollouts against a real
+Prometheus scraping two real local HTTP tracks (tests/integration/test_canary_rollout.py): one
+promoted (canary Deployment and Service, nginx canary Ingress weights, the image, flag and
+catalog change written to the stable Deployment, canary objects deleted) and one rolled back
+on an error-rate breach (the stable never sees the change). Any 403 in the operator's log fails
+the test: the chart's RBAC must cover everything the operator does.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -22,18 +27,34 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from rollguard.localenv.controlplane import ControlPlane
+from rollguard.localenv.prometheus import Prometheus
+from tests.integration import test_canary_rollout
+from tests.integration.test_canary_rollout import (
+    App,
+    Watcher,
+    apply_catalog,
+    image_of,
+    rollout,
+    setup_target,
+    status,
+)
 from tests.integration.test_catalog_operator import catalog, deployment, entry, events, hash_of, wait_mounted
 from tests.support.helm import CHART, helm
 from tests.support.kube import REPO, Kubectl, eventually
 
 pytestmark = pytest.mark.integration
 
+# The canary tests' fixture (two real local HTTP tracks scraped by the real Prometheus), shared.
+apps = test_canary_rollout.apps
+
 RELEASE = "rg"
 SA_NAME = "rg-rollguard-operator"
+REFUSAL = re.compile(r"Forbidden|status=403|\(403\)|'code': 403")
 
 
 def _free_port() -> int:
@@ -119,6 +140,13 @@ def _forbidden(proc: subprocess.CompletedProcess[str]) -> bool:
     return proc.returncode != 0 and "forbidden" in proc.stderr.lower()
 
 
+def assert_never_refused(op: ChartOperator) -> None:
+    """No 403 anywhere in the operator's log. Matched as the kubernetes client and kopf print it
+    (a bare "403" also matches the millisecond field of a log timestamp)."""
+    refusals = REFUSAL.findall(op.output())
+    assert not refusals, op.output()[-8000:]
+
+
 def test_operator_runs_cluster_wide_with_the_chart_service_account(
         cluster_operator: ChartOperator, kubectl: Kubectl, namespace: str) -> None:
     op = cluster_operator
@@ -143,7 +171,7 @@ def test_operator_runs_cluster_wide_with_the_chart_service_account(
     assert _forbidden(sa("create", "clusterrolebinding", "escalate", "--clusterrole=cluster-admin",
                          f"--user=system:serviceaccount:{namespace}:{SA_NAME}", check=False))
     # Nothing the operator did so far was refused.
-    assert "403" not in op.output() and "Forbidden" not in op.output(), op.output()
+    assert_never_refused(op)
 
 
 def test_operator_mounts_a_catalog_with_the_chart_service_account(
@@ -168,8 +196,7 @@ def test_operator_mounts_a_catalog_with_the_chart_service_account(
     kubectl("delete", "failurecatalog", "cat", "--timeout=60s", namespace=ns)
     vols = kubectl.get_json("deployment", "api", namespace=ns)["spec"]["template"]["spec"].get("volumes") or []
     assert not any(v["name"] == "rollguard-catalog" for v in vols)
-    out = op.output()
-    assert "Forbidden" not in out and "403" not in out, out
+    assert_never_refused(op)
 
     # The operator reads ReplicaSets (which catalog versions old pods still mount) and does
     # nothing else with them; it never touches Secrets or Pods.
@@ -183,6 +210,82 @@ def test_operator_mounts_a_catalog_with_the_chart_service_account(
                            ("escalate", "clusterroles"), ("bind", "clusterroles"), ("create", "pods/exec")]:
         answer = sa("auth", "can-i", verb, resource, namespace=ns, check=False).stdout.strip()
         assert answer == "no", (verb, resource, answer)
+
+
+def _wait_phase(kubectl: Kubectl, ns: str, phases: set[str], op: ChartOperator,
+                timeout: float = 120) -> dict[str, Any]:
+    def check() -> dict[str, Any] | None:
+        st = status(kubectl, ns)
+        return st if st.get("phase") in phases else None
+    try:
+        result: dict[str, Any] = eventually(check, timeout=timeout, interval=0.5, what=f"phase in {phases}")
+    except AssertionError:
+        print(op.output()[-8000:])
+        print(status(kubectl, ns))
+        raise
+    return result
+
+
+def test_operator_promotes_a_canary_with_the_chart_service_account(
+        cluster_operator: ChartOperator, kubectl: Kubectl, namespace: str, prometheus: Prometheus,
+        apps: dict[str, App]) -> None:
+    """A CanaryRollout carried to Succeeded under the chart's RBAC: the rollout, the target and the
+    stable Ingress are the admin's (a user or Argo CD); every write the canary makes is the
+    operator's own, with the ServiceAccount identity."""
+    op, ns = cluster_operator, namespace
+    setup_target(kubectl, ns)
+    w = Watcher(kubectl, ns)  # the admin stands in for the kubelet: canary pods become available
+    obj = rollout(ns, prometheus)
+    catalog_hash = apply_catalog(kubectl, ns)
+    obj["spec"]["change"]["catalog"] = {"name": "aos-failures", "hash": catalog_hash}
+    kubectl.apply(obj, namespace=ns)
+    st = _wait_phase(kubectl, ns, {"Succeeded", "RolledBack", "Failed"}, op)
+    weights = w.close()
+    assert st["phase"] == "Succeeded", (st.get("message"), op.output()[-6000:])
+    # Traffic went 20 -> 50 -> 100 % through the canary Ingress the operator created, then back.
+    assert [x for x in weights if x] == [20, 50, 100], weights
+    assert weights[-1] == 0
+    # The change reached the stable Deployment: image, flag env var, catalog annotation.
+    assert image_of(kubectl, ns) == "web:2"
+    template = kubectl.get_json("deployment", "web", namespace=ns)["spec"]["template"]
+    env = template["spec"]["containers"][0].get("env") or []
+    assert {"name": "AOS_FEATURE_FAILURE_CATALOG_RUNTIME_INTEGRATION", "value": "true"} in env
+    assert template["metadata"]["annotations"]["catalog.rollguard.io/aos-failures"] == catalog_hash
+    # The canary objects the operator created are gone again.
+    for kind in ("deployment", "service", "ingress"):
+        assert kubectl("get", kind, "web-canary", namespace=ns, check=False).returncode != 0, kind
+    report = st["report"]
+    assert report["success"] and not report["rollbackTriggered"]
+    ev = kubectl("get", "events", "--field-selector", "involvedObject.name=web-canary-rollout",
+                 namespace=ns).stdout
+    assert "Promoting" in ev and "StepStarted" in ev
+    assert_never_refused(op)
+
+
+def test_operator_rolls_a_canary_back_with_the_chart_service_account(
+        cluster_operator: ChartOperator, kubectl: Kubectl, namespace: str, prometheus: Prometheus,
+        apps: dict[str, App]) -> None:
+    op, ns = cluster_operator, namespace
+    setup_target(kubectl, ns)
+    w = Watcher(kubectl, ns)
+    obj = rollout(ns, prometheus, steps=[{"setWeight": 20}, {"pause": {"duration": "1h"}}, {"setWeight": 100}])
+    kubectl.apply(obj, namespace=ns)
+    try:
+        eventually(lambda: status(kubectl, ns).get("currentStep") == 1, timeout=90, what="the pause step")
+    except AssertionError:
+        print(op.output()[-8000:])
+        raise
+    assert kubectl("get", "deployment", "web-canary", namespace=ns, check=False).returncode == 0
+    apps["canary"].set(error_ratio=0.05, golden=0)  # +400 % against moderate's 50 %
+    st = _wait_phase(kubectl, ns, {"RolledBack", "Failed", "Succeeded"}, op)
+    weights = w.close()
+    assert st["phase"] == "RolledBack", (st.get("message"), op.output()[-6000:])
+    assert "error-rate" in st["report"]["rollbackReason"]
+    assert 20 in weights and weights[-1] == 0 and 100 not in weights, weights
+    assert image_of(kubectl, ns) == "web:1"  # the stable never saw the change
+    for kind in ("deployment", "service", "ingress"):
+        assert kubectl("get", kind, "web-canary", namespace=ns, check=False).returncode != 0, kind
+    assert_never_refused(op)
 
 
 def test_namespaced_operator_is_refused_outside_its_namespaces(
@@ -202,6 +305,6 @@ def test_namespaced_operator_is_refused_outside_its_namespaces(
             assert _forbidden(sa("get", "configmaps", "-A", check=False))
             assert _forbidden(sa("get", "deployments", namespace="default", check=False))
             assert _forbidden(sa("get", "secrets", namespace=watched, check=False))
-            assert "Forbidden" not in op.output(), op.output()
+            assert_never_refused(op)
     finally:
         kubectl("delete", "namespace", watched, "--wait=false", check=False)

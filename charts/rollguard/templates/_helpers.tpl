@@ -145,9 +145,11 @@ imagePullSecrets:
 - apiGroups: [""]
   resources: [configmaps]
   verbs: [get, list, watch, create, patch, delete]
+# update: the canary writes its change to (and restores) the stable Deployment with a replace
+# carrying the resourceVersion read, so a concurrent edit fails instead of being overwritten.
 - apiGroups: [apps]
   resources: [deployments]
-  verbs: [get, list, watch, create, patch, delete]
+  verbs: [get, list, watch, create, patch, update, delete]
 # The catalog operator lists ReplicaSets to keep the versions old pods still mount; nothing more.
 - apiGroups: [apps]
   resources: [replicasets]
