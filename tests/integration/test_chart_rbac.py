@@ -33,7 +33,8 @@ import pytest
 
 from rollguard.localenv.controlplane import ControlPlane
 from rollguard.localenv.prometheus import Prometheus
-from tests.integration import test_canary_rollout
+from tests.integration import test_canary_gateway_api, test_canary_rollout
+from tests.integration.test_canary_gateway_api import backend_weights
 from tests.integration.test_canary_rollout import (
     App,
     Watcher,
@@ -51,6 +52,7 @@ pytestmark = pytest.mark.integration
 
 # The canary tests' fixture (two real local HTTP tracks scraped by the real Prometheus), shared.
 apps = test_canary_rollout.apps
+httproute_crd = test_canary_gateway_api.httproute_crd  # the real HTTPRoute CRD (gateway-api module)
 
 RELEASE = "rg"
 SA_NAME = "rg-rollguard-operator"
@@ -285,6 +287,40 @@ def test_operator_rolls_a_canary_back_with_the_chart_service_account(
     assert image_of(kubectl, ns) == "web:1"  # the stable never saw the change
     for kind in ("deployment", "service", "ingress"):
         assert kubectl("get", kind, "web-canary", namespace=ns, check=False).returncode != 0, kind
+    assert_never_refused(op)
+
+
+def test_operator_promotes_a_gateway_api_canary_with_the_chart_service_account(
+        cluster_operator: ChartOperator, httproute_crd: None, kubectl: Kubectl, namespace: str,
+        prometheus: Prometheus, apps: dict[str, App]) -> None:
+    """The Gateway API router writes backend weights into the user's HTTPRoute (a replace
+    carrying the resourceVersion it read) under the chart's RBAC."""
+    op, ns = cluster_operator, namespace
+    setup_target(kubectl, ns)
+    kubectl.apply({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute", "metadata": {"name": "web"},
+                   "spec": {"parentRefs": [{"name": "gw"}], "hostnames": ["web.example"],
+                            "rules": [{"backendRefs": [{"name": "web", "port": 80}]}]}}, namespace=ns)
+    w = Watcher(kubectl, ns)  # marks the canary Deployment available
+    kubectl.apply(rollout(ns, prometheus, traffic={"provider": "gateway-api", "httpRoute": {"name": "web"}}),
+                  namespace=ns)
+    seen: list[int] = []
+
+    def done() -> dict[str, Any] | None:
+        weight = backend_weights(kubectl, ns).get("web-canary", 0)
+        if not seen or seen[-1] != weight:
+            seen.append(weight)
+        st = status(kubectl, ns)
+        return st if st.get("phase") in {"Succeeded", "RolledBack", "Failed"} else None
+    try:
+        st: dict[str, Any] = eventually(done, timeout=120, interval=0.2, what="the gateway-api rollout to end")
+    except AssertionError:
+        print(op.output()[-8000:])
+        raise
+    w.close()
+    assert st["phase"] == "Succeeded", (st.get("message"), op.output()[-6000:])
+    assert [x for x in seen if x] == [20, 50, 100], seen
+    assert backend_weights(kubectl, ns) == {"web": 1}  # back to the stable only
+    assert image_of(kubectl, ns) == "web:2"
     assert_never_refused(op)
 
 

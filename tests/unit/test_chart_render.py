@@ -168,7 +168,7 @@ NAMESPACED_RULES = _expand({
     ("apps", "replicasets"): "list",  # the catalog operator: versions old pods still mount
     ("", "services"): "get list watch create patch delete",
     ("networking.k8s.io", "ingresses"): "get list watch create patch delete",
-    ("gateway.networking.k8s.io", "httproutes"): "get list watch patch",
+    ("gateway.networking.k8s.io", "httproutes"): "get update",  # the router's read and replace
     ("batch", "jobs"): "get list watch create delete",
     ("", "events"): "create patch",
     ("events.k8s.io", "events"): "create patch",

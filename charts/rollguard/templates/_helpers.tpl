@@ -160,9 +160,11 @@ imagePullSecrets:
 - apiGroups: [networking.k8s.io]
   resources: [ingresses]
   verbs: [get, list, watch, create, patch, delete]
+# The Gateway API router reads the user's HTTPRoute and replaces it with the weights set
+# (carrying the resourceVersion read); it never creates, lists or watches one.
 - apiGroups: [gateway.networking.k8s.io]
   resources: [httproutes]
-  verbs: [get, list, watch, patch]
+  verbs: [get, update]
 - apiGroups: [batch]
   resources: [jobs]
   verbs: [get, list, watch, create, delete]
