@@ -18,6 +18,7 @@ the test: the chart's RBAC must cover everything the operator does.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import socket
@@ -287,6 +288,37 @@ def test_operator_rolls_a_canary_back_with_the_chart_service_account(
     assert image_of(kubectl, ns) == "web:1"  # the stable never saw the change
     for kind in ("deployment", "service", "ingress"):
         assert kubectl("get", kind, "web-canary", namespace=ns, check=False).returncode != 0, kind
+    assert_never_refused(op)
+
+
+def test_operator_rolls_back_on_a_failed_smoke_job_with_the_chart_service_account(
+        cluster_operator: ChartOperator, kubectl: Kubectl, namespace: str, prometheus: Prometheus,
+        apps: dict[str, App]) -> None:
+    """The smoke Job is the operator's to create and delete; its failure is read from the Job
+    alone (the chart grants nothing on Pods, so no pod exit code: 1, as the seed's runner)."""
+    op, ns = cluster_operator, namespace
+    setup_target(kubectl, ns)
+    w = Watcher(kubectl, ns)
+    smoke: dict[str, Any] = {"job": {"template": {"spec": {"restartPolicy": "Never", "containers": [
+        {"name": "smoke", "image": "busybox", "command": ["sh", "-c", "exit 4"]}]}}}, "timeoutSeconds": 60}
+    kubectl.apply(rollout(ns, prometheus, smoke=smoke), namespace=ns)
+    job = "web-canary-rollout-smoke-1"
+    eventually(lambda: kubectl("get", "job", job, namespace=ns, check=False).returncode == 0,
+               timeout=60, what="the smoke Job")
+    now = "2026-01-01T00:00:00Z"  # no kubelet here: report what the Job controller would
+    kubectl("patch", "job", job, "--subresource=status", "--type=merge", "-p", json.dumps({"status": {
+        "failed": 1, "startTime": now, "conditions": [
+            {"type": "FailureTarget", "status": "True", "reason": "BackoffLimitExceeded", "lastTransitionTime": now},
+            {"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded", "lastTransitionTime": now}]}}),
+        namespace=ns)
+    st = _wait_phase(kubectl, ns, {"RolledBack", "Failed", "Succeeded"}, op, timeout=60)
+    weights = w.close()
+    assert st["phase"] == "RolledBack", (st.get("message"), op.output()[-6000:])
+    assert st["report"]["smokeReturncode"] == 1
+    assert "smoke test failed" in st["report"]["rollbackReason"]
+    assert set(weights) == {0}
+    assert kubectl("get", "job", job, namespace=ns, check=False).returncode != 0
+    assert image_of(kubectl, ns) == "web:1"
     assert_never_refused(op)
 
 
