@@ -8,11 +8,16 @@ it does not watch.
 
 With these credentials the operator carries out a whole FailureCatalog mount (ConfigMap,
 server-side apply on the Deployment, status, Events) and whole CanaryRollouts against a real
-Prometheus scraping two real local HTTP tracks (tests/integration/test_canary_rollout.py): one
-promoted (canary Deployment and Service, nginx canary Ingress weights, the image, flag and
-catalog change written to the stable Deployment, canary objects deleted) and one rolled back
-on an error-rate breach (the stable never sees the change). Any 403 in the operator's log fails
-the test: the chart's RBAC must cover everything the operator does.
+Prometheus scraping two real local HTTP tracks (the fixtures of test_canary_rollout.py):
+- promoted through nginx: canary Deployment and Service created, canary Ingress weights
+  20/50/100, the image, flag and catalog change written to the stable Deployment (a replace:
+  `update` on deployments), canary objects deleted;
+- rolled back on an error-rate breach (the stable never sees the change);
+- rolled back on a failed smoke Job (created and deleted by the operator; its exit code
+  cannot be read, since the chart grants nothing on Pods);
+- promoted through the Gateway API (the real HTTPRoute CRD; the router replaces the route:
+  `get` and `update` on httproutes).
+Any 403 in the operator's log fails a test: the chart's RBAC must cover everything it does.
 """
 
 from __future__ import annotations
@@ -165,6 +170,12 @@ def test_operator_runs_cluster_wide_with_the_chart_service_account(
     sa.apply(cm, namespace=namespace)
     sa("delete", "configmap", "rbac-probe", namespace=namespace)
     sa("get", "deployments", "-A")
+    # A promoting canary pins the FeatureFlag and FailureCatalog it changes (a merge patch on
+    # their spec) and replaces the stable Deployment and HTTPRoute (update).
+    for verb, resource in [("patch", "featureflags.rollguard.io"), ("patch", "failurecatalogs.rollguard.io"),
+                           ("update", "deployments.apps"), ("update", "httproutes.gateway.networking.k8s.io")]:
+        answer = sa("auth", "can-i", verb, resource, namespace=namespace, check=False).stdout.strip()
+        assert answer == "yes", (verb, resource, answer)
     # ...and what it must not.
     assert _forbidden(sa("get", "secrets", namespace=namespace, check=False))
     assert _forbidden(sa("get", "secrets", "-A", check=False))
