@@ -231,7 +231,12 @@ class Shell:
 
     def _job_exit_code(self, n: Names, job: dict[str, Any]) -> int:
         uid = job["metadata"].get("uid")
-        pods = self.core.list_namespaced_pod(n.namespace, label_selector=f"controller-uid={uid}").items
+        try:
+            pods = self.core.list_namespaced_pod(n.namespace, label_selector=f"controller-uid={uid}").items
+        except ApiException as e:
+            if e.status == 403:
+                return 1  # the chart's RBAC grants nothing on Pods: the Job failed, its exit code is unknown
+            raise
         for p in pods:
             for cs in (p.status.container_statuses or []) if p.status else []:
                 term = cs.state.terminated if cs.state else None

@@ -7,14 +7,25 @@ and reconcile what it watches, while the same identity is refused Secrets, Pods 
 it does not watch.
 
 With these credentials the operator carries out a whole FailureCatalog mount (ConfigMap,
-server-side apply on the Deployment, status, Events); the CanaryRollout handlers will run a
-canary through the same fixture once they land.
+server-side apply on the Deployment, status, Events) and whole CanaryRollouts against a real
+Prometheus scraping two real local HTTP tracks (the fixtures of test_canary_rollout.py):
+- promoted through nginx: canary Deployment and Service created, canary Ingress weights
+  20/50/100, the image, flag and catalog change written to the stable Deployment (a replace:
+  `update` on deployments), canary objects deleted;
+- rolled back on an error-rate breach (the stable never sees the change);
+- rolled back on a failed smoke Job (created and deleted by the operator; its exit code
+  cannot be read, since the chart grants nothing on Pods);
+- promoted through the Gateway API (the real HTTPRoute CRD; the router replaces the route:
+  `get` and `update` on httproutes).
+Any 403 in the operator's log fails a test: the chart's RBAC must cover everything it does.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -22,18 +33,36 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from rollguard.localenv.controlplane import ControlPlane
+from rollguard.localenv.prometheus import Prometheus
+from tests.integration import test_canary_gateway_api, test_canary_rollout
+from tests.integration.test_canary_gateway_api import backend_weights
+from tests.integration.test_canary_rollout import (
+    App,
+    Watcher,
+    apply_catalog,
+    image_of,
+    rollout,
+    setup_target,
+    status,
+)
 from tests.integration.test_catalog_operator import catalog, deployment, entry, events, hash_of, wait_mounted
 from tests.support.helm import CHART, helm
 from tests.support.kube import REPO, Kubectl, eventually
 
 pytestmark = pytest.mark.integration
 
+# The canary tests' fixture (two real local HTTP tracks scraped by the real Prometheus), shared.
+apps = test_canary_rollout.apps
+httproute_crd = test_canary_gateway_api.httproute_crd  # the real HTTPRoute CRD (gateway-api module)
+
 RELEASE = "rg"
 SA_NAME = "rg-rollguard-operator"
+REFUSAL = re.compile(r"Forbidden|status=403|\(403\)|'code': 403")
 
 
 def _free_port() -> int:
@@ -119,6 +148,13 @@ def _forbidden(proc: subprocess.CompletedProcess[str]) -> bool:
     return proc.returncode != 0 and "forbidden" in proc.stderr.lower()
 
 
+def assert_never_refused(op: ChartOperator) -> None:
+    """No 403 anywhere in the operator's log. Matched as the kubernetes client and kopf print it
+    (a bare "403" also matches the millisecond field of a log timestamp)."""
+    refusals = REFUSAL.findall(op.output())
+    assert not refusals, op.output()[-8000:]
+
+
 def test_operator_runs_cluster_wide_with_the_chart_service_account(
         cluster_operator: ChartOperator, kubectl: Kubectl, namespace: str) -> None:
     op = cluster_operator
@@ -134,6 +170,12 @@ def test_operator_runs_cluster_wide_with_the_chart_service_account(
     sa.apply(cm, namespace=namespace)
     sa("delete", "configmap", "rbac-probe", namespace=namespace)
     sa("get", "deployments", "-A")
+    # A promoting canary pins the FeatureFlag and FailureCatalog it changes (a merge patch on
+    # their spec) and replaces the stable Deployment (update). HTTPRoutes: the Gateway API test.
+    for verb, resource in [("patch", "featureflags.rollguard.io"), ("patch", "failurecatalogs.rollguard.io"),
+                           ("update", "deployments.apps")]:
+        answer = sa("auth", "can-i", verb, resource, namespace=namespace, check=False).stdout.strip()
+        assert answer == "yes", (verb, resource, answer)
     # ...and what it must not.
     assert _forbidden(sa("get", "secrets", namespace=namespace, check=False))
     assert _forbidden(sa("get", "secrets", "-A", check=False))
@@ -143,7 +185,7 @@ def test_operator_runs_cluster_wide_with_the_chart_service_account(
     assert _forbidden(sa("create", "clusterrolebinding", "escalate", "--clusterrole=cluster-admin",
                          f"--user=system:serviceaccount:{namespace}:{SA_NAME}", check=False))
     # Nothing the operator did so far was refused.
-    assert "403" not in op.output() and "Forbidden" not in op.output(), op.output()
+    assert_never_refused(op)
 
 
 def test_operator_mounts_a_catalog_with_the_chart_service_account(
@@ -168,8 +210,7 @@ def test_operator_mounts_a_catalog_with_the_chart_service_account(
     kubectl("delete", "failurecatalog", "cat", "--timeout=60s", namespace=ns)
     vols = kubectl.get_json("deployment", "api", namespace=ns)["spec"]["template"]["spec"].get("volumes") or []
     assert not any(v["name"] == "rollguard-catalog" for v in vols)
-    out = op.output()
-    assert "Forbidden" not in out and "403" not in out, out
+    assert_never_refused(op)
 
     # The operator reads ReplicaSets (which catalog versions old pods still mount) and does
     # nothing else with them; it never touches Secrets or Pods.
@@ -183,6 +224,147 @@ def test_operator_mounts_a_catalog_with_the_chart_service_account(
                            ("escalate", "clusterroles"), ("bind", "clusterroles"), ("create", "pods/exec")]:
         answer = sa("auth", "can-i", verb, resource, namespace=ns, check=False).stdout.strip()
         assert answer == "no", (verb, resource, answer)
+
+
+def _wait_phase(kubectl: Kubectl, ns: str, phases: set[str], op: ChartOperator,
+                timeout: float = 120) -> dict[str, Any]:
+    def check() -> dict[str, Any] | None:
+        st = status(kubectl, ns)
+        return st if st.get("phase") in phases else None
+    try:
+        result: dict[str, Any] = eventually(check, timeout=timeout, interval=0.5, what=f"phase in {phases}")
+    except AssertionError:
+        print(op.output()[-8000:])
+        print(status(kubectl, ns))
+        raise
+    return result
+
+
+def test_operator_promotes_a_canary_with_the_chart_service_account(
+        cluster_operator: ChartOperator, kubectl: Kubectl, namespace: str, prometheus: Prometheus,
+        apps: dict[str, App]) -> None:
+    """A CanaryRollout carried to Succeeded under the chart's RBAC: the rollout, the target and the
+    stable Ingress are the admin's (a user or Argo CD); every write the canary makes is the
+    operator's own, with the ServiceAccount identity."""
+    op, ns = cluster_operator, namespace
+    setup_target(kubectl, ns)
+    w = Watcher(kubectl, ns)  # the admin stands in for the kubelet: canary pods become available
+    obj = rollout(ns, prometheus)
+    catalog_hash = apply_catalog(kubectl, ns)
+    obj["spec"]["change"]["catalog"] = {"name": "aos-failures", "hash": catalog_hash}
+    kubectl.apply(obj, namespace=ns)
+    st = _wait_phase(kubectl, ns, {"Succeeded", "RolledBack", "Failed"}, op)
+    weights = w.close()
+    assert st["phase"] == "Succeeded", (st.get("message"), op.output()[-6000:])
+    # Traffic went 20 -> 50 -> 100 % through the canary Ingress the operator created, then back.
+    assert [x for x in weights if x] == [20, 50, 100], weights
+    assert weights[-1] == 0
+    # The change reached the stable Deployment: image, flag env var, catalog annotation.
+    assert image_of(kubectl, ns) == "web:2"
+    template = kubectl.get_json("deployment", "web", namespace=ns)["spec"]["template"]
+    env = template["spec"]["containers"][0].get("env") or []
+    assert {"name": "AOS_FEATURE_FAILURE_CATALOG_RUNTIME_INTEGRATION", "value": "true"} in env
+    assert template["metadata"]["annotations"]["catalog.rollguard.io/aos-failures"] == catalog_hash
+    # The canary objects the operator created are gone again.
+    for kind in ("deployment", "service", "ingress"):
+        assert kubectl("get", kind, "web-canary", namespace=ns, check=False).returncode != 0, kind
+    report = st["report"]
+    assert report["success"] and not report["rollbackTriggered"]
+    ev = kubectl("get", "events", "--field-selector", "involvedObject.name=web-canary-rollout",
+                 namespace=ns).stdout
+    assert "Promoting" in ev and "StepStarted" in ev
+    assert_never_refused(op)
+
+
+def test_operator_rolls_a_canary_back_with_the_chart_service_account(
+        cluster_operator: ChartOperator, kubectl: Kubectl, namespace: str, prometheus: Prometheus,
+        apps: dict[str, App]) -> None:
+    op, ns = cluster_operator, namespace
+    setup_target(kubectl, ns)
+    w = Watcher(kubectl, ns)
+    obj = rollout(ns, prometheus, steps=[{"setWeight": 20}, {"pause": {"duration": "1h"}}, {"setWeight": 100}])
+    kubectl.apply(obj, namespace=ns)
+    try:
+        eventually(lambda: status(kubectl, ns).get("currentStep") == 1, timeout=90, what="the pause step")
+    except AssertionError:
+        print(op.output()[-8000:])
+        raise
+    assert kubectl("get", "deployment", "web-canary", namespace=ns, check=False).returncode == 0
+    apps["canary"].set(error_ratio=0.05, golden=0)  # +400 % against moderate's 50 %
+    st = _wait_phase(kubectl, ns, {"RolledBack", "Failed", "Succeeded"}, op)
+    weights = w.close()
+    assert st["phase"] == "RolledBack", (st.get("message"), op.output()[-6000:])
+    assert "error-rate" in st["report"]["rollbackReason"]
+    assert 20 in weights and weights[-1] == 0 and 100 not in weights, weights
+    assert image_of(kubectl, ns) == "web:1"  # the stable never saw the change
+    for kind in ("deployment", "service", "ingress"):
+        assert kubectl("get", kind, "web-canary", namespace=ns, check=False).returncode != 0, kind
+    assert_never_refused(op)
+
+
+def test_operator_rolls_back_on_a_failed_smoke_job_with_the_chart_service_account(
+        cluster_operator: ChartOperator, kubectl: Kubectl, namespace: str, prometheus: Prometheus,
+        apps: dict[str, App]) -> None:
+    """The smoke Job is the operator's to create and delete; its failure is read from the Job
+    alone (the chart grants nothing on Pods, so no pod exit code: 1, as the seed's runner)."""
+    op, ns = cluster_operator, namespace
+    setup_target(kubectl, ns)
+    w = Watcher(kubectl, ns)
+    smoke: dict[str, Any] = {"job": {"template": {"spec": {"restartPolicy": "Never", "containers": [
+        {"name": "smoke", "image": "busybox", "command": ["sh", "-c", "exit 4"]}]}}}, "timeoutSeconds": 60}
+    kubectl.apply(rollout(ns, prometheus, smoke=smoke), namespace=ns)
+    job = "web-canary-rollout-smoke-1"
+    eventually(lambda: kubectl("get", "job", job, namespace=ns, check=False).returncode == 0,
+               timeout=60, what="the smoke Job")
+    now = "2026-01-01T00:00:00Z"  # no kubelet here: report what the Job controller would
+    kubectl("patch", "job", job, "--subresource=status", "--type=merge", "-p", json.dumps({"status": {
+        "failed": 1, "startTime": now, "conditions": [
+            {"type": "FailureTarget", "status": "True", "reason": "BackoffLimitExceeded", "lastTransitionTime": now},
+            {"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded", "lastTransitionTime": now}]}}),
+        namespace=ns)
+    st = _wait_phase(kubectl, ns, {"RolledBack", "Failed", "Succeeded"}, op, timeout=60)
+    weights = w.close()
+    assert st["phase"] == "RolledBack", (st.get("message"), op.output()[-6000:])
+    assert st["report"]["smokeReturncode"] == 1
+    assert "smoke test failed" in st["report"]["rollbackReason"]
+    assert set(weights) == {0}
+    assert kubectl("get", "job", job, namespace=ns, check=False).returncode != 0
+    assert image_of(kubectl, ns) == "web:1"
+    assert_never_refused(op)
+
+
+def test_operator_promotes_a_gateway_api_canary_with_the_chart_service_account(
+        cluster_operator: ChartOperator, httproute_crd: None, kubectl: Kubectl, namespace: str,
+        prometheus: Prometheus, apps: dict[str, App]) -> None:
+    """The Gateway API router writes backend weights into the user's HTTPRoute (a replace
+    carrying the resourceVersion it read) under the chart's RBAC."""
+    op, ns = cluster_operator, namespace
+    setup_target(kubectl, ns)
+    kubectl.apply({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute", "metadata": {"name": "web"},
+                   "spec": {"parentRefs": [{"name": "gw"}], "hostnames": ["web.example"],
+                            "rules": [{"backendRefs": [{"name": "web", "port": 80}]}]}}, namespace=ns)
+    w = Watcher(kubectl, ns)  # marks the canary Deployment available
+    kubectl.apply(rollout(ns, prometheus, traffic={"provider": "gateway-api", "httpRoute": {"name": "web"}}),
+                  namespace=ns)
+    seen: list[int] = []
+
+    def done() -> dict[str, Any] | None:
+        weight = backend_weights(kubectl, ns).get("web-canary", 0)
+        if not seen or seen[-1] != weight:
+            seen.append(weight)
+        st = status(kubectl, ns)
+        return st if st.get("phase") in {"Succeeded", "RolledBack", "Failed"} else None
+    try:
+        st: dict[str, Any] = eventually(done, timeout=120, interval=0.2, what="the gateway-api rollout to end")
+    except AssertionError:
+        print(op.output()[-8000:])
+        raise
+    w.close()
+    assert st["phase"] == "Succeeded", (st.get("message"), op.output()[-6000:])
+    assert [x for x in seen if x] == [20, 50, 100], seen
+    assert backend_weights(kubectl, ns) == {"web": 1}  # back to the stable only
+    assert image_of(kubectl, ns) == "web:2"
+    assert_never_refused(op)
 
 
 def test_namespaced_operator_is_refused_outside_its_namespaces(
@@ -202,6 +384,6 @@ def test_namespaced_operator_is_refused_outside_its_namespaces(
             assert _forbidden(sa("get", "configmaps", "-A", check=False))
             assert _forbidden(sa("get", "deployments", namespace="default", check=False))
             assert _forbidden(sa("get", "secrets", namespace=watched, check=False))
-            assert "Forbidden" not in op.output(), op.output()
+            assert_never_refused(op)
     finally:
         kubectl("delete", "namespace", watched, "--wait=false", check=False)

@@ -164,11 +164,11 @@ NAMESPACED_RULES = _expand({
     **{("rollguard.io", r): "get list watch patch update" for r in KINDS},
     **{("rollguard.io", f"{r}/{s}"): "get patch update" for r in KINDS for s in ("status", "finalizers")},
     ("", "configmaps"): "get list watch create patch delete",
-    ("apps", "deployments"): "get list watch create patch delete",
+    ("apps", "deployments"): "get list watch create patch update delete",  # update: the canary's replace
     ("apps", "replicasets"): "list",  # the catalog operator: versions old pods still mount
     ("", "services"): "get list watch create patch delete",
     ("networking.k8s.io", "ingresses"): "get list watch create patch delete",
-    ("gateway.networking.k8s.io", "httproutes"): "get list watch patch",
+    ("gateway.networking.k8s.io", "httproutes"): "get update",  # the router's read and replace
     ("batch", "jobs"): "get list watch create delete",
     ("", "events"): "create patch",
     ("events.k8s.io", "events"): "create patch",

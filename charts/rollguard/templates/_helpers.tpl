@@ -145,9 +145,11 @@ imagePullSecrets:
 - apiGroups: [""]
   resources: [configmaps]
   verbs: [get, list, watch, create, patch, delete]
+# update: the canary writes its change to (and restores) the stable Deployment with a replace
+# carrying the resourceVersion read, so a concurrent edit fails instead of being overwritten.
 - apiGroups: [apps]
   resources: [deployments]
-  verbs: [get, list, watch, create, patch, delete]
+  verbs: [get, list, watch, create, patch, update, delete]
 # The catalog operator lists ReplicaSets to keep the versions old pods still mount; nothing more.
 - apiGroups: [apps]
   resources: [replicasets]
@@ -158,9 +160,11 @@ imagePullSecrets:
 - apiGroups: [networking.k8s.io]
   resources: [ingresses]
   verbs: [get, list, watch, create, patch, delete]
+# The Gateway API router reads the user's HTTPRoute and replaces it with the weights set
+# (carrying the resourceVersion read); it never creates, lists or watches one.
 - apiGroups: [gateway.networking.k8s.io]
   resources: [httproutes]
-  verbs: [get, list, watch, patch]
+  verbs: [get, update]
 - apiGroups: [batch]
   resources: [jobs]
   verbs: [get, list, watch, create, delete]
