@@ -189,6 +189,7 @@ def build_report(spec: CanaryRolloutSpec, st: CanaryRolloutStatus, now: dt.datet
         finished_at=now,
         duration_seconds=None if st.started_at is None else (now - st.started_at).total_seconds(),
         dry_run=spec.dry_run,
+        applied_changes=list(st.applied_changes),
     )
 
 

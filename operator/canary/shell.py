@@ -7,8 +7,11 @@ memory between calls: what the shell needs next time is in the status it returns
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import math
+import threading
+import time
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -17,7 +20,9 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from rollguard import API_VERSION, GROUP, VERSION
-from rollguard.models.canary import KIND, CanaryRollout, CanaryRolloutSpec, CanaryRolloutStatus
+from rollguard.flags.plan import configmap_name
+from rollguard.flags.render import FLAGS_FILE
+from rollguard.models.canary import CANARY_OF_LABEL, KIND, CanaryRollout, CanaryRolloutSpec, CanaryRolloutStatus
 from rollguard.operator.canary import change as ch
 from rollguard.operator.canary.actions import (
     Action,
@@ -50,6 +55,12 @@ REQUEST_ANNOTATION = "rollguard.io/request"          # abort | promote | pause |
 REQUEST_ID_ANNOTATION = "rollguard.io/request-id"    # any new value: a new request
 SIGNOFF_ANNOTATION = "rollguard.io/signoff"
 REQUESTS = ("abort", "promote", "pause", "resume", "retry")
+# Writes to objects the rollout does not own (FailureCatalog pin, FeatureFlag values, the canary's
+# flags ConfigMap) carry this field manager, so `managedFields` says who changed them.
+FIELD_MANAGER = "rollguard-canary"
+MERGE = "application/merge-patch+json"
+APPLY = "application/apply-patch+yaml"
+SERVED_TTL_SECONDS = 30.0  # how long "is the FailureCatalog / FeatureFlag kind served" is remembered
 
 
 @dataclass
@@ -66,6 +77,10 @@ class Names:
     @property
     def canary_service(self) -> str:
         return f"{self.stable_service}-canary"
+
+    @property
+    def canary_flags(self) -> str:
+        return ch.canary_flags_config_map_name(self.canary)
 
     def smoke_job(self, attempt: int) -> str:
         return f"{self.rollout}-smoke-{attempt}"[:63].rstrip("-")
@@ -120,6 +135,7 @@ class Shell:
         self.apps = client.AppsV1Api(api)
         self.core = client.CoreV1Api(api)
         self.batch = client.BatchV1Api(api)
+        self._served = {}
 
     # ------------------------------------------------------------------ reads
 
@@ -145,16 +161,23 @@ class Shell:
                                                                    _owner(cr)))
 
     def observe(self, cr: CanaryRollout, status: CanaryRolloutStatus, now: dt.datetime) -> Observations:
+        return self._observe(cr, status, now)[0]
+
+    def _observe(self, cr: CanaryRollout, status: CanaryRolloutStatus,
+                 now: dt.datetime) -> tuple[Observations, ch.Resolved]:
         spec, n = cr.spec, _names(cr)
         ann = cr.metadata.get("annotations") or {}
         target = self._deployment(n.namespace, n.target)
+        resolved = ch.Resolved()
         if target is None:
             tstate = TargetState(exists=False, available=False, message="not found")
         else:
             ok, msg = _available(target)
             template = target["spec"].get("template", {})
+            resolved = self.resolve(cr, template, now)
             try:
-                has, snap = ch.has_change(template, spec.change), ch.snapshot(template, spec.change)
+                has = ch.stable_has_change(template, spec.change, resolved)
+                snap = ch.snapshot(template, spec.change, resolved)
             except ValueError as e:
                 has, snap, ok, msg = False, {}, False, str(e)
             tstate = TargetState(exists=True, available=ok, has_change=has, snapshot=snap, message=msg)
@@ -171,38 +194,103 @@ class Shell:
         provider = provider_for(spec)
         starting = status.phase in ("Pending", "Blocked")
         online = provider.is_online() if starting else True
-        refs_ok, refs_message = self._references(cr, n.namespace) if starting else (True, "")
+        refs_ok = not (starting and resolved.problems)
         metrics = collect(provider, spec, n.namespace) if analysis_due(spec, status, now) else None
         request = None
         action = ann.get(REQUEST_ANNOTATION)
         if action in REQUESTS:
             request = ManualRequest(action, ann.get(REQUEST_ID_ANNOTATION) or action)
-        return Observations(
+        obs = Observations(
             generation=cr.metadata.get("generation"), target=tstate, references_ok=refs_ok,
-            references_message=refs_message, signoff=ann.get(SIGNOFF_ANNOTATION) or None,
+            references_message="; ".join(resolved.problems) if starting else "",
+            signoff=ann.get(SIGNOFF_ANNOTATION) or None,
             prometheus_online=online, canary_exists=canary is not None, canary_ready=canary_ready,
             traffic_weight=weight, router_error=router_error, smoke=self._smoke(spec, status, n), metrics=metrics,
             request=request, action_error=status.last_action_error)
+        return obs, resolved
 
-    def _references(self, cr: CanaryRollout, ns: str) -> tuple[bool, str]:
-        """The FailureCatalog a catalog change names must exist (checked when the kind is served)."""
-        cat = cr.spec.change.catalog
-        if cat is None:
-            return True, ""
-        co = client.CustomObjectsApi(self.api)
+    # ------------------------------------------------------------------ references
+
+    _served: dict[str, tuple[float, bool]]
+    _served_lock = threading.Lock()
+
+    def _kind_served(self, plural: str) -> bool:
+        """Whether the apiserver serves rollguard's ``plural`` (its CRD is installed); remembered briefly."""
+        with self._served_lock:
+            cached = self._served.get(plural)
+            if cached is not None and time.monotonic() - cached[0] < SERVED_TTL_SECONDS:
+                return cached[1]
         try:
-            served = co.get_api_resources(GROUP, VERSION)
+            served = client.CustomObjectsApi(self.api).get_api_resources(GROUP, VERSION)
         except ApiException:
-            return True, ""
-        if not any(r.name == "failurecatalogs" for r in (served.resources if served else [])):
-            return True, ""  # the FailureCatalog CRD is not installed: nothing to check against
+            return False
+        names = {r.name for r in (served.resources if served else [])}
+        with self._served_lock:
+            for p in ("failurecatalogs", "featureflags"):
+                self._served[p] = (time.monotonic(), p in names)
+        return plural in names
+
+    def _custom(self, ns: str, plural: str, name: str) -> dict[str, Any] | None:
         try:
-            co.get_namespaced_custom_object(GROUP, VERSION, ns, "failurecatalogs", cat.name)
+            obj = client.CustomObjectsApi(self.api).get_namespaced_custom_object(GROUP, VERSION, ns, plural, name)
         except ApiException as e:
             if _missing(e):
-                return False, f"change.catalog.name: FailureCatalog {cat.name} not found in {ns}"
+                return None
             raise
-        return True, ""
+        return cast(dict[str, Any], obj)
+
+    def _flags_file(self, ns: str, environment: str) -> dict[str, Any] | None:
+        try:
+            cm = self.core.read_namespaced_config_map(configmap_name(environment), ns)
+        except ApiException as e:
+            if _missing(e):
+                return None
+            raise
+        try:
+            doc = json.loads((cm.data or {}).get(FLAGS_FILE) or "{}")
+        except ValueError:
+            return None
+        return doc if isinstance(doc, dict) else None
+
+    def resolve(self, cr: CanaryRollout, template: dict[str, Any], now: dt.datetime) -> ch.Resolved:
+        """The FailureCatalog version and the FeatureFlags the change names, as they are now, and
+        what is wrong with them (precondition problems, each naming the field)."""
+        change, n = cr.spec.change, _names(cr)
+        problems: list[str] = []
+        catalog: ch.CatalogVersion | None = None
+        if change.catalog is not None:
+            if not self._kind_served("failurecatalogs"):
+                problems.append("change.catalog: the FailureCatalog kind is not served (CRD not installed)")
+            else:
+                got = ch.resolve_catalog(change, self._custom(n.namespace, "failurecatalogs", change.catalog.name),
+                                         template, n.namespace, n.target)
+                if isinstance(got, str):
+                    problems.append(got)
+                else:
+                    catalog = got
+        flags: tuple[ch.FlagRef, ...] | None = None
+        objects: tuple[dict[str, Any], ...] = ()
+        env = change.flags.environment if change.flags is not None else None
+        if change.flags is not None and self._kind_served("featureflags"):
+            listed = client.CustomObjectsApi(self.api).list_namespaced_custom_object(
+                GROUP, VERSION, n.namespace, "featureflags")
+            objects = tuple(o for o in cast(dict[str, Any], listed).get("items", [])
+                            if not o["metadata"].get("deletionTimestamp"))
+            flags, flag_problems = ch.resolve_flags(
+                change, list(objects), template, self._flags_file(n.namespace, change.flags.environment),
+                cr.spec.requires_signoff, n.target, now)
+            problems.extend(flag_problems)
+        return ch.Resolved(catalog=catalog, flags=flags, environment=env, flag_objects=objects,
+                           problems=tuple(problems))
+
+    def _rollout_signoff(self, cr: CanaryRollout, status: CanaryRolloutStatus) -> dict[str, Any] | None:
+        """The rollout's own sign-off (``requiresSignoff`` and the annotation), as a FeatureFlag sign-off.
+        Dated at the rollout's start, so that writing it twice writes the same thing."""
+        by = (cr.metadata.get("annotations") or {}).get(SIGNOFF_ANNOTATION)
+        if not cr.spec.requires_signoff or not by:
+            return None
+        at = status.started_at or dt.datetime.now(dt.UTC)
+        return ch.rollout_signoff(by, at, f"{cr.metadata.get('namespace', 'default')}/{cr.metadata['name']}")
 
     def _smoke(self, spec: CanaryRolloutSpec, status: CanaryRolloutStatus, n: Names) -> SmokeResult | None:
         if spec.smoke is None or status.smoke is None or status.smoke.state != "Running":
@@ -246,23 +334,26 @@ class Shell:
 
     # ------------------------------------------------------------------ writes
 
-    def execute(self, cr: CanaryRollout, status: CanaryRolloutStatus, action: Action) -> None:
+    def execute(self, cr: CanaryRollout, status: CanaryRolloutStatus, action: Action,
+                resolved: ch.Resolved | None = None) -> list[str]:
+        """Carry out one action; returns what it changed outside the canary objects (for the status)."""
         n, spec = _names(cr), cr.spec
         if isinstance(action, SetWeight):
             self.router(cr).set_weight(action.weight)
         elif isinstance(action, CreateCanary):
-            self._create_canary(cr, n)
+            self._create_canary(cr, status, n, resolved)
         elif isinstance(action, RunSmoke):
             if spec.smoke is not None and spec.smoke.job is not None:
                 self._create_smoke_job(cr, status, n)
         elif isinstance(action, ApplyChangeToStable):
-            self._edit_target(n, lambda t: ch.apply_change(t, spec.change))
+            return self._promote(cr, status, n, resolved)
         elif isinstance(action, RestoreStable):
-            self._edit_target(n, lambda t: ch.restore(t, action.snapshot))
+            return self._restore(cr, n, action.snapshot, resolved)
         elif isinstance(action, DeleteCanary):
             self.router(cr).remove()
             for delete, name in ((self.apps.delete_namespaced_deployment, n.canary),
                                  (self.core.delete_namespaced_service, n.canary_service),
+                                 (self.core.delete_namespaced_config_map, n.canary_flags),
                                  (self.batch.delete_namespaced_job, n.smoke_job(status.attempt))):
                 try:
                     delete(name, n.namespace, propagation_policy="Background")
@@ -273,13 +364,32 @@ class Shell:
             log.info("%s/%s report: %s", n.namespace, n.rollout, action.report.model_dump_json(by_alias=True))
         elif isinstance(action, EmitEvent):
             pass  # posted by the handler, which has kopf's event machinery
+        return []
 
-    def _create_canary(self, cr: CanaryRollout, n: Names) -> None:
+    def _resolved(self, cr: CanaryRollout, n: Names, resolved: ch.Resolved | None) -> ch.Resolved:
+        if resolved is not None:
+            return resolved
         target = self._deployment(n.namespace, n.target)
         if target is None:
             raise LookupError(f"targetRef.name: Deployment {n.target} not found")
+        return self.resolve(cr, target["spec"].get("template", {}), dt.datetime.now(dt.UTC))
+
+    def _create_canary(self, cr: CanaryRollout, status: CanaryRolloutStatus, n: Names,
+                       resolved: ch.Resolved | None) -> None:
+        target = self._deployment(n.namespace, n.target)
+        if target is None:
+            raise LookupError(f"targetRef.name: Deployment {n.target} not found")
+        res = self._resolved(cr, n, resolved)
+        if res.problems:
+            raise LookupError("; ".join(res.problems))
+        flags_cm = None
+        if cr.spec.change.flags is not None and res.flags is not None:
+            flags_cm = n.canary_flags
+            files = ch.canary_flag_files(cr.spec.change, res.flag_objects, self._rollout_signoff(cr, status),
+                                         n.namespace, dt.datetime.now(dt.UTC))
+            self._apply_flags_config_map(cr, n, files)
         selector = dict(target["spec"].get("selector", {}).get("matchLabels") or {})
-        dep = ch.canary_deployment(target, cr.spec.change, n.canary, _owner(cr))
+        dep = ch.canary_deployment(target, cr.spec.change, n.canary, _owner(cr), res, flags_cm)
         existing = self._deployment(n.namespace, n.canary)
         if existing is None:
             self.apps.create_namespaced_deployment(n.namespace, cast(Any, dep))
@@ -287,6 +397,72 @@ class Shell:
         if stable is not None and self._service(n.namespace, n.canary_service) is None:
             svc = ch.canary_service(stable, n.canary_service, selector, _owner(cr))
             self.core.create_namespaced_service(n.namespace, cast(Any, svc))
+
+    def _apply_flags_config_map(self, cr: CanaryRollout, n: Names, files: dict[str, str]) -> None:
+        """The canary's flags file: server-side apply, so a second apply of the same content is a no-op."""
+        body: dict[str, Any] = {
+            "apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": n.canary_flags, "namespace": n.namespace,
+                         "labels": {ch.TRACK_LABEL: "canary", CANARY_OF_LABEL: n.target}},
+            "data": files,
+        }
+        owner = _owner(cr)
+        if owner:
+            body["metadata"]["ownerReferences"] = [owner]
+        self.core.patch_namespaced_config_map(n.canary_flags, n.namespace, body, field_manager=FIELD_MANAGER,
+                                              force=True, _content_type=APPLY)
+
+    def _patch_custom(self, n: Names, plural: str, name: str, patch: dict[str, Any]) -> None:
+        client.CustomObjectsApi(self.api).patch_namespaced_custom_object(
+            GROUP, VERSION, n.namespace, plural, name, patch, field_manager=FIELD_MANAGER,
+            _content_type=MERGE)
+
+    def _promote(self, cr: CanaryRollout, status: CanaryRolloutStatus, n: Names,
+                 resolved: ch.Resolved | None) -> list[str]:
+        """Apply the change to the stable: FeatureFlag values first (the source of truth), then the
+        stable's own template (image; flag env overrides off), then the catalog pin. Each step writes
+        only what differs from what it reads, so a repeat (a restarted operator) changes nothing."""
+        res, change, done = self._resolved(cr, n, resolved), cr.spec.change, []
+        signoff = self._rollout_signoff(cr, status)
+        for resource, patch in sorted(ch.flag_patches(res, signoff).items()):
+            self._patch_custom(n, "featureflags", resource, patch)
+            envs = patch["spec"].get("environments", {})
+            what = [f"spec.environments.{k} = {str(v).lower()}" for k, v in envs.items()]
+            if "signoff" in patch["spec"]:
+                what.append(f"spec.signoff recorded from this rollout's sign-off ({patch['spec']['signoff']['by']})")
+            done.append(f"FeatureFlag {resource}: {', '.join(what)}")
+        if self._edit_target(n, lambda t: ch.stable_template(t, change, res)):
+            parts = [f"image {change.image.image}"] if change.image is not None else []
+            if change.flags is not None:
+                parts.append("flag env overrides removed" if res.flags is not None else "flag env overrides set")
+            done.append(f"Deployment {n.target}: {', '.join(parts) or 'pod template updated'}")
+        cv = res.catalog
+        if cv is not None:
+            pin = ch.catalog_pin_patch(cv)
+            if pin is not None:
+                self._patch_custom(n, "failurecatalogs", cv.catalog, pin)
+                was = f"was {cv.pinned}" if cv.pinned else "was unpinned"
+                if pin["spec"]["pinnedHash"]:
+                    done.append(f"FailureCatalog {cv.catalog}: spec.pinnedHash = {cv.hash} ({was})")
+                else:
+                    done.append(f"FailureCatalog {cv.catalog}: spec.pinnedHash cleared, {cv.short} is the "
+                                f"spec's own content ({was})")
+        return done
+
+    def _restore(self, cr: CanaryRollout, n: Names, snap: dict[str, Any], resolved: ch.Resolved | None) -> list[str]:
+        res, done = self._resolved(cr, n, resolved), []
+        pin = ch.catalog_restore_patch(snap, res.catalog)
+        if pin is not None:
+            self._patch_custom(n, "failurecatalogs", pin[0], pin[1])
+            before = pin[1]["spec"]["pinnedHash"]
+            done.append(f"restored FailureCatalog {pin[0]}: " + (f"spec.pinnedHash = {before}" if before
+                                                                   else "spec.pinnedHash removed"))
+        for resource, patch in sorted(ch.flag_restore_patches(snap, res).items()):
+            self._patch_custom(n, "featureflags", resource, patch)
+            done.append(f"restored FeatureFlag {resource}: " + ", ".join(sorted(patch["spec"])))
+        if self._edit_target(n, lambda t: ch.restore(t, snap)):
+            done.append(f"restored Deployment {n.target}'s pod template")
+        return done
 
     def _create_smoke_job(self, cr: CanaryRollout, status: CanaryRolloutStatus, n: Names) -> None:
         assert cr.spec.smoke is not None and cr.spec.smoke.job is not None
@@ -307,14 +483,16 @@ class Shell:
             if e.status != 409:  # already there: idempotent
                 raise
 
-    def _edit_target(self, n: Names, edit: Any) -> None:
+    def _edit_target(self, n: Names, edit: Any) -> bool:
         dep = self.apps.read_namespaced_deployment(n.target, n.namespace)
         body = _json(self.api, dep)
         new_template = edit(body["spec"]["template"])
-        if new_template != body["spec"]["template"]:
-            body["spec"]["template"] = new_template
-            # replace with resourceVersion: a concurrent edit fails this, the next tick retries
-            self.apps.replace_namespaced_deployment(n.target, n.namespace, cast(Any, body))
+        if new_template == body["spec"]["template"]:
+            return False
+        body["spec"]["template"] = new_template
+        # replace with resourceVersion: a concurrent edit fails this, the next tick retries
+        self.apps.replace_namespaced_deployment(n.target, n.namespace, cast(Any, body))
+        return True
 
     # ------------------------------------------------------------------ one tick
 
@@ -330,13 +508,16 @@ class Shell:
             return None
         if not fresh_request and quiet(cr.spec, status, now):
             return None  # nothing can move before the next analysis: no reads at all
-        obs = self.observe(cr, status, now)
+        obs, resolved = self._observe(cr, status, now)
         new, actions = decide(cr.spec, status, obs, now)
         error: str | None = None
         events = [a for a in actions if isinstance(a, EmitEvent)]
         for a in actions:
             try:
-                self.execute(cr, new, a)
+                for done in self.execute(cr, new, a, resolved):
+                    if done not in new.applied_changes:
+                        new.applied_changes.append(done)
+                        events.append(EmitEvent("Normal", "ChangeApplied", done))
             except (ApiException, LookupError, ValueError, httpx.HTTPError) as e:
                 reason = getattr(e, "reason", None) or str(e)
                 error = f"{a.describe()}: {reason}"

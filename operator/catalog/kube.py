@@ -11,6 +11,7 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
 from rollguard.catalog.render import FILE_NAME
+from rollguard.models.canary import CANARY_OF_LABEL
 from rollguard.operator.catalog.core import (
     ANN_FULL_HASH,
     ANN_HASH,
@@ -92,8 +93,11 @@ def observe(namespace: str, catalog: str) -> Observed:
     for rs in rss:  # old ReplicaSets that still run pods keep their version alive
         if (rs.get("spec") or {}).get("replicas") or (rs.get("status") or {}).get("replicas"):
             mounted |= _cm_volumes(rs)
+    # A CanaryRollout's canary copy of a target mounts the version its rollout names: it is neither
+    # a target nor ours to unmount (its mounts still count above: that version's ConfigMap stays).
     return Observed(
-        deployments={d["metadata"]["name"]: _view(d) for d in deps},
+        deployments={d["metadata"]["name"]: _view(d) for d in deps
+                     if CANARY_OF_LABEL not in (d["metadata"].get("labels") or {})},
         config_maps={c["metadata"]["name"]: (c["metadata"].get("annotations") or {}).get(ANN_FULL_HASH, "")
                      for c in cms},
         mounted_config_maps=frozenset(mounted),

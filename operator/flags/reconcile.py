@@ -19,6 +19,7 @@ from rollguard.flags import DeploymentObs, NamespacePlan, build_status, configma
 from rollguard.flags.evaluate import next_transition
 from rollguard.flags.plan import CONFIGMAP_PREFIX
 from rollguard.flags.render import content_hash
+from rollguard.models.canary import CANARY_OF_LABEL
 from rollguard.models.common import Condition
 from rollguard.models.flag import FeatureFlag, FeatureFlagSpec, FeatureFlagStatus
 from rollguard.operator.flags.kube import ENV_LABEL, MOUNT_PATH, VOLUME_NAME, FlagsKube
@@ -100,7 +101,10 @@ def _reconcile(kube: FlagsKube, namespace: str, now: dt.datetime) -> NamespacePl
             _set_invalid(kube, obj, parsed, now)
         else:
             flags.append(parsed)
-    deployments = [deployment_obs(d) for d in kube.list_deployments(namespace)]
+    # A CanaryRollout's canary copy of a target keeps the flags volume its rollout gave it (the
+    # target's environment, or the canary's own flags file): not a target, not ours to unmount.
+    deployments = [deployment_obs(d) for d in kube.list_deployments(namespace)
+                   if CANARY_OF_LABEL not in (d["metadata"].get("labels") or {})]
     plan = plan_namespace(flags, deployments, namespace, now)
 
     owners = [raw[f.name] for f in flags]

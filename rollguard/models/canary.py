@@ -19,6 +19,10 @@ from rollguard.models.common import Condition, K8sModel
 
 KIND = "CanaryRollout"
 PLURAL = "canaryrollouts"
+# On the canary copy of a target Deployment (and the rollout's other canary objects): the
+# FailureCatalog and FeatureFlag controllers leave objects with this label alone, so the canary
+# keeps the catalog version and flag files its rollout gave it.
+CANARY_OF_LABEL = "rollguard.io/canary-of"
 
 DURATION_PATTERN = r"^([0-9]+(ms|s|m|h))+$"
 NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
@@ -49,14 +53,18 @@ class TargetRef(K8sModel):
 
 
 class FlagChange(K8sModel):
-    """Flag values to set in one environment (FeatureFlag names -> enabled)."""
+    """Flag values to set in one environment: FeatureFlag keys (what code asks for) -> enabled.
+
+    ``environment`` is the FeatureFlag environment the target Deployment receives
+    (``spec.environments`` key, ConfigMap ``rollguard-flags-<environment>``)."""
 
     environment: str = Field(min_length=1, max_length=63, pattern=NAME_PATTERN)
     values: dict[str, bool] = Field(min_length=1, max_length=64)
 
 
 class CatalogChange(K8sModel):
-    """A FailureCatalog version, by name and content hash."""
+    """A FailureCatalog version, by name and content hash (the full hash or a unique prefix of at
+    least 10 characters, from the catalog's ``status.history``)."""
 
     name: str = Field(min_length=1, max_length=253, pattern=NAME_PATTERN)
     hash: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9:._-]+$")
@@ -296,6 +304,9 @@ class Report(K8sModel):
     finished_at: dt.datetime | None = None
     duration_seconds: float | None = None
     dry_run: bool = False
+    # what the rollout did outside the canary objects: FailureCatalog pins, FeatureFlag values,
+    # the stable Deployment's edits, and what a rollback put back
+    applied_changes: list[str] = Field(default_factory=list)
 
 
 class ManualAction(K8sModel):
@@ -340,6 +351,7 @@ class CanaryRolloutStatus(K8sModel):
     last_request_id: str | None = None
     last_action_error: str | None = None
     stable_snapshot: dict[str, Any] | None = None
+    applied_changes: list[str] = Field(default_factory=list)
 
 
 class CanaryRollout(K8sModel):
