@@ -112,8 +112,7 @@ def mark_available(kubectl: Kubectl, ns: str, name: str) -> None:
 def rollout(ns: str, prometheus: Prometheus, name: str = "web-canary-rollout", **over: Any) -> dict[str, Any]:
     spec: dict[str, Any] = {
         "targetRef": {"name": "web"},
-        "change": {"image": {"container": "web", "image": "web:2"},
-                   "flags": {"environment": "staging", "values": {"failure_catalog_runtime_integration": True}}},
+        "change": {"image": {"container": "web", "image": "web:2"}},
         "traffic": {"provider": "nginx", "ingress": {"name": "web"}},
         "steps": [{"setWeight": 20}, {"setWeight": 50}, {"setWeight": 100}],
         "progressDeadlineSeconds": 120,
@@ -186,52 +185,19 @@ def image_of(kubectl: Kubectl, ns: str) -> str:
     return image
 
 
-CATALOG = """
-apiVersion: rollguard.io/v1alpha1
-kind: FailureCatalog
-metadata: {name: aos-failures}
-spec:
-  version: "2026.11.2"
-  entries:
-    - code: UPSTREAM_TIMEOUT
-      category: TIMEOUT
-      severity: MEDIUM
-      retryable: true
-      recovery: {mode: RETRY_EXPONENTIAL, maxAttempts: 3}
-      match: {patterns: ["timed out"]}
-"""
-
-
-def apply_catalog(kubectl: Kubectl, ns: str) -> str:
-    """A real FailureCatalog (the canary refuses a catalog change naming a missing one); its content hash."""
-    kubectl.apply(CATALOG, namespace=ns)
-
-    def rendered() -> str | None:
-        st = kubectl.get_json("failurecatalog", "aos-failures", namespace=ns).get("status") or {}
-        h = st.get("contentHash")
-        return str(h) if h else None
-    result: str = eventually(rendered, timeout=60, what="FailureCatalog aos-failures rendered")
-    return result
-
-
 def test_rollout_promotes_and_weights_follow_the_steps(kubectl: Kubectl, namespace: str, prometheus: Prometheus,
                                                        apps: dict[str, App], operator: OperatorProcess) -> None:
     setup_target(kubectl, namespace)
     w = Watcher(kubectl, namespace)
     obj = rollout(namespace, prometheus)
-    catalog_hash = apply_catalog(kubectl, namespace)
-    obj["spec"]["change"]["catalog"] = {"name": "aos-failures", "hash": catalog_hash}
     kubectl.apply(obj, namespace=namespace)
     st = wait_phase(kubectl, namespace, {"Succeeded", "RolledBack", "Failed"}, operator)
     weights = w.close()
     assert st["phase"] == "Succeeded", st.get("message")
-    template = kubectl.get_json("deployment", "web", namespace=namespace)["spec"]["template"]
-    assert template["metadata"]["annotations"]["catalog.rollguard.io/aos-failures"] == catalog_hash
     assert [x for x in weights if x] == [20, 50, 100], weights
     assert weights[-1] == 0
     assert image_of(kubectl, namespace) == "web:2"
-    env = kubectl.get_json("deployment", "web", namespace=namespace)["spec"]["template"]["spec"]["containers"][0]
-    assert {"name": "AOS_FEATURE_FAILURE_CATALOG_RUNTIME_INTEGRATION", "value": "true"} in env["env"]
+    assert st["report"]["appliedChanges"] == ["Deployment web: image web:2"]
     assert kubectl("get", "deployment", "web-canary", namespace=namespace, check=False).returncode != 0
     report = st["report"]
     assert report["success"] and not report["rollbackTriggered"]
