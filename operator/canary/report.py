@@ -21,6 +21,7 @@ def seed_report(report: Report, *, name: str, namespace: str, phase: str) -> dic
         "finished_at": report.finished_at.isoformat() if report.finished_at else None,
         "duration_seconds": report.duration_seconds,
         "dry_run": report.dry_run,
+        "applied_changes": list(report.applied_changes),
         "rollout": name,
         "namespace": namespace,
         "phase": phase,

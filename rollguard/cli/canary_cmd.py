@@ -89,6 +89,8 @@ def _banner(st: CanaryRolloutStatus) -> None:
         click.secho(f"{bar}\n{'CANARY FAILED':^60}", fg="red")
         click.secho(f"Rollback reason: {st.rollback_reason or st.message}", fg="yellow")
         click.secho(bar, fg="red")
+    for change in st.applied_changes:  # what the rollout changed outside its canary objects
+        click.echo(f"  {change}")
 
 
 def _write_report(path: Path | None, obj: dict[str, Any], st: CanaryRolloutStatus) -> None:

@@ -266,3 +266,28 @@ def test_a_gated_flag_without_the_rollouts_signoff_blocks(
     st = wait_phase(kubectl, namespace, {"Blocked"}, operator)
     assert f"change.flags.values.{GATED_KEY}: FeatureFlag failure-catalog requires a sign-off" in st["message"]
     assert "change.flags.values.nope: no FeatureFlag with key nope" in st["message"]
+
+
+def test_the_flags_controller_leaves_an_image_canary_of_a_flags_target_alone(
+        kubectl: Kubectl, namespace: str, prometheus: Prometheus, apps: dict[str, App],
+        operator: OperatorProcess) -> None:
+    """The canary copy carries the target's rollguard-flags-staging volume; a namespace reconcile of
+    the flags controller must not take it away as from a Deployment that is no longer a target."""
+    setup_target(kubectl, namespace)
+    kubectl.apply(feature_flag("cost-simulator", PLAIN_KEY, gated=False), namespace=namespace)
+    eventually(lambda: "rollguard-flags-staging" in json.dumps(kubectl.get_json("deployment", "web",
+                                                                              namespace=namespace)["spec"]),
+               timeout=60, what="web mounts rollguard-flags-staging")
+    mark_available(kubectl, namespace, "web")
+    w = Watcher(kubectl, namespace)
+    kubectl.apply(rollout(namespace, prometheus, steps=[{"setWeight": 30}, {"pause": {"untilResumed": True}},
+                                                        {"setWeight": 100}]), namespace=namespace)
+    wait_phase(kubectl, namespace, {"Paused"}, operator)
+    kubectl.apply(feature_flag("other", "other_flag", gated=False), namespace=namespace)  # a namespace reconcile
+    eventually(lambda: "other_flag" in flags_file(kubectl, namespace, "rollguard-flags-staging"), timeout=30,
+               what="the flags controller reconciled")
+    time.sleep(2)
+    vols = kubectl.get_json("deployment", "web-canary", namespace=namespace)["spec"]["template"]["spec"]["volumes"]
+    assert {"name": "rollguard-flags", "configMap": {"name": "rollguard-flags-staging", "optional": True,
+                                                     "defaultMode": 420}} in vols, vols
+    w.close()
