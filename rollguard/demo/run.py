@@ -39,6 +39,7 @@ from rollguard.localenv.controlplane import REPO_ROOT, ControlPlane
 from rollguard.localenv.prometheus import Prometheus
 
 NAMESPACE = "rollguard-demo"
+FLAGS_CONFIGMAP = f"rollguard-flags-{m.ENVIRONMENT}"
 TRACKS = ("stable", "canary")
 CANARY = f"{m.TARGET}-canary"
 WEIGHT_ANNOTATION = "nginx.ingress.kubernetes.io/canary-weight"
@@ -70,6 +71,7 @@ class DemoResult:
     stable_env: dict[str, str]
     weights: dict[str, list[int]]
     seconds: float
+    stable_flags: dict[str, bool] = field(default_factory=dict)  # rollguard-flags-<env>: what the stable reads
 
 
 def _http(method: str, url: str, body: dict[str, Any] | None = None, token: str | None = None,
@@ -411,10 +413,20 @@ class Demo:
             raise TimeoutError(f"{name} did not finish: {st.get('phase')} {st.get('message')}")
         report = st.get("report") or {}
         env = self._stable_env()
-        self.say(f"{name}: {st['phase']}; stable Deployment {m.TARGET} now has env "
-                 f"{ {k: v for k, v in env.items() if k.startswith('AOS_FEATURE_')} or 'no AOS_FEATURE_*'}")
+        self.say(f"{name}: {st['phase']}; the stable reads {self._stable_flags()} from "
+                 f"{FLAGS_CONFIGMAP} (env overrides: "
+                 f"{ {k: v for k, v in env.items() if k.startswith('AOS_FEATURE_')} or 'none'})")
         self._banner(name, st["phase"], report)
         return st
+
+    def _stable_flags(self) -> dict[str, bool]:
+        """The values in the flags file the stable mounts (promotion writes them into the FeatureFlags)."""
+        try:
+            cm = self._core.read_namespaced_config_map(FLAGS_CONFIGMAP, NAMESPACE)
+            flags = json.loads((cm.data or {}).get("flags.json") or "{}").get("flags") or {}
+        except Exception:  # a demo line, not a decision
+            return {}
+        return {k: bool(v.get("value")) for k, v in sorted(flags.items())}
 
     def _stable_env(self) -> dict[str, str]:
         dep = self._deployment(m.TARGET) or {}
@@ -485,7 +497,7 @@ class Demo:
                      "enable-cost-simulator": second.get("report") or {}},
             phases={"enable-failure-catalog": first["phase"], "enable-cost-simulator": second["phase"]},
             stats=stats, reported=reported, requests={t: dict(c) for t, c in self.sent.items()},
-            stable_env=env, weights=self.weights, seconds=seconds)
+            stable_env=env, weights=self.weights, seconds=seconds, stable_flags=self._stable_flags())
 
     def stop(self) -> None:
         self._stop.set()

@@ -49,7 +49,9 @@ def test_the_first_rollout_promotes_the_flag_to_the_stable(demo_run: Run) -> Non
     assert result.phases["enable-failure-catalog"] == "Succeeded", "\n".join(lines[-60:])
     report = result.reports["enable-failure-catalog"]
     assert report["success"] is True and report["rollbackTriggered"] is False and report["smokeReturncode"] == 0
-    assert result.stable_env.get("AOS_FEATURE_FAILURE_CATALOG_RUNTIME_INTEGRATION") == "true"
+    # promoted into the FeatureFlag: the stable reads it from its flags file, no env override left
+    assert result.stable_flags["failure_catalog_runtime_integration"] is True, result.stable_flags
+    assert not [k for k in result.stable_env if k.startswith("AOS_FEATURE_")], result.stable_env
     # the load generator followed the operator's Ingress weights up to 100 %, then back to stable
     weights = [w for w in result.weights["enable-failure-catalog"] if w]
     assert weights == sorted(weights) and weights[-1] == 100 and 25 in weights, result.weights
@@ -66,6 +68,7 @@ def test_the_second_rollout_is_rolled_back_on_error_rate(demo_run: Run) -> None:
     assert report["rollbackReason"].startswith("error-rate: breach"), report["rollbackReason"]
     assert report["metricsDelta"]["error-rate"]["verdict"] == "breach"
     assert "AOS_FEATURE_COST_SIMULATOR_RUNTIME_INTEGRATION" not in result.stable_env  # never reached the stable
+    assert result.stable_flags["cost_simulator_runtime_integration"] is False, result.stable_flags
     assert 100 not in result.weights["enable-cost-simulator"] and result.weights["enable-cost-simulator"][-1] == 0
 
 
