@@ -59,6 +59,7 @@ REQUESTS = ("abort", "promote", "pause", "resume", "retry")
 # flags ConfigMap) carry this field manager, so `managedFields` says who changed them.
 FIELD_MANAGER = "rollguard-canary"
 MERGE = "application/merge-patch+json"
+JSON_PATCH = "application/json-patch+json"
 APPLY = "application/apply-patch+yaml"
 SERVED_TTL_SECONDS = 30.0  # how long "is the FailureCatalog / FeatureFlag kind served" is remembered
 
@@ -489,9 +490,11 @@ class Shell:
         new_template = edit(body["spec"]["template"])
         if new_template == body["spec"]["template"]:
             return False
-        body["spec"]["template"] = new_template
-        # replace with resourceVersion: a concurrent edit fails this, the next tick retries
-        self.apps.replace_namespaced_deployment(n.target, n.namespace, cast(Any, body))
+        # A JSON patch that first tests the resourceVersion: optimistic like a replace (a concurrent
+        # edit fails it, the next tick retries), but the verb is `patch`, which the chart's RBAC grants.
+        ops = [{"op": "test", "path": "/metadata/resourceVersion", "value": body["metadata"]["resourceVersion"]},
+               {"op": "replace", "path": "/spec/template", "value": new_template}]
+        self.apps.patch_namespaced_deployment(n.target, n.namespace, cast(Any, ops), _content_type=JSON_PATCH)
         return True
 
     # ------------------------------------------------------------------ one tick
