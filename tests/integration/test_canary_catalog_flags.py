@@ -291,3 +291,45 @@ def test_the_flags_controller_leaves_an_image_canary_of_a_flags_target_alone(
     assert {"name": "rollguard-flags", "configMap": {"name": "rollguard-flags-staging", "optional": True,
                                                      "defaultMode": 420}} in vols, vols
     w.close()
+
+
+def test_operator_sigkilled_mid_promotion_converges_without_a_second_write(
+        kubectl: Kubectl, namespace: str, prometheus: Prometheus, apps: dict[str, App],
+        operator: OperatorProcess) -> None:
+    """The pin is written, the catalog controller mounted v2, the stable is not available yet (a
+    rolling update in progress): SIGKILL. The restarted operator finishes the same promotion."""
+    setup_target(kubectl, namespace)
+    v1, v2 = two_catalog_versions(kubectl, namespace)
+    w = Watcher(kubectl, namespace)
+    kubectl.apply(catalog_rollout(namespace, prometheus, v2, steps=[{"setWeight": 100}], watch="2s"),
+                  namespace=namespace)
+    eventually(lambda: status(kubectl, namespace).get("watchStartedAt"), timeout=60, what="the watch window")
+    kubectl("patch", "deployment", "web", "--subresource=status", "--type=merge", "-p",
+            json.dumps({"status": {"availableReplicas": 0}}), namespace=namespace)  # pods rolling
+
+    def promoting_and_unpinned() -> bool:
+        pinned = kubectl.get_json("failurecatalog", "aos-failures", namespace=namespace)["spec"].get("pinnedHash")
+        return status(kubectl, namespace).get("phase") == "Promoting" and pinned is None \
+            and catalog_volume(kubectl, namespace, "web") == f"aos-failures-{v2[:10]}"
+    eventually(promoting_and_unpinned, timeout=60, what="Promoting, the pin cleared and v2 mounted")
+    generation = kubectl.get_json("failurecatalog", "aos-failures", namespace=namespace)["metadata"]["generation"]
+    operator.kill()
+    time.sleep(2)
+    assert status(kubectl, namespace)["phase"] == "Promoting"
+    operator.start()
+    time.sleep(3)
+    mark_available(kubectl, namespace, "web")  # the rolling update finished
+    st = wait_phase(kubectl, namespace, {"Succeeded", "RolledBack", "Failed"}, operator)
+    w.close()
+    assert st["phase"] == "Succeeded", st.get("message")
+    cat = kubectl.get_json("failurecatalog", "aos-failures", namespace=namespace)
+    assert "pinnedHash" not in cat["spec"] and cat["metadata"]["generation"] == generation  # no second write
+    assert catalog_volume(kubectl, namespace, "web") == f"aos-failures-{v2[:10]}"
+    # the status written before the kill already said what was done; the restart added nothing
+    applied = st["report"]["appliedChanges"]
+    assert applied == [f"FailureCatalog aos-failures: spec.pinnedHash cleared, {v2[:10]} is the spec's own "
+                       f"content (was {v1[:10]})"], applied
+    events = kubectl.get_json("events", "--field-selector", "involvedObject.name=web-canary-rollout",
+                              namespace=namespace)["items"]
+    reasons = [e["reason"] for e in events]
+    assert reasons.count("Promoting") == 1 and reasons.count("Succeeded") == 1, reasons
