@@ -265,6 +265,8 @@ def test_deleting_a_running_rollout_takes_the_canary_out_of_traffic(
                                                         {"setWeight": 100}]), namespace=namespace)
     wait_phase(kubectl, namespace, {"Paused"}, operator)
     kubectl("delete", "canaryrollout", "web-canary-rollout", "--timeout=60s", namespace=namespace)
+    # the watcher samples every 0.2 s: give it one sample after the delete returned (a busy machine)
+    eventually(lambda: w.weights[-1] == 0, timeout=5, what="the watcher seeing weight 0")
     weights = w.close()
     assert weights[-1] == 0 and 40 in weights
     assert kubectl("get", "ingress", "web-canary", namespace=namespace, check=False).returncode != 0
