@@ -9,9 +9,10 @@ it does not watch.
 With these credentials the operator carries out a whole FailureCatalog mount (ConfigMap,
 server-side apply on the Deployment, status, Events) and whole CanaryRollouts against a real
 Prometheus scraping two real local HTTP tracks (the fixtures of test_canary_rollout.py):
-- promoted through nginx: canary Deployment and Service created, canary Ingress weights
-  20/50/100, the image, flag and catalog change written to the stable Deployment (a replace:
-  `update` on deployments), canary objects deleted;
+- promoted through nginx: canary Deployment, Service and flags ConfigMap created, canary Ingress
+  weights 20/50/100, the image written to the stable Deployment, the flag value into the
+  FeatureFlag and the catalog version through the FailureCatalog's pin (merge patches), canary
+  objects deleted;
 - rolled back on an error-rate breach (the stable never sees the change);
 - rolled back on a failed smoke Job (created and deleted by the operator; its exit code
   cannot be read, since the chart grants nothing on Pods);
@@ -40,12 +41,13 @@ import pytest
 from rollguard.localenv.controlplane import ControlPlane
 from rollguard.localenv.prometheus import Prometheus
 from tests.integration import test_canary_gateway_api, test_canary_rollout
+from tests.integration.test_canary_catalog_flags import feature_flag, flags_file, two_catalog_versions
 from tests.integration.test_canary_gateway_api import backend_weights
 from tests.integration.test_canary_rollout import (
     App,
     Watcher,
-    apply_catalog,
     image_of,
+    mark_available,
     rollout,
     setup_target,
     status,
@@ -248,10 +250,16 @@ def test_operator_promotes_a_canary_with_the_chart_service_account(
     operator's own, with the ServiceAccount identity."""
     op, ns = cluster_operator, namespace
     setup_target(kubectl, ns)
+    kubectl.apply(feature_flag("failure-catalog", "failure_catalog_runtime_integration", gated=False), namespace=ns)
+    v1, v2 = two_catalog_versions(kubectl, ns)  # v1 pinned and mounted, v2 rendered
+    eventually(lambda: "rollguard-flags-staging" in json.dumps(kubectl.get_json("deployment", "web", namespace=ns)),
+               timeout=60, what="web mounts rollguard-flags-staging")
+    mark_available(kubectl, ns, "web")
     w = Watcher(kubectl, ns)  # the admin stands in for the kubelet: canary pods become available
     obj = rollout(ns, prometheus)
-    catalog_hash = apply_catalog(kubectl, ns)
-    obj["spec"]["change"]["catalog"] = {"name": "aos-failures", "hash": catalog_hash}
+    obj["spec"]["change"].update(catalog={"name": "aos-failures", "hash": v2},
+                                 flags={"environment": "staging",
+                                        "values": {"failure_catalog_runtime_integration": True}})
     kubectl.apply(obj, namespace=ns)
     st = _wait_phase(kubectl, ns, {"Succeeded", "RolledBack", "Failed"}, op)
     weights = w.close()
@@ -259,12 +267,19 @@ def test_operator_promotes_a_canary_with_the_chart_service_account(
     # Traffic went 20 -> 50 -> 100 % through the canary Ingress the operator created, then back.
     assert [x for x in weights if x] == [20, 50, 100], weights
     assert weights[-1] == 0
-    # The change reached the stable Deployment: image, flag env var, catalog annotation.
+    # The change reached the stable: image on the Deployment, no flag env override left, the flag
+    # value in the FeatureFlag and its flags file, v2 mounted after the pin was cleared.
     assert image_of(kubectl, ns) == "web:2"
     template = kubectl.get_json("deployment", "web", namespace=ns)["spec"]["template"]
     env = template["spec"]["containers"][0].get("env") or []
-    assert {"name": "AOS_FEATURE_FAILURE_CATALOG_RUNTIME_INTEGRATION", "value": "true"} in env
-    assert template["metadata"]["annotations"]["catalog.rollguard.io/aos-failures"] == catalog_hash
+    assert not [e for e in env if e["name"].startswith("AOS_FEATURE_")], env
+    flag = kubectl.get_json("featureflag", "failure-catalog", namespace=ns)["spec"]
+    assert flag["environments"]["staging"] is True
+    assert flags_file(kubectl, ns, "rollguard-flags-staging")["failure_catalog_runtime_integration"]["value"] is True
+    assert "pinnedHash" not in kubectl.get_json("failurecatalog", "aos-failures", namespace=ns)["spec"]
+    vols = {v["name"]: v for v in template["spec"].get("volumes") or []}
+    assert vols["rollguard-catalog"]["configMap"]["name"] == f"aos-failures-{v2[:10]}", (v1, vols)
+    assert kubectl("get", "configmap", "web-canary-flags", namespace=ns, check=False).returncode != 0
     # The canary objects the operator created are gone again.
     for kind in ("deployment", "service", "ingress"):
         assert kubectl("get", kind, "web-canary", namespace=ns, check=False).returncode != 0, kind
