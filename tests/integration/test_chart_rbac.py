@@ -173,9 +173,9 @@ def test_operator_runs_cluster_wide_with_the_chart_service_account(
     sa("delete", "configmap", "rbac-probe", namespace=namespace)
     sa("get", "deployments", "-A")
     # A promoting canary pins the FeatureFlag and FailureCatalog it changes (a merge patch on
-    # their spec) and replaces the stable Deployment (update). HTTPRoutes: the Gateway API test.
+    # their spec) and JSON-patches the stable Deployment. HTTPRoutes: the Gateway API test.
     for verb, resource in [("patch", "featureflags.rollguard.io"), ("patch", "failurecatalogs.rollguard.io"),
-                           ("update", "deployments.apps")]:
+                           ("patch", "deployments.apps")]:
         answer = sa("auth", "can-i", verb, resource, namespace=namespace, check=False).stdout.strip()
         assert answer == "yes", (verb, resource, answer)
     # ...and what it must not.

@@ -164,7 +164,7 @@ NAMESPACED_RULES = _expand({
     **{("rollguard.io", r): "get list watch patch update" for r in KINDS},
     **{("rollguard.io", f"{r}/{s}"): "get patch update" for r in KINDS for s in ("status", "finalizers")},
     ("", "configmaps"): "get list watch create patch delete",
-    ("apps", "deployments"): "get list watch create patch update delete",  # update: the canary's replace
+    ("apps", "deployments"): "get list watch create patch delete",
     ("apps", "replicasets"): "list",  # the catalog operator: versions old pods still mount
     ("", "services"): "get list watch create patch delete",
     ("networking.k8s.io", "ingresses"): "get list watch create patch delete",

@@ -145,11 +145,11 @@ imagePullSecrets:
 - apiGroups: [""]
   resources: [configmaps]
   verbs: [get, list, watch, create, patch, delete]
-# update: the canary writes its change to (and restores) the stable Deployment with a replace
-# carrying the resourceVersion read, so a concurrent edit fails instead of being overwritten.
+# The canary edits (and restores) the stable Deployment with a JSON patch that first tests the
+# resourceVersion it read, so a concurrent edit fails instead of being overwritten: patch, not update.
 - apiGroups: [apps]
   resources: [deployments]
-  verbs: [get, list, watch, create, patch, update, delete]
+  verbs: [get, list, watch, create, patch, delete]
 # The catalog operator lists ReplicaSets to keep the versions old pods still mount; nothing more.
 - apiGroups: [apps]
   resources: [replicasets]
