@@ -133,10 +133,35 @@ def delete_config_map(namespace: str, name: str) -> None:
             raise
 
 
+def _gone(namespace: str, deployment: str) -> bool:
+    try:
+        apps_v1().read_namespaced_deployment(deployment, namespace, _preload_content=False)
+    except ApiException as e:
+        if e.status == 404:
+            return True
+        raise
+    return False
+
+
+def _apply(namespace: str, deployment: str, manifest: dict[str, Any]) -> bool:
+    """Server-side apply of our fields; False if the Deployment went away in the meantime.
+
+    An apply is an upsert: on a Deployment deleted since we read it, it tries to create one from
+    our few fields, which the apiserver refuses (422 invalid, or 403 in a terminating namespace).
+    That is not an error to retry forever (it would hold a catalog's deletion, and with it its
+    namespace's): the Deployment is gone, there is nothing to mount or unmount."""
+    try:
+        apps_v1().patch_namespaced_deployment(deployment, namespace, manifest, field_manager=FIELD_MANAGER,
+                                              force=True, _content_type=APPLY)
+    except ApiException as e:
+        if e.status in (403, 404, 422) and _gone(namespace, deployment):
+            return False
+        raise
+    return True
+
+
 def apply_mount(namespace: str, catalog: str, m: Mount) -> None:
-    apps_v1().patch_namespaced_deployment(
-        m.deployment, namespace, mount_manifest(namespace, catalog, m),
-        field_manager=FIELD_MANAGER, force=True, _content_type=APPLY)
+    _apply(namespace, m.deployment, mount_manifest(namespace, catalog, m))
 
 
 def remove_mount(namespace: str, deployment: str, catalog: str) -> bool:
@@ -149,7 +174,4 @@ def remove_mount(namespace: str, deployment: str, catalog: str) -> bool:
         raise
     if _view(d).catalog != catalog:
         return False
-    apps_v1().patch_namespaced_deployment(
-        deployment, namespace, unmount_manifest(namespace, deployment),
-        field_manager=FIELD_MANAGER, force=True, _content_type=APPLY)
-    return True
+    return _apply(namespace, deployment, unmount_manifest(namespace, deployment))
