@@ -333,3 +333,62 @@ def test_operator_sigkilled_mid_promotion_converges_without_a_second_write(
                               namespace=namespace)["items"]
     reasons = [e["reason"] for e in events]
     assert reasons.count("Promoting") == 1 and reasons.count("Succeeded") == 1, reasons
+
+
+def test_operator_sigkilled_mid_flag_promotion_converges_without_a_second_write(
+        kubectl: Kubectl, namespace: str, prometheus: Prometheus, apps: dict[str, App],
+        operator: OperatorProcess) -> None:
+    """The FeatureFlags are written (value and, for the gated one, the rollout's sign-off), the
+    stable's env overrides removed, its pods still rolling: SIGKILL. The restarted operator
+    finishes the same promotion without writing the FeatureFlags again."""
+    setup_target(kubectl, namespace)
+    kubectl("set", "env", "deployment/web", "AOS_FEATURE_COST_SIMULATOR_RUNTIME_INTEGRATION=false",
+            namespace=namespace)
+    kubectl.apply(feature_flag("failure-catalog", GATED_KEY, gated=True), namespace=namespace)
+    kubectl.apply(feature_flag("cost-simulator", PLAIN_KEY, gated=False), namespace=namespace)
+
+    def stable_flags_mounted() -> bool:
+        vols = kubectl.get_json("deployment", "web", namespace=namespace)["spec"]["template"]["spec"].get("volumes")
+        return any(v["name"] == "rollguard-flags" for v in vols or [])
+    eventually(stable_flags_mounted, timeout=60, what="web mounts rollguard-flags-staging")
+    mark_available(kubectl, namespace, "web")
+    w = Watcher(kubectl, namespace)
+    obj = rollout(namespace, prometheus, requiresSignoff=True, steps=[{"setWeight": 100}], watch="2s")
+    obj["spec"]["change"] = {"flags": {"environment": "staging", "values": {GATED_KEY: True, PLAIN_KEY: True}}}
+    obj["metadata"]["annotations"] = {"rollguard.io/signoff": "alice: shadow run clean"}
+    kubectl.apply(obj, namespace=namespace)
+    eventually(lambda: status(kubectl, namespace).get("watchStartedAt"), timeout=60, what="the watch window")
+    kubectl("patch", "deployment", "web", "--subresource=status", "--type=merge", "-p",
+            json.dumps({"status": {"availableReplicas": 0}}), namespace=namespace)  # pods rolling
+
+    def spec_of(name: str) -> dict[str, Any]:
+        spec: dict[str, Any] = kubectl.get_json("featureflag", name, namespace=namespace)["spec"]
+        return spec
+
+    def promoting_and_written() -> bool:
+        return (status(kubectl, namespace).get("phase") == "Promoting"
+                and spec_of("failure-catalog")["environments"]["staging"] is True
+                and spec_of("cost-simulator")["environments"]["staging"] is True
+                and not [k for k in container_env(kubectl, namespace, "web") if k.startswith("AOS_FEATURE_")])
+    eventually(promoting_and_written, timeout=60, what="Promoting, the FeatureFlags written, overrides removed")
+    generations = {n: kubectl.get_json("featureflag", n, namespace=namespace)["metadata"]["generation"]
+                   for n in ("failure-catalog", "cost-simulator")}
+    operator.kill()
+    time.sleep(2)
+    assert status(kubectl, namespace)["phase"] == "Promoting"
+    operator.start()
+    time.sleep(3)
+    mark_available(kubectl, namespace, "web")  # the rolling update finished
+    st = wait_phase(kubectl, namespace, {"Succeeded", "RolledBack", "Failed"}, operator)
+    w.close()
+    assert st["phase"] == "Succeeded", st.get("message")
+    after = {n: kubectl.get_json("featureflag", n, namespace=namespace)["metadata"]["generation"]
+             for n in ("failure-catalog", "cost-simulator")}
+    assert after == generations  # no second write
+    assert spec_of("failure-catalog")["signoff"]["by"] == "alice: shadow run clean"
+    stable_file = flags_file(kubectl, namespace, "rollguard-flags-staging")
+    assert stable_file[GATED_KEY]["value"] is True and stable_file[PLAIN_KEY]["value"] is True
+    events = kubectl.get_json("events", "--field-selector", "involvedObject.name=web-canary-rollout",
+                              namespace=namespace)["items"]
+    reasons = [e["reason"] for e in events]
+    assert reasons.count("Promoting") == 1 and reasons.count("Succeeded") == 1, reasons

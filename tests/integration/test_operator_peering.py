@@ -71,7 +71,8 @@ def test_two_replicas_reconcile_once_and_the_standby_takes_over(kubectl: Kubectl
         kubectl.apply(v3, namespace=ns)
         wait_mounted(kubectl, ns, "api", hash_of(v3), timeout=LIFETIME + 40)
         assert RESUMED in standby.output(), standby.output()
-        assert HANDLED in standby.output()
+        # the mount is visible before the handler returns and logs its success: wait for the line
+        eventually(lambda: HANDLED in standby.output(), timeout=30, what="the standby's handler to finish")
         eventually(lambda: _mounted_versions(kubectl, ns) == 3, what="a third VersionMounted event")
         st = kubectl.get_json("failurecatalog", "cat", namespace=ns)["status"]
         assert st["activeHash"] == hash_of(v3) and st["phase"] == "Ready"
