@@ -58,6 +58,8 @@ REQUESTS = ("abort", "promote", "pause", "resume", "retry")
 # Writes to objects the rollout does not own (FailureCatalog pin, FeatureFlag values, the canary's
 # flags ConfigMap) carry this field manager, so `managedFields` says who changed them.
 FIELD_MANAGER = "rollguard-canary"
+# Phases in which the canary runs and takes traffic: its flags file is kept current in these.
+CANARY_LIVE_PHASES = ("Progressing", "Paused")
 MERGE = "application/merge-patch+json"
 JSON_PATCH = "application/json-patch+json"
 APPLY = "application/apply-patch+yaml"
@@ -399,6 +401,25 @@ class Shell:
             svc = ch.canary_service(stable, n.canary_service, selector, _owner(cr))
             self.core.create_namespaced_service(n.namespace, cast(Any, svc))
 
+    def _refresh_canary_flags(self, cr: CanaryRollout, status: CanaryRolloutStatus, resolved: ch.Resolved,
+                              now: dt.datetime) -> None:
+        """Keep the canary's flags file what the flags controller would write now, with the rollout's
+        values: another FeatureFlag edited during the rollout, or a FeatureFlag sign-off that expires,
+        reaches the canary as it reaches the stable. Written only when it differs."""
+        if cr.spec.change.flags is None or resolved.flags is None:
+            return
+        n = _names(cr)
+        try:
+            current = self.core.read_namespaced_config_map(n.canary_flags, n.namespace).data or {}
+        except ApiException as e:
+            if e.status == 404:
+                return  # no canary (yet, or any more): CreateCanary writes the file
+            raise
+        files = ch.canary_flag_files(cr.spec.change, resolved.flag_objects, self._rollout_signoff(cr, status),
+                                     n.namespace, now)
+        if files and files != current:
+            self._apply_flags_config_map(cr, n, files)
+
     def _apply_flags_config_map(self, cr: CanaryRollout, n: Names, files: dict[str, str]) -> None:
         """The canary's flags file: server-side apply, so a second apply of the same content is a no-op."""
         body: dict[str, Any] = {
@@ -526,6 +547,12 @@ class Shell:
                 error = f"{a.describe()}: {reason}"
                 events.append(EmitEvent("Warning", "ActionFailed", error))
                 break  # order matters (traffic first): do not run later actions past a failure
+        if error is None and new.phase in CANARY_LIVE_PHASES:
+            try:
+                self._refresh_canary_flags(cr, new, resolved, now)
+            except (ApiException, LookupError, ValueError) as e:
+                error = f"refresh the canary's flags file: {getattr(e, 'reason', None) or e}"
+                events.append(EmitEvent("Warning", "ActionFailed", error))
         new.last_action_error = error
         old = (body.get("status") or {})
         patch = finite(new.to_k8s())

@@ -392,3 +392,49 @@ def test_operator_sigkilled_mid_flag_promotion_converges_without_a_second_write(
                               namespace=namespace)["items"]
     reasons = [e["reason"] for e in events]
     assert reasons.count("Promoting") == 1 and reasons.count("Succeeded") == 1, reasons
+
+
+def test_the_canarys_flags_file_follows_feature_flag_edits_during_the_rollout(
+        kubectl: Kubectl, namespace: str, prometheus: Prometheus, apps: dict[str, App],
+        operator: OperatorProcess) -> None:
+    """A FeatureFlag the rollout does not change is edited while the canary runs: the canary's own
+    flags file follows (as the stable's does), and the rollout's own value stays."""
+    setup_target(kubectl, namespace)
+    kubectl.apply(feature_flag("cost-simulator", PLAIN_KEY, gated=False), namespace=namespace)
+    other = feature_flag("soft-enforcement", "soft_capability_enforcement", gated=False)
+    kubectl.apply(other, namespace=namespace)
+
+    def stable_flags_mounted() -> bool:
+        vols = kubectl.get_json("deployment", "web", namespace=namespace)["spec"]["template"]["spec"].get("volumes")
+        return any(v["name"] == "rollguard-flags" for v in vols or [])
+    eventually(stable_flags_mounted, timeout=60, what="web mounts rollguard-flags-staging")
+    mark_available(kubectl, namespace, "web")
+    w = Watcher(kubectl, namespace)
+    obj = rollout(namespace, prometheus, steps=[{"setWeight": 50}, {"pause": {"untilResumed": True}},
+                                                {"setWeight": 100}])
+    obj["spec"]["change"] = {"flags": {"environment": "staging", "values": {PLAIN_KEY: True}}}
+    kubectl.apply(obj, namespace=namespace)
+    wait_phase(kubectl, namespace, {"Paused"}, operator)
+    before = flags_file(kubectl, namespace, "web-canary-flags")
+    assert before[PLAIN_KEY]["value"] is True and before["soft_capability_enforcement"]["value"] is False
+
+    kubectl("patch", "featureflag", "soft-enforcement", "--type=merge", "-p",
+            json.dumps({"spec": {"environments": {"staging": True}}}), namespace=namespace)
+    eventually(lambda: flags_file(kubectl, namespace, "rollguard-flags-staging")["soft_capability_enforcement"]
+               ["value"] is True, timeout=30, what="the stable's flags file")
+    try:
+        eventually(lambda: flags_file(kubectl, namespace, "web-canary-flags")["soft_capability_enforcement"]
+                   ["value"] is True, timeout=30, what="the canary's flags file to follow the edit")
+    except AssertionError:
+        print(operator.output()[-4000:])
+        raise
+    assert flags_file(kubectl, namespace, "web-canary-flags")[PLAIN_KEY]["value"] is True  # the rollout's value
+    assert status(kubectl, namespace)["phase"] == "Paused"
+    kubectl("annotate", "canaryrollout", "web-canary-rollout", "--overwrite", "rollguard.io/request=abort",
+            "rollguard.io/request-id=abort-1", namespace=namespace)
+    st = wait_phase(kubectl, namespace, {"RolledBack"}, operator)
+    w.close()
+    assert kubectl("get", "configmap", "web-canary-flags", namespace=namespace, check=False).returncode != 0
+    assert kubectl.get_json("featureflag", "cost-simulator", namespace=namespace)["spec"]["environments"] == \
+        {"staging": False, "production": False}
+    assert st["report"]["rollbackTriggered"] is True
