@@ -200,21 +200,29 @@ def container_env(kubectl: Kubectl, ns: str, deployment: str) -> dict[str, str]:
     return {e["name"]: e.get("value", "") for e in c.get("env") or []}
 
 
+def flags_mounted_and_available(kubectl: Kubectl, ns: str) -> None:
+    """The flags controller mounted rollguard-flags-staging into web, which is then marked available."""
+    def mounted() -> bool:
+        vols = kubectl.get_json("deployment", "web", namespace=ns)["spec"]["template"]["spec"].get("volumes")
+        return any(v["name"] == "rollguard-flags" for v in vols or [])
+    eventually(mounted, timeout=60, what="web mounts rollguard-flags-staging")
+    mark_available(kubectl, ns, "web")
+
+
+def two_flags_and_a_kill_switch(kubectl: Kubectl, ns: str) -> None:
+    """web with an old env kill switch (after promotion the FeatureFlag must decide, not this), a
+    gated and a plain FeatureFlag for environment staging, mounted."""
+    setup_target(kubectl, ns)
+    kubectl("set", "env", "deployment/web", "AOS_FEATURE_COST_SIMULATOR_RUNTIME_INTEGRATION=false", namespace=ns)
+    kubectl.apply(feature_flag("failure-catalog", GATED_KEY, gated=True), namespace=ns)
+    kubectl.apply(feature_flag("cost-simulator", PLAIN_KEY, gated=False), namespace=ns)
+    flags_mounted_and_available(kubectl, ns)
+
+
 def test_flag_rollout_promotes_into_the_feature_flags(
         kubectl: Kubectl, namespace: str, prometheus: Prometheus, apps: dict[str, App],
         operator: OperatorProcess) -> None:
-    setup_target(kubectl, namespace)
-    # an old kill switch on the stable: after promotion the FeatureFlag must decide, not this
-    kubectl("set", "env", "deployment/web", "AOS_FEATURE_COST_SIMULATOR_RUNTIME_INTEGRATION=false",
-            namespace=namespace)
-    kubectl.apply(feature_flag("failure-catalog", GATED_KEY, gated=True), namespace=namespace)
-    kubectl.apply(feature_flag("cost-simulator", PLAIN_KEY, gated=False), namespace=namespace)
-
-    def stable_flags_mounted() -> bool:
-        vols = kubectl.get_json("deployment", "web", namespace=namespace)["spec"]["template"]["spec"].get("volumes")
-        return any(v["name"] == "rollguard-flags" for v in vols or [])
-    eventually(stable_flags_mounted, timeout=60, what="web mounts rollguard-flags-staging")
-    mark_available(kubectl, namespace, "web")
+    two_flags_and_a_kill_switch(kubectl, namespace)
     w = Watcher(kubectl, namespace)
     obj = rollout(namespace, prometheus, requiresSignoff=True,
                   steps=[{"setWeight": 50}, {"pause": {"duration": "3s"}}, {"setWeight": 100}])
@@ -341,17 +349,7 @@ def test_operator_sigkilled_mid_flag_promotion_converges_without_a_second_write(
     """The FeatureFlags are written (value and, for the gated one, the rollout's sign-off), the
     stable's env overrides removed, its pods still rolling: SIGKILL. The restarted operator
     finishes the same promotion without writing the FeatureFlags again."""
-    setup_target(kubectl, namespace)
-    kubectl("set", "env", "deployment/web", "AOS_FEATURE_COST_SIMULATOR_RUNTIME_INTEGRATION=false",
-            namespace=namespace)
-    kubectl.apply(feature_flag("failure-catalog", GATED_KEY, gated=True), namespace=namespace)
-    kubectl.apply(feature_flag("cost-simulator", PLAIN_KEY, gated=False), namespace=namespace)
-
-    def stable_flags_mounted() -> bool:
-        vols = kubectl.get_json("deployment", "web", namespace=namespace)["spec"]["template"]["spec"].get("volumes")
-        return any(v["name"] == "rollguard-flags" for v in vols or [])
-    eventually(stable_flags_mounted, timeout=60, what="web mounts rollguard-flags-staging")
-    mark_available(kubectl, namespace, "web")
+    two_flags_and_a_kill_switch(kubectl, namespace)
     w = Watcher(kubectl, namespace)
     obj = rollout(namespace, prometheus, requiresSignoff=True, steps=[{"setWeight": 100}], watch="2s")
     obj["spec"]["change"] = {"flags": {"environment": "staging", "values": {GATED_KEY: True, PLAIN_KEY: True}}}
@@ -403,12 +401,7 @@ def test_the_canarys_flags_file_follows_feature_flag_edits_during_the_rollout(
     kubectl.apply(feature_flag("cost-simulator", PLAIN_KEY, gated=False), namespace=namespace)
     other = feature_flag("soft-enforcement", "soft_capability_enforcement", gated=False)
     kubectl.apply(other, namespace=namespace)
-
-    def stable_flags_mounted() -> bool:
-        vols = kubectl.get_json("deployment", "web", namespace=namespace)["spec"]["template"]["spec"].get("volumes")
-        return any(v["name"] == "rollguard-flags" for v in vols or [])
-    eventually(stable_flags_mounted, timeout=60, what="web mounts rollguard-flags-staging")
-    mark_available(kubectl, namespace, "web")
+    flags_mounted_and_available(kubectl, namespace)
     w = Watcher(kubectl, namespace)
     obj = rollout(namespace, prometheus, steps=[{"setWeight": 50}, {"pause": {"untilResumed": True}},
                                                 {"setWeight": 100}])
