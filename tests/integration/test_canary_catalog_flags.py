@@ -301,6 +301,29 @@ def test_the_flags_controller_leaves_an_image_canary_of_a_flags_target_alone(
     w.close()
 
 
+def kill_mid_promotion_then_finish(kubectl: Kubectl, ns: str, operator: OperatorProcess,
+                                   w: Watcher) -> dict[str, Any]:
+    """SIGKILL the operator while the rollout is Promoting (the stable's pods still rolling),
+    restart it, let the rolling update finish: the rollout must end Succeeded."""
+    operator.kill()
+    time.sleep(2)
+    assert status(kubectl, ns)["phase"] == "Promoting"
+    operator.start()
+    time.sleep(3)
+    mark_available(kubectl, ns, "web")  # the rolling update finished
+    st = wait_phase(kubectl, ns, {"Succeeded", "RolledBack", "Failed"}, operator)
+    w.close()
+    assert st["phase"] == "Succeeded", st.get("message")
+    return st
+
+
+def assert_promoted_once(kubectl: Kubectl, ns: str) -> None:
+    events = kubectl.get_json("events", "--field-selector", "involvedObject.name=web-canary-rollout",
+                              namespace=ns)["items"]
+    reasons = [e["reason"] for e in events]
+    assert reasons.count("Promoting") == 1 and reasons.count("Succeeded") == 1, reasons
+
+
 def test_operator_sigkilled_mid_promotion_converges_without_a_second_write(
         kubectl: Kubectl, namespace: str, prometheus: Prometheus, apps: dict[str, App],
         operator: OperatorProcess) -> None:
@@ -321,15 +344,7 @@ def test_operator_sigkilled_mid_promotion_converges_without_a_second_write(
             and catalog_volume(kubectl, namespace, "web") == f"aos-failures-{v2[:10]}"
     eventually(promoting_and_unpinned, timeout=60, what="Promoting, the pin cleared and v2 mounted")
     generation = kubectl.get_json("failurecatalog", "aos-failures", namespace=namespace)["metadata"]["generation"]
-    operator.kill()
-    time.sleep(2)
-    assert status(kubectl, namespace)["phase"] == "Promoting"
-    operator.start()
-    time.sleep(3)
-    mark_available(kubectl, namespace, "web")  # the rolling update finished
-    st = wait_phase(kubectl, namespace, {"Succeeded", "RolledBack", "Failed"}, operator)
-    w.close()
-    assert st["phase"] == "Succeeded", st.get("message")
+    st = kill_mid_promotion_then_finish(kubectl, namespace, operator, w)
     cat = kubectl.get_json("failurecatalog", "aos-failures", namespace=namespace)
     assert "pinnedHash" not in cat["spec"] and cat["metadata"]["generation"] == generation  # no second write
     assert catalog_volume(kubectl, namespace, "web") == f"aos-failures-{v2[:10]}"
@@ -337,10 +352,7 @@ def test_operator_sigkilled_mid_promotion_converges_without_a_second_write(
     applied = st["report"]["appliedChanges"]
     assert applied == [f"FailureCatalog aos-failures: spec.pinnedHash cleared, {v2[:10]} is the spec's own "
                        f"content (was {v1[:10]})"], applied
-    events = kubectl.get_json("events", "--field-selector", "involvedObject.name=web-canary-rollout",
-                              namespace=namespace)["items"]
-    reasons = [e["reason"] for e in events]
-    assert reasons.count("Promoting") == 1 and reasons.count("Succeeded") == 1, reasons
+    assert_promoted_once(kubectl, namespace)
 
 
 def test_operator_sigkilled_mid_flag_promotion_converges_without_a_second_write(
@@ -371,25 +383,14 @@ def test_operator_sigkilled_mid_flag_promotion_converges_without_a_second_write(
     eventually(promoting_and_written, timeout=60, what="Promoting, the FeatureFlags written, overrides removed")
     generations = {n: kubectl.get_json("featureflag", n, namespace=namespace)["metadata"]["generation"]
                    for n in ("failure-catalog", "cost-simulator")}
-    operator.kill()
-    time.sleep(2)
-    assert status(kubectl, namespace)["phase"] == "Promoting"
-    operator.start()
-    time.sleep(3)
-    mark_available(kubectl, namespace, "web")  # the rolling update finished
-    st = wait_phase(kubectl, namespace, {"Succeeded", "RolledBack", "Failed"}, operator)
-    w.close()
-    assert st["phase"] == "Succeeded", st.get("message")
+    kill_mid_promotion_then_finish(kubectl, namespace, operator, w)
     after = {n: kubectl.get_json("featureflag", n, namespace=namespace)["metadata"]["generation"]
              for n in ("failure-catalog", "cost-simulator")}
     assert after == generations  # no second write
     assert spec_of("failure-catalog")["signoff"]["by"] == "alice: shadow run clean"
     stable_file = flags_file(kubectl, namespace, "rollguard-flags-staging")
     assert stable_file[GATED_KEY]["value"] is True and stable_file[PLAIN_KEY]["value"] is True
-    events = kubectl.get_json("events", "--field-selector", "involvedObject.name=web-canary-rollout",
-                              namespace=namespace)["items"]
-    reasons = [e["reason"] for e in events]
-    assert reasons.count("Promoting") == 1 and reasons.count("Succeeded") == 1, reasons
+    assert_promoted_once(kubectl, namespace)
 
 
 def test_the_canarys_flags_file_follows_feature_flag_edits_during_the_rollout(
