@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Build the real control-plane binaries (etcd, kube-apiserver, kube-controller-manager,
-# kubectl) from pinned Go module versions, the way envtest users get them, but without any
+# kube-scheduler, kubectl, and kwok for nodes and the pod lifecycle) from pinned Go module versions, the way envtest users get them, but without any
 # download outside the Go module proxy. Binaries are cached outside the repository, so only
 # the first run pays the build.
 #
@@ -12,6 +12,7 @@ set -euo pipefail
 
 KUBE_VERSION="${ROLLGUARD_KUBE_VERSION:-v1.36.3}"
 ETCD_VERSION="${ROLLGUARD_ETCD_VERSION:-v3.6.16}"
+KWOK_VERSION="${ROLLGUARD_KWOK_VERSION:-v0.7.0}"
 CACHE="${ROLLGUARD_CACHE:-$HOME/.cache/rollguard}"
 BIN="$CACHE/bin/kube-$KUBE_VERSION-etcd-$ETCD_VERSION"
 WORK="$CACHE/build"
@@ -21,11 +22,13 @@ log() { printf '[build-control-plane] %s\n' "$*" >&2; }
 if [ "${1:-}" = "--print-bindir" ]; then echo "$BIN"; exit 0; fi
 
 need=()
-for b in etcd kube-apiserver kube-controller-manager kubectl; do
+for b in etcd kube-apiserver kube-controller-manager kube-scheduler kubectl; do
   [ -x "$BIN/$b" ] || need+=("$b")
 done
+# kwok's version is not in the directory's name: a stamp says which one is there.
+[ -x "$BIN/kwok" ] && [ "$(cat "$BIN/kwok.version" 2>/dev/null)" = "$KWOK_VERSION" ] || need+=(kwok)
 if [ ${#need[@]} -eq 0 ]; then
-  log "cached: $BIN (kubernetes $KUBE_VERSION, etcd $ETCD_VERSION)"
+  log "cached: $BIN (kubernetes $KUBE_VERSION, etcd $ETCD_VERSION, kwok $KWOK_VERSION)"
   echo "$BIN"; exit 0
 fi
 
@@ -68,7 +71,7 @@ build_kube() {
     ldflags+=" -X $pkg.gitVersion=$KUBE_VERSION -X $pkg.gitMajor=$major -X $pkg.gitMinor=$minor_n"
     ldflags+=" -X $pkg.gitTreeState=clean -X $pkg.buildDate=1970-01-01T00:00:00Z"
   done
-  for b in kube-apiserver kube-controller-manager kubectl; do
+  for b in kube-apiserver kube-controller-manager kube-scheduler kubectl; do
     [ -x "$BIN/$b" ] && continue
     local t0=$SECONDS
     log "building $b $KUBE_VERSION (first run only; several minutes on 2 cores)"
@@ -93,8 +96,24 @@ build_etcd() {
   log "built etcd in $((SECONDS - t0))s"
 }
 
+# kwok's own go.mod has no local replaces: a wrapper that requires it is enough.
+build_kwok() {
+  [ -x "$BIN/kwok" ] && [ "$(cat "$BIN/kwok.version" 2>/dev/null)" = "$KWOK_VERSION" ] && return 0
+  local dir="$WORK/kwok-$KWOK_VERSION" t0=$SECONDS
+  mkdir -p "$dir"
+  printf 'module rollguard.local/wrapper\n\ngo %s\n\nrequire sigs.k8s.io/kwok %s\n' \
+    "$(go env GOVERSION | sed -E 's/^go([0-9]+\.[0-9]+).*/\1/')" "$KWOK_VERSION" > "$dir/go.mod"
+  log "building kwok $KWOK_VERSION"
+  (cd "$dir" && go build -trimpath -ldflags "-s -w -X sigs.k8s.io/kwok/pkg/consts.Version=${KWOK_VERSION#v}" \
+    -o "$BIN/kwok.tmp" sigs.k8s.io/kwok/cmd/kwok)
+  mv "$BIN/kwok.tmp" "$BIN/kwok"
+  echo "$KWOK_VERSION" > "$BIN/kwok.version"
+  log "built kwok in $((SECONDS - t0))s"
+}
+
 T0=$SECONDS
 build_etcd
 build_kube
+build_kwok
 log "control plane ready in $((SECONDS - T0))s: $BIN"
 echo "$BIN"

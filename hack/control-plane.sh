@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Start, stop or describe the local node-less control plane (etcd + kube-apiserver +
-# kube-controller-manager on loopback). The binaries are built once by
-# hack/build-control-plane.sh and cached in ~/.cache/rollguard/bin.
+# Start, stop or describe the local cluster on loopback: etcd, kube-apiserver,
+# kube-controller-manager, kube-scheduler, kwok's nodes, the pod runner and a Prometheus that
+# discovers pods. The binaries are built once by hack/build-control-plane.sh and cached in
+# ~/.cache/rollguard/bin.
 #   hack/control-plane.sh up     # start (or reuse) it and print how to use it
 #   eval "$(hack/control-plane.sh env)"   # KUBECONFIG and PATH for kubectl
 #   hack/control-plane.sh down

@@ -1,7 +1,11 @@
 """Shared fixtures: real services started once per test session, on loopback.
 
-- ``control_plane``: etcd + kube-apiserver + kube-controller-manager (node-less, like envtest),
-  with rollguard's CRDs and kopf's peering CRDs applied; ``namespace`` gives each test a fresh one.
+- ``control_plane``: the local cluster (etcd, kube-apiserver, kube-controller-manager with the
+  workload controllers, kube-scheduler, kwok's nodes), with rollguard's CRDs and kopf's peering
+  CRDs applied; ``namespace`` gives each test a fresh one. Deployments roll out into Running pods.
+- ``pod_runner``: starts a local process for each pod labelled ``localenv.rollguard.io/run``.
+- ``pod_prometheus_5s`` / ``pod_prometheus_15s``: Prometheus finding pods through the API with
+  the chart's backend PodMonitor, scraping every 5 s / 15 s.
 - ``postgres``: a PostgreSQL server; ``prometheus``: a Prometheus scraping targets tests add.
 
 Nothing is skipped when a binary is missing: `make test` installs or builds it, and a
@@ -18,8 +22,9 @@ from pathlib import Path
 import pytest
 
 from rollguard.localenv.controlplane import ControlPlane
+from rollguard.localenv.podrunner import PodRunner
 from rollguard.localenv.postgres import Postgres
-from rollguard.localenv.prometheus import Prometheus
+from rollguard.localenv.prometheus import Prometheus, backend_podmonitor
 from tests.support.kube import CRD_DIR, Kubectl, OperatorProcess, eventually
 
 KOPF_PEERING_CRDS = CRD_DIR / "kopf-peering.yaml"  # applied with the rest of crds/
@@ -91,6 +96,41 @@ def database_url(postgres: Postgres) -> str:
 @pytest.fixture(scope="session")
 def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prometheus]:
     prom = Prometheus(tmp_path_factory.mktemp("prometheus"))
+    prom.start()
+    try:
+        yield prom
+    finally:
+        prom.stop()
+
+
+@pytest.fixture(scope="session")
+def pod_runner(control_plane: ControlPlane, tmp_path_factory: pytest.TempPathFactory) -> Iterator[PodRunner]:
+    runner = PodRunner(control_plane.kubeconfig, tmp_path_factory.mktemp("pods")).start()
+    try:
+        yield runner
+    finally:
+        runner.stop()
+
+
+def _pod_prometheus(control_plane: ControlPlane, workdir: Path, interval: str) -> Prometheus:
+    return Prometheus(workdir, scrape_interval=interval, kubernetes=control_plane.prometheus_api(),
+                      pod_monitors=[backend_podmonitor()])
+
+
+@pytest.fixture(scope="session")
+def pod_prometheus_5s(control_plane: ControlPlane, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prometheus]:
+    prom = _pod_prometheus(control_plane, tmp_path_factory.mktemp("prometheus-5s"), "5s")
+    prom.start()
+    try:
+        yield prom
+    finally:
+        prom.stop()
+
+
+@pytest.fixture(scope="session")
+def pod_prometheus_15s(control_plane: ControlPlane,
+                       tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prometheus]:
+    prom = _pod_prometheus(control_plane, tmp_path_factory.mktemp("prometheus-15s"), "15s")
     prom.start()
     try:
         yield prom

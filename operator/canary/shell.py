@@ -112,11 +112,26 @@ def _missing(e: ApiException) -> bool:
 
 
 def _available(dep: dict[str, Any]) -> tuple[bool, str]:
+    """Whether the Deployment has rolled out, as ``kubectl rollout status`` decides it.
+
+    The Deployment controller must have seen the newest spec (``observedGeneration``), every
+    replica must run the newest template (``updatedReplicas``) and be available, and no old
+    replica may be left. Counting ``availableReplicas`` alone says "available" in the middle of
+    a rolling update, while the old pods still serve.
+    """
     want = dep.get("spec", {}).get("replicas", 1)
     st = dep.get("status") or {}
     have = st.get("availableReplicas") or 0
     if want == 0:
         return False, "scaled to 0 replicas"
+    generation = (dep.get("metadata") or {}).get("generation") or 0
+    if (st.get("observedGeneration") or 0) < generation:
+        return False, "the Deployment controller has not seen the newest spec yet"
+    updated, total = st.get("updatedReplicas") or 0, st.get("replicas") or 0
+    if updated < want:
+        return False, f"rolling update: {updated}/{want} replicas updated"
+    if total > updated:
+        return False, f"rolling update: {total - updated} old replicas pending termination"
     return have >= want, f"{have}/{want} replicas available"
 
 

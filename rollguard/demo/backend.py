@@ -1,11 +1,10 @@
-"""An agent-runtime stand-in for the demo: one HTTP process per track (stable, canary).
+"""An agent-runtime stand-in for the demo: the process of each pod of the demo's Deployment.
 
 It does what a real backend built on rollguard does, on a small scale:
 
-- reads the flags and the failure catalog the operator renders (``ROLLGUARD_FLAGS_DIR`` and
-  ``--catalog``: files the demo copies from the ConfigMaps, as kubelet would mount them), and
-  the ``AOS_FEATURE_*`` overrides of its pod template (``POST /control`` sets them, since no
-  kubelet restarts a process here);
+- reads the flags and the failure catalog the operator mounts into its pod
+  (``/etc/rollguard/flags`` and ``/etc/rollguard/catalog/catalog.json``, hot-reloaded), and the
+  ``AOS_FEATURE_*`` overrides of its pod's env;
 - ``POST /run`` runs a small workflow (plan, tool call, summarize). Some steps fail with the
   messages real libraries print. With ``failure_catalog_runtime_integration`` on, an error is
   classified with the mounted catalog and a retryable one is retried up to the catalog's
@@ -20,10 +19,14 @@ It does what a real backend built on rollguard does, on a small scale:
   ``nova_workflow_step_duration_seconds{step}``, ``nova_golden_mismatch_total``,
   ``nova_cost_refused_total`` (plus the SDK's own);
 - ``POST /control`` makes it misbehave: ``{"error_rate": 0.4}`` (non-retryable errors),
-  ``{"golden_mismatch_rate": 0.1}``, ``{"env": {...}}``; ``GET /control`` shows its state.
+  ``{"golden_mismatch_rate": 0.1}``; ``GET /control`` shows its state;
+- on SIGTERM it flushes its reporter and prints one last line, ``FINAL {json state}``, so what
+  a deleted pod reported can still be read from its log.
 
-    python -m rollguard.demo.backend --port 8101 --track canary --catalog DIR/catalog.json \\
-        --failures-url http://127.0.0.1:8000 --token TOKEN --spool DIR/spool.db
+    python -m rollguard.demo.backend --host $(POD_IP) --port 8000 \\
+        --failures-url http://127.0.0.1:8000 --spool /var/lib/agent-runtime/spool.db
+
+(the token comes from ``ROLLGUARD_FAILURES_TOKEN``, a Secret in the pod's env).
 """
 
 from __future__ import annotations
@@ -107,13 +110,6 @@ class Runtime:
                 self.golden_mismatch_rate = float(body["golden_mismatch_rate"])
             if "transient_rate" in body:
                 self.transient_rate = float(body["transient_rate"])
-            if "env" in body:
-                # The pod template's AOS_FEATURE_* variables: replace the whole set.
-                for k in [k for k in os.environ if k.startswith("AOS_FEATURE_")]:
-                    del os.environ[k]
-                for k, v in dict(body["env"]).items():
-                    if str(k).startswith("AOS_FEATURE_"):
-                        os.environ[str(k)] = str(v)
         reload_flags()
         return self.state()
 
@@ -248,14 +244,20 @@ def make_handler(rt: Runtime) -> type[BaseHTTPRequestHandler]:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m rollguard.demo.backend", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--host", default="127.0.0.1", help="address to listen on (the pod's IP)")
     ap.add_argument("--port", type=int, required=True)
-    ap.add_argument("--track", required=True)
-    ap.add_argument("--catalog", type=Path, required=True, help="catalog.json (the mounted FailureCatalog version)")
-    ap.add_argument("--failures-url", required=True)
+    ap.add_argument("--track", default="",
+                    help="stable or canary, for reports (default: the pod's rollguard.io/track label, else stable)")
+    ap.add_argument("--catalog", type=Path, default=Path("/etc/rollguard/catalog/catalog.json"),
+                    help="catalog.json (the mounted FailureCatalog version)")
+    ap.add_argument("--failures-url", default=os.environ.get("ROLLGUARD_FAILURES_URL", ""), required=False)
     ap.add_argument("--token", default=os.environ.get("ROLLGUARD_FAILURES_TOKEN", ""))
     ap.add_argument("--spool", type=Path, required=True)
     ap.add_argument("--transient-rate", type=float, default=0.05)
     args = ap.parse_args(argv)
+    if not args.failures_url:
+        ap.error("--failures-url (or ROLLGUARD_FAILURES_URL) is required")
+    args.track = args.track or "stable"
     logging.basicConfig(level=logging.WARNING, format=f"%(asctime)s {args.track} %(name)s %(message)s")
     for step in STEPS:
         STEP_SECONDS.labels(step)  # every series exists from the start
@@ -268,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, on_term)
-    server = ThreadingHTTPServer(("127.0.0.1", args.port), make_handler(rt))
+    server = ThreadingHTTPServer((args.host, args.port), make_handler(rt))
     server.daemon_threads = True
     try:
         server.serve_forever()
@@ -276,6 +278,7 @@ def main(argv: list[str] | None = None) -> int:
         pass
     finally:
         reporter.close(flush_timeout=5.0)
+        print("FINAL " + json.dumps(rt.state()), flush=True)
     return 0
 
 

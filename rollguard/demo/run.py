@@ -1,13 +1,15 @@
 """The demo orchestrator: starts everything on loopback, runs two CanaryRollouts, prints the story.
 
-Nothing is mocked. What a cluster's nodes would do is done here in the open, by small loops:
+It runs on the local cluster of :mod:`rollguard.localenv` (kube-apiserver, the workload
+controllers, kube-scheduler, kwok nodes): the Deployments roll out into ReplicaSets and pods
+that the pod runner starts as local processes on their pod addresses, with their env and
+mounted ConfigMaps as the kubelet gives them. Prometheus finds the pods through the API
+(a PodMonitor's relabelling). The failures API runs as a pod too; its database is a local
+PostgreSQL (SQLite when PostgreSQL is not installed).
 
-- *kubelet*: pods never run on a node-less control plane, so the demo marks Deployments
-  available (status subresource), copies the ConfigMaps a Deployment mounts (catalog, flags)
-  into that track's directory, and hands the pod template's ``AOS_FEATURE_*`` env to the
-  track's process (``POST /control``);
-- *ingress controller*: the load generator splits requests between the tracks by the canary
-  weight the operator writes on the nginx canary Ingress.
+One thing is played by the demo itself, in the open: the *ingress controller*. The load
+generator sends each request to a ready endpoint (EndpointSlices) of the Service the Ingress
+names, choosing the canary Ingress' Service by the weight the operator writes on it.
 """
 
 from __future__ import annotations
@@ -36,29 +38,19 @@ import yaml
 from rollguard.demo import manifests as m
 from rollguard.localenv import _proc
 from rollguard.localenv.controlplane import REPO_ROOT, ControlPlane
-from rollguard.localenv.prometheus import Prometheus
+from rollguard.localenv.podrunner import RUN_LABEL, PodRunner
+from rollguard.localenv.prometheus import Prometheus, podmonitor
 
 NAMESPACE = "rollguard-demo"
 FLAGS_CONFIGMAP = f"rollguard-flags-{m.ENVIRONMENT}"
 TRACKS = ("stable", "canary")
+TRACK_LABEL = "rollguard.io/track"
 CANARY = f"{m.TARGET}-canary"
+API = "failures-api"
+API_PORT = 8080
 WEIGHT_ANNOTATION = "nginx.ingress.kubernetes.io/canary-weight"
 INTERNAL_SHARE = 0.25
 FINAL = {"Succeeded", "RolledBack", "Failed"}
-
-
-@dataclass
-class Track:
-    name: str
-    port: int
-    directory: Path
-    proc: subprocess.Popen[bytes] | None = None
-    env: dict[str, str] | None = None
-    mounted: dict[str, str] = field(default_factory=dict)  # ConfigMap name -> resourceVersion copied
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
 
 
 @dataclass
@@ -93,6 +85,8 @@ def _http(method: str, url: str, body: dict[str, Any] | None = None, token: str 
 
 
 class Demo:
+    """The whole demo: ``run()`` starts everything, runs both rollouts and returns a :class:`DemoResult`."""
+
     def __init__(self, workdir: Path | None = None, *, db: str = "auto", interval: str = "4s", rps: float = 20.0,
                  out: Callable[[str], None] | None = None, keep: bool = False) -> None:
         self.workdir = workdir or Path(tempfile.mkdtemp(prefix="rollguard-demo-"))
@@ -101,12 +95,15 @@ class Demo:
         self.t0 = time.monotonic()
         self.cp: ControlPlane | None = None
         self.prom: Prometheus | None = None
+        self.runner: PodRunner | None = None
         self.pg: Any = None
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
-        self.tracks = {t: Track(t, _proc.free_port(), self.workdir / "tracks" / t) for t in TRACKS}
         self.api_url = ""
         self.write_token = self.read_token = ""
         self.weight = 0
+        # what the ingress controller routes to: Service name -> ready endpoints (ip:port)
+        self.endpoints: dict[str, list[str]] = {}
+        self.routes: tuple[str, str | None] = (m.TARGET, None)  # (stable Service, canary Service)
         self.sent: dict[str, Counter[str]] = {t: Counter() for t in TRACKS}
         self.weights: dict[str, list[int]] = {}  # rollout -> Ingress canary weights the load generator used
         self._stop = threading.Event()
@@ -115,6 +112,7 @@ class Demo:
         self._apps: Any = None
         self._net: Any = None
         self._custom: Any = None
+        self._discovery: Any = None
 
     # ------------------------------------------------------------------ output
     def say(self, msg: str) -> None:
@@ -159,14 +157,20 @@ class Demo:
             time.sleep(0.3)
         raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
 
+    def show(self, *args: str) -> None:
+        """Print a kubectl command and its output into the transcript."""
+        out = self.kubectl(*args, check=False)
+        self._out(f"$ kubectl {' '.join(args)}\n{(out.stdout or out.stderr).rstrip()}")
+
     # ------------------------------------------------------------------ start-up
     def start(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.say(f"state directory {self.workdir}")
         self.cp = ControlPlane(self.workdir / "controlplane")
         st = self.cp.start()
-        self.say(f"control plane up (etcd, kube-apiserver, kube-controller-manager) at {st.server} "
-                 f"in {st.started_seconds:.1f}s")
+        self.say(f"cluster up at {st.server} in {st.started_seconds:.1f}s: etcd, kube-apiserver, "
+                 "kube-controller-manager, kube-scheduler, kwok")
+        self.show("get", "nodes", "-o", "wide")
         crds = sorted((REPO_ROOT / "crds").glob("*.yaml"))
         for p in crds:
             self.kubectl("apply", "--server-side", "-f", str(p))
@@ -175,44 +179,43 @@ class Demo:
         self.kubectl("create", "namespace", NAMESPACE)
         self.say(f"CRDs installed ({len(crds)} files); namespace {NAMESPACE}")
         self._clients()
+        self.runner = PodRunner(self.cp.kubeconfig, self.workdir / "pods").start()
+        self.say(f"pod runner started: pods labelled {RUN_LABEL}=true run as local processes on their pod IPs")
 
-        self.prom = Prometheus(self.workdir / "prometheus")
+        monitor = podmonitor(f"{m.TARGET}-pods", NAMESPACE, port="http",
+                             selector={"matchExpressions": [{"key": "app", "operator": "In",
+                                                             "values": [m.TARGET, CANARY, API]}]},
+                             pod_target_labels=[TRACK_LABEL])
+        self.prom = Prometheus(self.workdir / "prometheus", kubernetes=self.cp.prometheus_api(),
+                               pod_monitors=[monitor])
         self.prom.start()
-        for t in self.tracks.values():
-            self.prom.set_targets(t.name, [f"127.0.0.1:{t.port}"],
-                                  {"namespace": NAMESPACE, "rollguard_io_track": t.name})
-        self.say(f"Prometheus at {self.prom.url} (scrape 1s; tracks labelled rollguard_io_track=stable|canary)")
+        self.say(f"Prometheus at {self.prom.url}: pod discovery through the API, PodMonitor {NAMESPACE}/"
+                 f"{m.TARGET}-pods (port http, scrape 1s)")
 
         self._start("operator", [sys.executable, "-m", "rollguard.cli.main", "operator", "run", "--standalone",
                                  "-n", NAMESPACE, "--liveness", ""])
-        self.say("operator started (rollguard operator run --standalone -n rollguard-demo)")
+        self.say(f"operator started (rollguard operator run --standalone -n {NAMESPACE})")
 
         catalog = subprocess.run([sys.executable, "-m", "rollguard.cli.main", "catalog", "default", "--name",
-                                  "agents", "--target", m.TARGET], check=True, capture_output=True, text=True,
-                                 env=self._env()).stdout
-        for obj in [*m.target_objects(), *m.flags()]:
-            self.apply(obj)
+                                  "agents", "--target", m.TARGET, "--target", API], check=True,
+                                 capture_output=True, text=True, env=self._env()).stdout
         self.apply(catalog)
-        self._mark_available(m.TARGET)
-        self.say(f"applied Deployment/Service/Ingress {m.TARGET}, FailureCatalog agents (default catalog), "
-                 f"FeatureFlags {m.CATALOG_FLAG}, {m.COST_FLAG} (false in '{m.ENVIRONMENT}')")
-        self._wait(lambda: self._mounts(m.TARGET) >= 2, "the operator to mount the catalog and flags", 60)
-        self._sync_track(self.tracks["stable"], m.TARGET)
-        self._sync_track(self.tracks["canary"], m.TARGET)
-        cm = {k for k in self.tracks["stable"].mounted}
-        self.say(f"operator mounted ConfigMaps {', '.join(sorted(cm))} into {m.TARGET}; copied to each track")
         self._start_api()
-
-        for t in self.tracks.values():
-            self._start_track(t)
-        self._wait(lambda: all(_http("GET", f"{t.url}/healthz")[0] == 200 for t in self.tracks.values()),
-                   "the backend tracks", 30)
-        for t in self.tracks.values():
-            self._push_env(t)
-        self._wait(lambda: len(self.prom.query(f'up{{namespace="{NAMESPACE}"}} == 1')) == 2 if self.prom else False,
-                   "Prometheus scraping both tracks", 30)
-        self.say(f"backend tracks up: stable {self.tracks['stable'].url}, canary {self.tracks['canary'].url}")
-        for target in (self._kubelet, self._loadgen, self._loadgen):
+        for obj in [m.token_secret(self.write_token), *m.target_objects(self.api_url), *m.flags()]:
+            self.apply(obj)
+        self.say(f"applied Secret {m.TOKEN_SECRET}, Deployment/Service/Ingress {m.TARGET}, FeatureFlags "
+                 f"{m.CATALOG_FLAG}, {m.COST_FLAG} (false in '{m.ENVIRONMENT}')")
+        self._wait(lambda: self._mounts(m.TARGET) >= 3, "the operator to mount the catalog and flags", 60)
+        self._wait(lambda: self._rolled_out(m.TARGET), f"Deployment {m.TARGET} to roll out", 90)
+        self._wait(lambda: len(self._ready_pods(m.LABELS)) == m.REPLICAS
+                   and all(_http("GET", f"http://{ip}:{m.PORT}/healthz")[0] == 200
+                           for ip in self._ready_pods(m.LABELS)), f"the {m.TARGET} pods to answer", 60)
+        self.say(f"{m.TARGET} rolled out with the catalog and flags the operator mounted; its pods answer:")
+        self.show("get", "pods", "-n", NAMESPACE, "-o", "wide")
+        self._wait(lambda: len(self.prom.query(f'up{{namespace="{NAMESPACE}", pod=~"{m.TARGET}-.*"}} == 1'))
+                   == m.REPLICAS if self.prom else False, "Prometheus to discover and scrape the pods", 60)
+        self.say(f"Prometheus scrapes {m.REPLICAS} {m.TARGET} pods it found through the API")
+        for target in (self._watch, self._loadgen, self._loadgen):
             th = threading.Thread(target=target, daemon=True)
             th.start()
             self._threads.append(th)
@@ -226,8 +229,10 @@ class Demo:
         api = config.new_client_from_config(config_file=str(self.cp.kubeconfig))  # type: ignore[no-untyped-call]
         self._core, self._apps = client.CoreV1Api(api), client.AppsV1Api(api)
         self._net, self._custom = client.NetworkingV1Api(api), client.CustomObjectsApi(api)
+        self._discovery = client.DiscoveryV1Api(api)
 
     def _start_api(self) -> None:
+        """The failures API as a pod of Deployment ``failures-api``; its database runs on this machine."""
         have_pg = shutil.which("initdb") is not None or any(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
         if self.db == "postgres" or (self.db == "auto" and have_pg):
             from rollguard.localenv.postgres import Postgres
@@ -238,6 +243,7 @@ class Demo:
         else:
             url, what = f"sqlite:///{self.workdir / 'failures.db'}", "SQLite"
         cli = [sys.executable, "-m", "rollguard.cli.main", "api"]
+        subprocess.run([*cli, "migrate", "--database-url", url], check=True, capture_output=True, env=self._env())
 
         def token(scopes: str) -> str:
             return subprocess.run([*cli, "token", "create", "--database-url", url, "--tenant", "demo",
@@ -245,22 +251,31 @@ class Demo:
                                   capture_output=True, text=True, env=self._env()).stdout.strip()
 
         self.write_token, self.read_token = token("failures:write"), token("failures:read")
-        port = _proc.free_port()
-        self.api_url = f"http://127.0.0.1:{port}"
-        catalog = self.tracks["stable"].directory / "catalog" / "catalog.json"
-        self._start("failures-api", [*cli, "serve", "--database-url", url, "--port", str(port),
-                                     "--catalog", str(catalog), "--log-level", "warning"])
+        labels = {"app": API}
+        self.apply({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": f"{API}-db"},
+                    "type": "Opaque", "stringData": {"url": url}})
+        self.apply({
+            "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": API, "labels": labels},
+            "spec": {"replicas": 1, "selector": {"matchLabels": labels},
+                     "template": {"metadata": {"labels": {**labels, RUN_LABEL: "true"}}, "spec": {"containers": [{
+                         "name": "api", "image": "example.org/rollguard:0.1.0",
+                         "command": ["python", "-m", "rollguard.cli.main", "api", "serve"],
+                         "args": ["--host", "$(POD_IP)", "--port", str(API_PORT), "--no-migrate",
+                                  "--log-level", "warning"],
+                         "env": [{"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
+                                 {"name": "ROLLGUARD_API_DATABASE_URL",
+                                  "valueFrom": {"secretKeyRef": {"name": f"{API}-db", "key": "url"}}}],
+                         "ports": [{"name": "http", "containerPort": API_PORT}]}]}}},
+        })
+        self._wait(lambda: self._mounts(API) >= 1, f"the operator to mount the catalog into {API}", 60)
+        self._wait(lambda: self._rolled_out(API), f"Deployment {API} to roll out", 90)
+        ip = self._wait(lambda: next(iter(self._ready_pods(labels)), None), f"a ready {API} pod", 60)
+        self.api_url = f"http://{ip}:{API_PORT}"
         self._wait(lambda: _http("GET", f"{self.api_url}/readyz")[0] == 200, "the failures API", 60)
-        self.say(f"failures API at {self.api_url} ({what}); tokens for tenant 'demo'")
+        self.say(f"failures API pod at {self.api_url} ({what}), with the FailureCatalog mounted; "
+                 "tokens for tenant 'demo'")
 
-    def _start_track(self, t: Track) -> None:
-        env = {**self._env(), "ROLLGUARD_FLAGS_DIR": str(t.directory / "flags"), "ROLLGUARD_ENVIRONMENT": m.ENVIRONMENT}
-        t.proc = self._start(f"backend-{t.name}", [
-            sys.executable, "-m", "rollguard.demo.backend", "--port", str(t.port), "--track", t.name,
-            "--catalog", str(t.directory / "catalog" / "catalog.json"), "--failures-url", self.api_url,
-            "--token", self.write_token, "--spool", str(t.directory / "spool.db")], env)
-
-    # ------------------------------------------------------------------ the "kubelet"
+    # ------------------------------------------------------------------ reading the cluster
     def _deployment(self, name: str) -> dict[str, Any] | None:
         from kubernetes.client.exceptions import ApiException
 
@@ -273,83 +288,66 @@ class Demo:
                 return None
             raise
 
-    def _mark_available(self, name: str) -> None:
-        """No node runs pods here: say what kubelet and the Deployment controller would say."""
-        self._apps.patch_namespaced_deployment_status(name, NAMESPACE, {"status": {
-            "replicas": 1, "readyReplicas": 1, "availableReplicas": 1, "updatedReplicas": 1}})
+    def _rolled_out(self, name: str) -> bool:
+        """What ``kubectl rollout status`` waits for: the controller saw the newest spec and every
+        replica is updated and available."""
+        dep = self._deployment(name) or {}
+        st, want = dep.get("status") or {}, (dep.get("spec") or {}).get("replicas", 1)
+        return bool(dep) and st.get("observedGeneration", 0) >= dep["metadata"]["generation"] and \
+            st.get("updatedReplicas", 0) == want and st.get("availableReplicas", 0) == want and \
+            st.get("replicas", 0) == want
+
+    def _ready_pods(self, labels: dict[str, str]) -> list[str]:
+        sel = ",".join(f"{k}={v}" for k, v in labels.items())
+        pods = self._core.list_namespaced_pod(NAMESPACE, label_selector=sel).items
+        return [p.status.pod_ip for p in pods if p.status.pod_ip and p.metadata.deletion_timestamp is None
+                and p.status.phase == "Running"]
 
     def _mounts(self, name: str) -> int:
         dep = self._deployment(name) or {}
         vols = dep.get("spec", {}).get("template", {}).get("spec", {}).get("volumes") or []
         return sum(1 for v in vols if v.get("configMap"))
 
-    def _sync_track(self, t: Track, deployment: str) -> dict[str, Any] | None:
-        """Give track ``t`` what a pod of ``deployment`` would get: its ConfigMap files and env."""
-        dep = self._deployment(deployment)
-        if dep is None:
-            return None
-        pod = dep["spec"]["template"]["spec"]
-        for vol in pod.get("volumes") or []:
-            cm_name = (vol.get("configMap") or {}).get("name")
-            if not cm_name:
-                continue
-            cm = self._core.read_namespaced_config_map(cm_name, NAMESPACE)
-            if t.mounted.get(cm_name) == cm.metadata.resource_version:
-                continue
-            for fname, content in (cm.data or {}).items():
-                sub = "catalog" if fname == "catalog.json" else "flags"
-                path = t.directory / sub / fname
-                path.parent.mkdir(parents=True, exist_ok=True)
-                tmp = path.with_suffix(".tmp")
-                tmp.write_text(content)
-                tmp.rename(path)  # atomic, as kubelet swaps a ConfigMap volume
-            t.mounted[cm_name] = cm.metadata.resource_version
-        env = {e["name"]: e.get("value", "") for c in pod.get("containers") or [] for e in c.get("env") or []
-               if e["name"].startswith("AOS_FEATURE_")}
-        t.env = env
-        return dep
-
-    def _push_env(self, t: Track) -> None:
-        _http("POST", f"{t.url}/control", {"env": t.env or {}})
-
-    def _kubelet(self) -> None:
-        pushed: dict[str, dict[str, str] | None] = {t: None for t in TRACKS}
-        canary_seen = False
-        while not self._stop.is_set():
-            with contextlib.suppress(Exception):
-                self._sync_track(self.tracks["stable"], m.TARGET)
-                canary = self._deployment(CANARY)
-                if canary is not None:
-                    if (canary.get("status") or {}).get("availableReplicas", 0) < 1:
-                        self._mark_available(CANARY)
-                    self._sync_track(self.tracks["canary"], CANARY)
-                    if not canary_seen:
-                        self.say(f"  [kubelet] canary Deployment {CANARY} created: marked available, its "
-                                 f"pod env {self.tracks['canary'].env} handed to the canary track")
-                    canary_seen = True
-                else:
-                    canary_seen = False
-                    self._sync_track(self.tracks["canary"], m.TARGET)  # idle canary track: a stable copy
-                for name, t in self.tracks.items():
-                    if t.env != pushed[name]:
-                        self._push_env(t)
-                        pushed[name] = dict(t.env or {})
-                self.weight = self._read_weight()
-            self._stop.wait(0.5)
-
-    def _read_weight(self) -> int:
+    def _read_route(self) -> tuple[int, str | None]:
+        """The nginx canary Ingress as an ingress controller reads it: (weight, canary Service)."""
         from kubernetes.client.exceptions import ApiException
 
         try:
             ing = self._net.read_namespaced_ingress(f"{m.TARGET}-canary", NAMESPACE)
         except ApiException as e:
             if e.status == 404:
-                return 0
+                return 0, None
             raise
         ann = ing.metadata.annotations or {}
         if ann.get("nginx.ingress.kubernetes.io/canary") != "true":
-            return 0
-        return int(ann.get(WEIGHT_ANNOTATION) or 0)
+            return 0, None
+        service = ing.spec.rules[0].http.paths[0].backend.service.name
+        return int(ann.get(WEIGHT_ANNOTATION) or 0), service
+
+    def _service_endpoints(self, service: str) -> list[str]:
+        """Ready endpoints of ``service`` from its EndpointSlices, as ``ip:port``."""
+        slices = self._discovery.list_namespaced_endpoint_slice(
+            NAMESPACE, label_selector=f"kubernetes.io/service-name={service}").items
+        out = []
+        for sl in slices:
+            ports = [p.port for p in sl.ports or [] if p.port]
+            for ep in sl.endpoints or []:
+                if ep.conditions is None or ep.conditions.ready is not False:
+                    out += [f"{addr}:{port}" for addr in ep.addresses for port in ports]
+        return sorted(out)
+
+    def _watch(self) -> None:
+        """The ingress controller's view, refreshed twice a second."""
+        while not self._stop.is_set():
+            with contextlib.suppress(Exception):
+                weight, canary = self._read_route()
+                eps = {m.TARGET: self._service_endpoints(m.TARGET)}
+                if canary:
+                    eps[canary] = self._service_endpoints(canary)
+                self.endpoints, self.routes = eps, (m.TARGET, canary)
+                # nginx sends no canary traffic while the canary Service has no ready endpoint
+                self.weight = weight if canary and eps.get(canary) else 0
+            self._stop.wait(0.5)
 
     # ------------------------------------------------------------------ load generator
     def _loadgen(self) -> None:
@@ -360,20 +358,27 @@ class Demo:
             # only the stable pods; the rest come through the Ingress, split by the canary weight.
             # So the baseline keeps traffic (and metrics) even at 100 %, as in a real cluster.
             internal = random.random() < INTERNAL_SHARE
-            track = "canary" if not internal and random.uniform(0, 100) < self.weight else "stable"
+            stable_svc, canary_svc = self.routes
+            to_canary = canary_svc is not None and not internal and random.uniform(0, 100) < self.weight
+            service = canary_svc if to_canary and canary_svc else stable_svc
+            endpoints = self.endpoints.get(service) or []
+            track = "canary" if to_canary else "stable"
             # ~10 % of the runs are big ones, over the cost simulator's $1 budget
             tokens = random.randint(25_000, 40_000) if random.random() < 0.1 else random.randint(1_000, 15_000)
-            with contextlib.suppress(Exception):
-                code, _ = _http("POST", f"{self.tracks[track].url}/run",
-                                {"run_id": f"run-{random.getrandbits(32):08x}", "tokens": tokens})
-                self.sent[track][str(code)] += 1
+            if endpoints:
+                with contextlib.suppress(Exception):
+                    code, _ = _http("POST", f"http://{random.choice(endpoints)}/run",
+                                    {"run_id": f"run-{random.getrandbits(32):08x}", "tokens": tokens})
+                    self.sent[track][str(code)] += 1
             self._stop.wait(max(0.0, period - (time.monotonic() - t0)))
+
+    def _canary_pods(self) -> list[str]:
+        return self._ready_pods({"app": CANARY})
 
     # ------------------------------------------------------------------ rollouts
     def rollout(self, name: str, flag_key: str, misbehave_at: int | None = None) -> dict[str, Any]:
         assert self.prom is not None
-        obj = m.rollout(name, flag_key, namespace=NAMESPACE, prometheus_url=self.prom.url,
-                        smoke_url=f"{self.tracks['canary'].url}/healthz", interval=self.interval)
+        obj = m.rollout(name, flag_key, prometheus_url=self.prom.url, interval=self.interval)
         self.say(f"=== CanaryRollout {name}: {flag_key}=true in '{m.ENVIRONMENT}', steps 25% -> 50% -> 100%, "
                  f"analysis every {self.interval}")
         self.apply(obj)
@@ -383,6 +388,7 @@ class Demo:
         deadline = time.monotonic() + 180
         st: dict[str, Any] = {}
         seen = self.weights.setdefault(name, [])
+        shown_pods = False
         while time.monotonic() < deadline:
             if not seen or seen[-1] != self.weight:
                 seen.append(self.weight)
@@ -399,16 +405,18 @@ class Demo:
                 for metric in st.get("metrics") or []:
                     self.say(f"    {metric.get('message') or metric.get('name')}")
                 self.say(f"    traffic so far: stable {dict(self.sent['stable'])}, canary {dict(self.sent['canary'])}")
+            if not shown_pods and (st.get("canaryWeight") or 0) > 0:
+                self.show("get", "pods", "-n", NAMESPACE, "-L", TRACK_LABEL)
+                shown_pods = True
             if misbehave_at is not None and not misbehaving and (st.get("canaryWeight") or 0) >= misbehave_at:
-                _http("POST", f"{self.tracks['canary'].url}/control", {"error_rate": 0.2})
+                for ip in self._canary_pods():
+                    _http("POST", f"http://{ip}:{m.PORT}/control", {"error_rate": 0.2})
                 misbehaving = True
                 self.say("  [demo] the canary starts failing: 20 % of its workflow steps now raise "
                          "non-retryable errors (DB_SCHEMA_MISMATCH, NULL_REFERENCE)")
             if st.get("phase") in FINAL:
                 break
             time.sleep(0.5)
-        if misbehaving:
-            _http("POST", f"{self.tracks['canary'].url}/control", {"error_rate": 0.0})
         if st.get("phase") not in FINAL:
             raise TimeoutError(f"{name} did not finish: {st.get('phase')} {st.get('message')}")
         report = st.get("report") or {}
@@ -420,13 +428,19 @@ class Demo:
         return st
 
     def _stable_flags(self) -> dict[str, bool]:
-        """The values in the flags file the stable mounts (promotion writes them into the FeatureFlags)."""
-        try:
+        """The flag values the stable's pods read from their mounted flags file, once every pod
+        agrees with the ConfigMap (promotion writes them into the FeatureFlags; the file follows)."""
+        def agreed() -> dict[str, bool] | None:
             cm = self._core.read_namespaced_config_map(FLAGS_CONFIGMAP, NAMESPACE)
             flags = json.loads((cm.data or {}).get("flags.json") or "{}").get("flags") or {}
-        except Exception:  # a demo line, not a decision
-            return {}
-        return {k: bool(v.get("value")) for k, v in sorted(flags.items())}
+            want = {k: bool(v.get("value")) for k, v in sorted(flags.items())}
+            seen = [_http("GET", f"http://{ip}:{m.PORT}/control")[1]["flags"]
+                    for ip in self._ready_pods(m.LABELS)]
+            return want if seen and all(s == want for s in seen) else None
+        try:
+            return dict(self._wait(agreed, "the stable pods to read the flags file", 30))
+        except TimeoutError:  # a demo line, not a decision: show what the pods read
+            return dict(_http("GET", f"http://{self._ready_pods(m.LABELS)[0]}:{m.PORT}/control")[1]["flags"])
 
     def _stable_env(self) -> dict[str, str]:
         dep = self._deployment(m.TARGET) or {}
@@ -453,15 +467,34 @@ class Demo:
 
     # ------------------------------------------------------------------ the failures recorded
     def failures(self) -> tuple[dict[str, Any], dict[str, dict[str, int]]]:
-        # Every track's SDK spool must be empty: then the API has every failure the tracks reported.
+        # Every pod's SDK spool must be empty: then the API has every failure the pods reported.
+        # Pods deleted during the run (the canary's, the stable's replaced by a rollout) told
+        # what they reported in their last log line.
+        assert self.runner is not None
+        live = self._ready_pods({"app": m.TARGET}) + self._canary_pods()
+
         def drained() -> bool:
-            return all(_http("GET", f"{t.url}/control")[1]["spool_pending"] == 0 for t in self.tracks.values())
+            return all(_http("GET", f"http://{ip}:{m.PORT}/control")[1]["spool_pending"] == 0 for ip in live)
         self._wait(drained, "the SDK spools to drain into the failures API", 60)
-        reported = {t.name: dict(_http("GET", f"{t.url}/control")[1]["reported"]) for t in self.tracks.values()}
+        reported: dict[str, Counter[str]] = {t: Counter() for t in TRACKS}
+        for ip in live:
+            state = _http("GET", f"http://{ip}:{m.PORT}/control")[1]
+            reported[state["track"]].update(state["reported"])
+        for gone in self.runner.finished:
+            if gone.labels.get("app") not in (m.TARGET, CANARY):
+                continue
+            log_text = (gone.directory / f"{gone.container}.log").read_text(errors="replace")
+            final = [line for line in log_text.splitlines() if line.startswith("FINAL ")]
+            if not final:
+                raise RuntimeError(f"pod {gone.key} ended without its FINAL line; see {gone.directory}")
+            state = json.loads(final[-1][len("FINAL "):])
+            if state["spool_pending"]:
+                raise RuntimeError(f"pod {gone.key} ended with {state['spool_pending']} failures not delivered")
+            reported[state["track"]].update(state["reported"])
         code, stats = _http("GET", f"{self.api_url}/api/v1/failures/stats?since_hours=1", token=self.read_token)
         if code != 200:
             raise RuntimeError(f"stats: HTTP {code}: {stats}")
-        return stats, reported
+        return stats, {t: dict(c) for t, c in reported.items()}
 
     def print_failures(self, stats: dict[str, Any], reported: dict[str, dict[str, int]]) -> None:
         self._out("=" * 72)
@@ -504,10 +537,9 @@ class Demo:
         for th in self._threads:
             th.join(5)
         # backends first (their SDK flushes), the operator before the control plane
-        for name in [n for n in self.procs if n.startswith("backend-")] + ["operator", "failures-api"]:
-            p = self.procs.pop(name, None)
-            if p is not None:
-                _proc.stop_pid(p.pid)
+        # the pods' processes first (their SDK flushes), the operator before the control plane
+        if self.runner is not None:
+            self.runner.stop()
         for p in self.procs.values():
             _proc.stop_pid(p.pid)
         self.procs.clear()

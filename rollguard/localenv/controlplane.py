@@ -1,8 +1,13 @@
-"""A real, node-less Kubernetes control plane on loopback, as controller-runtime's envtest runs it.
+"""A small real Kubernetes cluster on loopback: control plane, workload controllers, nodes.
 
-etcd + kube-apiserver (RBAC on, client-certificate auth) + kube-controller-manager with only
-the garbage-collector and namespace controllers, so ownerReferences and namespace deletion
-behave as in a cluster while nothing schedules pods or overwrites a Deployment's status.
+etcd + kube-apiserver (RBAC on, client-certificate auth) + kube-controller-manager with the
+workload controllers (:data:`KCM_CONTROLLERS`: deployments roll out through ReplicaSets, Jobs
+run, Services get endpoints, namespaces and owned objects are cleaned up) + kube-scheduler +
+kwok, which manages :data:`rollguard.localenv.kwok.NODE_COUNT` nodes and plays their kubelets:
+pods are scheduled, get a loopback address (127.10.<node>.<n>) and become Running and Ready, so
+a Deployment becomes Available with no one writing its status by hand. No container runs:
+the pod runner (:mod:`rollguard.localenv.podrunner`) starts a local process for the pods that
+ask for one.
 
     python -m rollguard.localenv.controlplane up|down|env [--dir DIR]
 
@@ -24,16 +29,28 @@ from pathlib import Path
 
 import yaml
 
-from rollguard.localenv import _proc
+from rollguard.localenv import _proc, kwok
 from rollguard.localenv.certs import CertificateAuthority, service_account_key
+from rollguard.localenv.prometheus import KubernetesAPI, Prometheus, backend_podmonitor
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_DIR = Path(os.environ.get("ROLLGUARD_CACHE", Path.home() / ".cache" / "rollguard")) / "controlplane"
-KCM_CONTROLLERS = "garbage-collector-controller,namespace-controller"
+KCM_CONTROLLERS = ",".join([
+    "deployment-controller", "replicaset-controller", "job-controller",
+    "endpoints-controller", "endpointslice-controller", "serviceaccount-controller",
+    "garbage-collector-controller", "namespace-controller",
+])
+# Prometheus reads pods through the API with an identity of its own (read-only, see
+# PROMETHEUS_RBAC), as kube-prometheus' Prometheus does with its ServiceAccount.
+PROMETHEUS_USER = "rollguard-local:prometheus"
 
 
 def binaries_dir() -> Path:
-    """Where etcd, kube-apiserver, kube-controller-manager and kubectl are; builds them if needed."""
+    """Where etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubectl and kwok are.
+
+    Builds them (``hack/build-control-plane.sh``) when they are missing; ``ROLLGUARD_BIN_DIR``
+    names a directory that already has them.
+    """
     override = os.environ.get("ROLLGUARD_BIN_DIR")
     if override:
         return Path(override)
@@ -54,6 +71,8 @@ class State:
     etcd_pid: int = 0
     apiserver_pid: int = 0
     kcm_pid: int = 0
+    scheduler_pid: int = 0
+    kwok_pid: int = 0
     started_seconds: float = 0.0
     extra: dict[str, str] = field(default_factory=dict)
 
@@ -95,9 +114,13 @@ class ControlPlane:
         # The controller manager runs with its own identity (no per-controller service accounts,
         # nothing issues their tokens here), so it needs the rights of all the controllers it runs.
         kcm = ca.issue("kube-controller-manager", cn="system:kube-controller-manager", org="system:masters")
+        # The scheduler and kwok get the identities the bootstrap RBAC knows (scheduler) or the
+        # rights a kubelet and node controller need between them (kwok, in system:masters).
+        scheduler = ca.issue("kube-scheduler", cn="system:kube-scheduler")
+        kwok_id = ca.issue("kwok", cn="system:kwok", org="system:masters")
         sa_key = service_account_key(pki / "sa.key")
 
-        etcd_port, etcd_peer, api_port, kcm_port = (_proc.free_port() for _ in range(4))
+        etcd_port, etcd_peer, api_port, kcm_port, sched_port, kwok_port = (_proc.free_port() for _ in range(6))
         logs = self.workdir / "logs"
 
         etcd = _proc.start([
@@ -125,7 +148,7 @@ class ControlPlane:
             "--service-account-issuer", server,
             "--service-account-key-file", str(sa_key),
             "--service-account-signing-key-file", str(sa_key),
-            "--service-cluster-ip-range", "10.96.0.0/24",
+            "--service-cluster-ip-range", SERVICE_CIDR,
             "--allow-privileged=true",
             # nothing creates ServiceAccount tokens or default service accounts here
             "--disable-admission-plugins", "ServiceAccount",
@@ -156,17 +179,62 @@ class ControlPlane:
         ], logs / "kube-controller-manager.log")
         self._procs.append(controller_manager)
 
+        sched_kubeconfig = self.workdir / "kube-scheduler.kubeconfig"
+        _write_kubeconfig(sched_kubeconfig, server, ca.pair.cert, scheduler.cert, scheduler.key,
+                          user="system:kube-scheduler")
+        kube_scheduler = _proc.start([
+            self._bin("kube-scheduler"),
+            "--kubeconfig", str(sched_kubeconfig),
+            "--authentication-kubeconfig", str(sched_kubeconfig),
+            "--authorization-kubeconfig", str(sched_kubeconfig),
+            "--leader-elect=false", "--bind-address", "127.0.0.1", "--secure-port", str(sched_port),
+            "-v", "1",
+        ], logs / "kube-scheduler.log")
+        self._procs.append(kube_scheduler)
+
+        kwok_kubeconfig = self.workdir / "kwok.kubeconfig"
+        _write_kubeconfig(kwok_kubeconfig, server, ca.pair.cert, kwok_id.cert, kwok_id.key, user="system:kwok")
+        kwok_proc = _proc.start(kwok.command(self._bin("kwok"), kwok_kubeconfig,
+                                             kwok.write_config(self.workdir / "kwok.yaml"), kwok_port),
+                                logs / "kwok.log")
+        self._procs.append(kwok_proc)
+
         self.state = State(workdir=str(self.workdir), bin_dir=str(self.bin_dir), server=server,
                            kubeconfig=str(self.kubeconfig), etcd_pid=etcd.pid, apiserver_pid=apiserver.pid,
-                           kcm_pid=controller_manager.pid, started_seconds=round(time.monotonic() - t0, 2))
+                           kcm_pid=controller_manager.pid, scheduler_pid=kube_scheduler.pid,
+                           kwok_pid=kwok_proc.pid)
+        (self.workdir / "state.json").write_text(json.dumps(asdict(self.state), indent=2))
+        self._add_nodes(timeout)
+        self._apply(PROMETHEUS_RBAC)
+        self.state.started_seconds = round(time.monotonic() - t0, 2)
         (self.workdir / "state.json").write_text(json.dumps(asdict(self.state), indent=2))
         return self.state
+
+    def _apply(self, manifest: str) -> None:
+        subprocess.run([str(self.kubectl), "--kubeconfig", str(self.kubeconfig), "apply", "--server-side",
+                        "--field-manager", "rollguard-localenv", "-f", "-"],
+                       input=manifest, text=True, check=True, capture_output=True, timeout=60)
+
+    def _add_nodes(self, timeout: float) -> None:
+        """Register kwok's nodes and wait until every one is Ready (kwok marks them)."""
+        self._apply(kwok.nodes_json())
+        names = [n["metadata"]["name"] for n in kwok.nodes()]
+
+        def ready() -> bool:
+            out = subprocess.run([str(self.kubectl), "--kubeconfig", str(self.kubeconfig), "get", "nodes", "-o",
+                                  'jsonpath={range .items[*]}{.metadata.name}={.status.conditions[?(@.type=="Ready")]'
+                                  '.status}{"\\n"}{end}'], capture_output=True, text=True, timeout=30).stdout
+            status = dict(line.split("=", 1) for line in out.split() if "=" in line)
+            return all(status.get(n) == "True" for n in names)
+
+        _proc.wait_for(ready, timeout=timeout, what="kwok nodes Ready", log=self.workdir / "logs" / "kwok.log")
 
     def stop(self) -> None:
         state = self.state or _load_state(self.workdir)
         if state is None:
             return
-        for pid in (state.kcm_pid, state.apiserver_pid, state.etcd_pid):
+        addons = [int(state.extra[k]) for k in ("podrunner_pid", "prometheus_pid") if k in state.extra]
+        for pid in (*addons, state.kwok_pid, state.scheduler_pid, state.kcm_pid, state.apiserver_pid, state.etcd_pid):
             if pid:
                 _proc.stop_pid(pid)
         for p in self._procs:
@@ -187,6 +255,13 @@ class ControlPlane:
             return False
         return True
 
+    def prometheus_api(self) -> KubernetesAPI:
+        """How Prometheus reaches this apiserver: its URL and Prometheus' own read-only identity."""
+        assert self.state is not None
+        ca = CertificateAuthority(self.workdir / "pki")
+        pair = ca.issue("prometheus", cn=PROMETHEUS_USER)
+        return KubernetesAPI(self.state.server, ca.pair.cert, pair.cert, pair.key)
+
     def kubeconfig_for(self, name: str, *, user: str, groups: tuple[str, ...] = ()) -> Path:
         """A kubeconfig for another client identity (for RBAC tests): CN=user, O=groups."""
         assert self.state is not None
@@ -195,6 +270,29 @@ class ControlPlane:
         path = self.workdir / f"{name}.kubeconfig"
         _write_kubeconfig(path, self.state.server, ca.pair.cert, pair.cert, pair.key, user=user)
         return path
+
+
+# Services get cluster IPs in the loopback range too: no private or public range is used.
+SERVICE_CIDR = "127.96.0.0/16"
+
+PROMETHEUS_RBAC = f"""
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {{name: "rollguard-local:prometheus"}}
+rules:
+- apiGroups: [""]
+  resources: [pods, services, endpoints, namespaces]
+  verbs: [get, list, watch]
+- apiGroups: [discovery.k8s.io]
+  resources: [endpointslices]
+  verbs: [get, list, watch]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {{name: "rollguard-local:prometheus"}}
+roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: "rollguard-local:prometheus"}}
+subjects: [{{apiGroup: rbac.authorization.k8s.io, kind: User, name: "{PROMETHEUS_USER}"}}]
+"""
 
 
 def _load_state(workdir: Path) -> State | None:
@@ -232,11 +330,26 @@ def _print_env(state: State) -> None:
     print(f'export PATH="{state.bin_dir}:$PATH"')
 
 
+def _start_addons(args: argparse.Namespace, cp: ControlPlane, state: State) -> None:
+    """The pod runner and a Prometheus with the chart's backend PodMonitor, as background processes."""
+    runner = _proc.start([sys.executable, "-m", "rollguard.localenv.podrunner", "--kubeconfig", state.kubeconfig,
+                          "--dir", str(args.dir / "pods")], args.dir / "logs" / "podrunner.log")
+    state.extra["podrunner_pid"] = str(runner.pid)
+    prom = Prometheus(args.dir / "prometheus", scrape_interval=args.scrape_interval,
+                      kubernetes=cp.prometheus_api(), pod_monitors=[backend_podmonitor()])
+    prom.start()
+    state.extra["prometheus_pid"] = str(prom.pid)
+    state.extra["prometheus_url"] = prom.url
+    (args.dir / "state.json").write_text(json.dumps(asdict(state), indent=2))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="control-plane", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("command", choices=["up", "down", "env", "status"])
     parser.add_argument("--dir", type=Path, default=DEFAULT_DIR, help=f"state directory (default {DEFAULT_DIR})")
+    parser.add_argument("--scrape-interval", default="15s",
+                        help="Prometheus' scrape interval for the pods it discovers (default 15s)")
     args = parser.parse_args(argv)
     cp = ControlPlane(args.dir)
     if args.command == "up":
@@ -245,14 +358,16 @@ def main(argv: list[str] | None = None) -> int:
             assert state is not None
             print(f"control plane already running at {state.server}", file=sys.stderr)
         else:
-            print("starting etcd, kube-apiserver, kube-controller-manager ...", file=sys.stderr)
+            print("starting etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok ...", file=sys.stderr)
             state = cp.start()
-            print(f"control plane up at {state.server} in {state.started_seconds}s (logs: {args.dir}/logs)",
+            _start_addons(args, cp, state)
+            print(f"cluster up at {state.server} in {state.started_seconds}s with {len(kwok.nodes())} kwok nodes, "
+                  f"the pod runner and Prometheus at {state.extra['prometheus_url']} (logs: {args.dir}/logs)",
                   file=sys.stderr)
         print("use it with:\n", file=sys.stderr)
         _print_env(state)
-        print(f"\n# kubectl get --raw /readyz; stop with: hack/control-plane.sh down --dir {args.dir}",
-              file=sys.stderr)
+        print(f"\n# kubectl get nodes; pods labelled localenv.rollguard.io/run=true run as local processes;"
+              f"\n# stop with: hack/control-plane.sh down --dir {args.dir}", file=sys.stderr)
         return 0
     if args.command == "down":
         running = cp.is_running()

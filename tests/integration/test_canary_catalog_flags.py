@@ -16,11 +16,11 @@ from tests.integration import test_canary_rollout as base
 from tests.integration.test_canary_rollout import (
     App,
     Watcher,
-    mark_available,
     rollout,
     setup_target,
     status,
     wait_phase,
+    wait_rolled_out,
 )
 from tests.support.kube import Kubectl, OperatorProcess, eventually
 
@@ -79,7 +79,7 @@ def two_catalog_versions(kubectl: Kubectl, ns: str) -> tuple[str, str]:
     kubectl("get", "configmap", f"aos-failures-{v2[:10]}", namespace=ns)
     assert cat_status(kubectl, ns)["activeHash"] == v1
     assert catalog_volume(kubectl, ns, "web") == f"aos-failures-{v1[:10]}"
-    mark_available(kubectl, ns, "web")
+    wait_rolled_out(kubectl, ns, "web")
     return v1, v2
 
 
@@ -130,7 +130,7 @@ def test_catalog_version_rollout_promotes_through_the_failure_catalog(
                        f"content (was {v1[:10]})"], applied
 
     # and back to v1 through a canary: an older version than the spec's is promoted as a pin
-    mark_available(kubectl, namespace, "web")
+    wait_rolled_out(kubectl, namespace, "web")
     kubectl("delete", "canaryrollout", "web-canary-rollout", namespace=namespace)
     w = Watcher(kubectl, namespace)
     kubectl.apply(catalog_rollout(namespace, prometheus, v1), namespace=namespace)
@@ -201,12 +201,12 @@ def container_env(kubectl: Kubectl, ns: str, deployment: str) -> dict[str, str]:
 
 
 def flags_mounted_and_available(kubectl: Kubectl, ns: str) -> None:
-    """The flags controller mounted rollguard-flags-staging into web, which is then marked available."""
+    """The flags controller mounted rollguard-flags-staging into web, which then rolled out."""
     def mounted() -> bool:
         vols = kubectl.get_json("deployment", "web", namespace=ns)["spec"]["template"]["spec"].get("volumes")
         return any(v["name"] == "rollguard-flags" for v in vols or [])
     eventually(mounted, timeout=60, what="web mounts rollguard-flags-staging")
-    mark_available(kubectl, ns, "web")
+    wait_rolled_out(kubectl, ns, "web")
 
 
 def two_flags_and_a_kill_switch(kubectl: Kubectl, ns: str) -> None:
@@ -228,6 +228,7 @@ def test_flag_rollout_promotes_into_the_feature_flags(
                   steps=[{"setWeight": 50}, {"pause": {"duration": "3s"}}, {"setWeight": 100}])
     obj["spec"]["change"] = {"flags": {"environment": "staging", "values": {GATED_KEY: True, PLAIN_KEY: True}}}
     obj["metadata"]["annotations"] = {"rollguard.io/signoff": "alice: shadow run clean"}
+    hold_the_stables_rolling_update(kubectl, namespace)
     kubectl.apply(obj, namespace=namespace)
 
     # the canary: env overrides, and its own flags file in which the signed-off gate lets the value through
@@ -286,7 +287,7 @@ def test_the_flags_controller_leaves_an_image_canary_of_a_flags_target_alone(
     eventually(lambda: "rollguard-flags-staging" in json.dumps(kubectl.get_json("deployment", "web",
                                                                               namespace=namespace)["spec"]),
                timeout=60, what="web mounts rollguard-flags-staging")
-    mark_available(kubectl, namespace, "web")
+    wait_rolled_out(kubectl, namespace, "web")
     w = Watcher(kubectl, namespace)
     kubectl.apply(rollout(namespace, prometheus, steps=[{"setWeight": 30}, {"pause": {"untilResumed": True}},
                                                         {"setWeight": 100}]), namespace=namespace)
@@ -301,16 +302,22 @@ def test_the_flags_controller_leaves_an_image_canary_of_a_flags_target_alone(
     w.close()
 
 
+def hold_the_stables_rolling_update(kubectl: Kubectl, ns: str, seconds: int = 20) -> None:
+    """From now on a rolling update of ``web`` lasts ``seconds``: a new pod counts as available
+    only after being Ready that long (``minReadySeconds``, a field of the Deployment's own spec)."""
+    kubectl("patch", "deployment", "web", "--type=merge", "-p", json.dumps({"spec": {"minReadySeconds": seconds}}),
+            namespace=ns)
+
+
 def kill_mid_promotion_then_finish(kubectl: Kubectl, ns: str, operator: OperatorProcess,
                                    w: Watcher) -> dict[str, Any]:
-    """SIGKILL the operator while the rollout is Promoting (the stable's pods still rolling),
-    restart it, let the rolling update finish: the rollout must end Succeeded."""
+    """SIGKILL the operator while the rollout is Promoting (the stable's pods still rolling: the
+    target's minReadySeconds holds the rolling update), restart it, let the rolling update
+    finish: the rollout must end Succeeded."""
     operator.kill()
     time.sleep(2)
     assert status(kubectl, ns)["phase"] == "Promoting"
     operator.start()
-    time.sleep(3)
-    mark_available(kubectl, ns, "web")  # the rolling update finished
     st = wait_phase(kubectl, ns, {"Succeeded", "RolledBack", "Failed"}, operator)
     w.close()
     assert st["phase"] == "Succeeded", st.get("message")
@@ -332,11 +339,9 @@ def test_operator_sigkilled_mid_promotion_converges_without_a_second_write(
     setup_target(kubectl, namespace)
     v1, v2 = two_catalog_versions(kubectl, namespace)
     w = Watcher(kubectl, namespace)
+    hold_the_stables_rolling_update(kubectl, namespace)
     kubectl.apply(catalog_rollout(namespace, prometheus, v2, steps=[{"setWeight": 100}], watch="2s"),
                   namespace=namespace)
-    eventually(lambda: status(kubectl, namespace).get("watchStartedAt"), timeout=60, what="the watch window")
-    kubectl("patch", "deployment", "web", "--subresource=status", "--type=merge", "-p",
-            json.dumps({"status": {"availableReplicas": 0}}), namespace=namespace)  # pods rolling
 
     def promoting_and_unpinned() -> bool:
         pinned = kubectl.get_json("failurecatalog", "aos-failures", namespace=namespace)["spec"].get("pinnedHash")
@@ -367,9 +372,6 @@ def test_operator_sigkilled_mid_flag_promotion_converges_without_a_second_write(
     obj["spec"]["change"] = {"flags": {"environment": "staging", "values": {GATED_KEY: True, PLAIN_KEY: True}}}
     obj["metadata"]["annotations"] = {"rollguard.io/signoff": "alice: shadow run clean"}
     kubectl.apply(obj, namespace=namespace)
-    eventually(lambda: status(kubectl, namespace).get("watchStartedAt"), timeout=60, what="the watch window")
-    kubectl("patch", "deployment", "web", "--subresource=status", "--type=merge", "-p",
-            json.dumps({"status": {"availableReplicas": 0}}), namespace=namespace)  # pods rolling
 
     def spec_of(name: str) -> dict[str, Any]:
         spec: dict[str, Any] = kubectl.get_json("featureflag", name, namespace=namespace)["spec"]

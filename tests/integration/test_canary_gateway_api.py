@@ -13,7 +13,7 @@ import pytest
 
 from rollguard.localenv.prometheus import Prometheus
 from tests.integration import test_canary_rollout as base
-from tests.integration.test_canary_rollout import App, mark_available, rollout, setup_target, wait_phase
+from tests.integration.test_canary_rollout import App, rollout, setup_target, wait_phase
 from tests.support.kube import Kubectl, OperatorProcess
 
 pytestmark = pytest.mark.integration
@@ -48,10 +48,6 @@ def test_gateway_api_rollout_promotes_with_backend_weights(
 
     def follow() -> None:
         while not stop.is_set():
-            p = kubectl("get", "deployment", "web-canary", "-o", "jsonpath={.status.availableReplicas}",
-                        namespace=namespace, check=False)
-            if p.returncode == 0 and not p.stdout.strip():
-                mark_available(kubectl, namespace, "web-canary")
             w = backend_weights(kubectl, namespace)
             if not seen or seen[-1] != w:
                 seen.append(w)

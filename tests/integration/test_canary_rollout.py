@@ -86,14 +86,20 @@ def apps(tmp_path: Path, prometheus: Prometheus, namespace: str) -> Iterator[dic
             app.stop()
 
 
-def setup_target(kubectl: Kubectl, ns: str) -> None:
+def setup_target(kubectl: Kubectl, ns: str, *, min_ready_seconds: int = 0) -> None:
+    """Deployment, Service and Ingress ``web``; returns once the Deployment has rolled out.
+
+    ``min_ready_seconds`` makes every rolling update of ``web`` last at least that long (a new
+    pod counts as available only after being Ready that long), as a slow rollout would.
+    """
     labels = {"app": "web"}
     kubectl.apply({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
-                   "spec": {"replicas": 1, "selector": {"matchLabels": labels},
+                   "spec": {"replicas": 1, "minReadySeconds": min_ready_seconds,
+                            "selector": {"matchLabels": labels},
                             "template": {"metadata": {"labels": labels},
                                          "spec": {"containers": [{"name": "web", "image": "web:1"}]}}}},
                   namespace=ns)
-    mark_available(kubectl, ns, "web")
+    wait_rolled_out(kubectl, ns, "web")
     kubectl.apply({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"},
                    "spec": {"selector": labels, "ports": [{"port": 80, "targetPort": 8000}]}}, namespace=ns)
     kubectl.apply({"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": {"name": "web"},
@@ -102,11 +108,10 @@ def setup_target(kubectl: Kubectl, ns: str) -> None:
                         "backend": {"service": {"name": "web", "port": {"number": 80}}}}]}}]}}, namespace=ns)
 
 
-def mark_available(kubectl: Kubectl, ns: str, name: str) -> None:
-    """No nodes run pods here: say what a kubelet and the Deployment controller would say."""
-    kubectl("patch", "deployment", name, "--subresource=status", "--type=merge", "-p",
-            json.dumps({"status": {"replicas": 1, "readyReplicas": 1, "availableReplicas": 1,
-                                   "updatedReplicas": 1}}), namespace=ns)
+def wait_rolled_out(kubectl: Kubectl, ns: str, name: str, timeout: float = 90) -> None:
+    """Wait as ``kubectl rollout status`` does: the Deployment controller rolled the newest
+    template out to every replica, and kwok's nodes run them."""
+    kubectl("rollout", "status", f"deployment/{name}", f"--timeout={int(timeout)}s", namespace=ns)
 
 
 def rollout(ns: str, prometheus: Prometheus, name: str = "web-canary-rollout", **over: Any) -> dict[str, Any]:
@@ -131,8 +136,7 @@ def rollout(ns: str, prometheus: Prometheus, name: str = "web-canary-rollout", *
 
 
 class Watcher:
-    """Follows the run: marks the canary Deployment available once it exists (no kubelet here)
-    and records every canary weight the Ingress carries."""
+    """Follows the run: records every canary weight the Ingress carries."""
 
     def __init__(self, kubectl: Kubectl, ns: str) -> None:
         self.kubectl, self.ns = kubectl, ns
@@ -143,10 +147,6 @@ class Watcher:
 
     def _run(self) -> None:
         while not self.stop.is_set():
-            p = self.kubectl("get", "deployment", "web-canary", "-o", "jsonpath={.status.availableReplicas}",
-                             namespace=self.ns, check=False)
-            if p.returncode == 0 and not p.stdout.strip():
-                mark_available(self.kubectl, self.ns, "web-canary")  # created (again): make it available
             p = self.kubectl("get", "ingress", "web-canary", "-o",
                              "jsonpath={.metadata.annotations.nginx\\.ingress\\.kubernetes\\.io/canary-weight}",
                              namespace=self.ns, check=False)

@@ -1,10 +1,9 @@
 """`helm install / upgrade / test / uninstall` of the chart into the real local kube-apiserver.
 
-The control plane has no nodes and no Job controller, so nothing runs. Helm still waits for
-its hook Jobs (migrations) and test Pods to finish: a background thread plays kubelet and Job
-controller by marking them succeeded through the status subresource, which is exactly what
-Helm watches. The namespace enforces PodSecurity `restricted`, so the apiserver itself judges
-the chart's pods.
+Helm waits for its hook Jobs (migrations) and test Pods to finish: the Job controller runs
+them on kwok's nodes, where a run-to-completion pod ends with exit code 0 (no container runs
+it). A read-only observer records what succeeded. The namespace enforces PodSecurity
+`restricted`, so the apiserver itself judges the chart's pods.
 """
 
 from __future__ import annotations
@@ -14,7 +13,6 @@ import json
 import threading
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +25,8 @@ from tests.support.kube import CRD_DIR, Kubectl, eventually
 pytestmark = pytest.mark.integration
 
 
-class FakeRunner:
-    """Completes every Job and Pod that appears in a namespace, as a kubelet would when they exit 0."""
+class Completions:
+    """Records every Job and Pod of a namespace that succeeds (reads only; writes nothing)."""
 
     def __init__(self, kubectl: Kubectl, namespace: str) -> None:
         self.kubectl, self.namespace = kubectl, namespace
@@ -36,7 +34,7 @@ class FakeRunner:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
 
-    def __enter__(self) -> FakeRunner:
+    def __enter__(self) -> Completions:
         self._thread.start()
         return self
 
@@ -50,23 +48,15 @@ class FakeRunner:
                 self._tick()
             self._stop.wait(0.5)
 
-    def _status(self, kind: str, name: str, status: dict[str, Any]) -> None:
-        self.kubectl("patch", kind, name, "--subresource=status", "--type=merge",
-                     "-p", json.dumps({"status": status}), namespace=self.namespace)
-        self.completed.append(f"{kind}/{name}")
-
     def _tick(self) -> None:
-        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        jobs = self.kubectl.get_json("jobs", namespace=self.namespace)["items"]
-        for job in jobs:
-            if not job.get("status", {}).get("conditions"):
-                cond = {"status": "True", "lastProbeTime": now, "lastTransitionTime": now}
-                self._status("job", job["metadata"]["name"], {
-                    "startTime": now, "completionTime": now, "succeeded": 1, "active": 0, "ready": 0,
-                    "conditions": [{"type": "SuccessCriteriaMet", **cond}, {"type": "Complete", **cond}]})
+        for job in self.kubectl.get_json("jobs", namespace=self.namespace)["items"]:
+            name = f"job/{job['metadata']['name']}"
+            if (job.get("status") or {}).get("succeeded") and name not in self.completed:
+                self.completed.append(name)
         for pod in self.kubectl.get_json("pods", namespace=self.namespace)["items"]:
-            if pod.get("status", {}).get("phase") in (None, "Pending"):
-                self._status("pod", pod["metadata"]["name"], {"phase": "Succeeded"})
+            name = f"pod/{pod['metadata']['name']}"
+            if (pod.get("status") or {}).get("phase") == "Succeeded" and name not in self.completed:
+                self.completed.append(name)
 
 
 @pytest.fixture
@@ -101,7 +91,7 @@ def test_install_upgrade_test_uninstall(h: Helm, kubectl: Kubectl, kubeconfig: P
     # the ClusterKopfPeering is cluster-scoped.
     common = ["--skip-crds", "--set", f"operator.peering.name={ns}",
               "--set", "api.database.url=postgresql+psycopg://rollguard:pw@db:5432/rollguard"]
-    with FakeRunner(kubectl, ns) as runner:
+    with Completions(kubectl, ns) as runner:
         proc = _helm_in(h, kubeconfig, ns, "install", release, str(CHART), *common)
         assert "would violate PodSecurity" not in proc.stderr, proc.stderr
         # The pre-install migration Job ran (and was deleted by its hook-succeeded policy).
@@ -144,7 +134,7 @@ def test_install_upgrade_test_uninstall(h: Helm, kubectl: Kubectl, kubeconfig: P
     assert out.strip() == "no"
 
     # Upgrade: the pre-upgrade migration runs again, the change lands.
-    with FakeRunner(kubectl, ns) as runner:
+    with Completions(kubectl, ns) as runner:
         _helm_in(h, kubeconfig, ns, "upgrade", release, str(CHART), *common, "--set", "api.replicas=3")
         assert "job/rg-rollguard-api-migrate" in runner.completed
     assert kubectl.get_json("deployment", "rg-rollguard-api", namespace=ns)["spec"]["replicas"] == 3
@@ -152,7 +142,7 @@ def test_install_upgrade_test_uninstall(h: Helm, kubectl: Kubectl, kubeconfig: P
     assert [r["status"] for r in history] == ["superseded", "deployed"]
 
     # `helm test`: its Pod is admitted under PodSecurity `restricted` enforcement, and passes.
-    with FakeRunner(kubectl, ns) as runner:
+    with Completions(kubectl, ns) as runner:
         out = _helm_in(h, kubeconfig, ns, "test", release).stdout
         assert "pod/rg-rollguard-test" in runner.completed
     assert "Phase:          Succeeded" in out

@@ -39,6 +39,7 @@ from typing import Any
 import pytest
 
 from rollguard.localenv.controlplane import ControlPlane
+from rollguard.localenv.kwok import EXIT_CODE_ANNOTATION
 from rollguard.localenv.prometheus import Prometheus
 from tests.integration import test_canary_gateway_api, test_canary_rollout
 from tests.integration.test_canary_catalog_flags import feature_flag, flags_file, two_catalog_versions
@@ -47,10 +48,10 @@ from tests.integration.test_canary_rollout import (
     App,
     Watcher,
     image_of,
-    mark_available,
     rollout,
     setup_target,
     status,
+    wait_rolled_out,
 )
 from tests.integration.test_catalog_operator import catalog, deployment, entry, events, hash_of, wait_mounted
 from tests.support.helm import CHART, helm
@@ -254,8 +255,8 @@ def test_operator_promotes_a_canary_with_the_chart_service_account(
     v1, v2 = two_catalog_versions(kubectl, ns)  # v1 pinned and mounted, v2 rendered
     eventually(lambda: "rollguard-flags-staging" in json.dumps(kubectl.get_json("deployment", "web", namespace=ns)),
                timeout=60, what="web mounts rollguard-flags-staging")
-    mark_available(kubectl, ns, "web")
-    w = Watcher(kubectl, ns)  # the admin stands in for the kubelet: canary pods become available
+    wait_rolled_out(kubectl, ns, "web")
+    w = Watcher(kubectl, ns)
     obj = rollout(ns, prometheus)
     obj["spec"]["change"].update(catalog={"name": "aos-failures", "hash": v2},
                                  flags={"environment": "staging",
@@ -325,18 +326,14 @@ def test_operator_rolls_back_on_a_failed_smoke_job_with_the_chart_service_accoun
     op, ns = cluster_operator, namespace
     setup_target(kubectl, ns)
     w = Watcher(kubectl, ns)
-    smoke: dict[str, Any] = {"job": {"template": {"spec": {"restartPolicy": "Never", "containers": [
-        {"name": "smoke", "image": "busybox", "command": ["sh", "-c", "exit 4"]}]}}}, "timeoutSeconds": 60}
+    smoke: dict[str, Any] = {"job": {"template": {
+        "metadata": {"annotations": {EXIT_CODE_ANNOTATION: "4"}},  # how the container ends on kwok's node
+        "spec": {"restartPolicy": "Never", "containers": [
+            {"name": "smoke", "image": "busybox", "command": ["sh", "-c", "exit 4"]}]}}}, "timeoutSeconds": 60}
     kubectl.apply(rollout(ns, prometheus, smoke=smoke), namespace=ns)
     job = "web-canary-rollout-smoke-1"
     eventually(lambda: kubectl("get", "job", job, namespace=ns, check=False).returncode == 0,
                timeout=60, what="the smoke Job")
-    now = "2026-01-01T00:00:00Z"  # no kubelet here: report what the Job controller would
-    kubectl("patch", "job", job, "--subresource=status", "--type=merge", "-p", json.dumps({"status": {
-        "failed": 1, "startTime": now, "conditions": [
-            {"type": "FailureTarget", "status": "True", "reason": "BackoffLimitExceeded", "lastTransitionTime": now},
-            {"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded", "lastTransitionTime": now}]}}),
-        namespace=ns)
     st = _wait_phase(kubectl, ns, {"RolledBack", "Failed", "Succeeded"}, op, timeout=60)
     weights = w.close()
     assert st["phase"] == "RolledBack", (st.get("message"), op.output()[-6000:])

@@ -1,0 +1,456 @@
+"""The pod runner: a local process for each Running pod that asks for one, as a container would run.
+
+kwok plays the kubelet's API side (pod status, addresses) but runs nothing. For the pods that
+carry :data:`RUN_LABEL` (``localenv.rollguard.io/run: "true"``), this runner does what the
+kubelet and the container runtime would do, with local processes:
+
+- the container's ``command`` + ``args`` is the process (``python``/``python3`` as the first
+  word is this interpreter, standing in for the image's), with ``$(VAR)`` references expanded
+  as the kubelet expands them;
+- its environment is the container's ``env`` and ``envFrom``: plain values, ``configMapKeyRef``,
+  ``secretKeyRef`` and the downward API (``fieldRef``: ``metadata.name``, ``metadata.namespace``,
+  ``metadata.uid``, ``metadata.labels['k']``, ``metadata.annotations['k']``, ``spec.nodeName``,
+  ``spec.serviceAccountName``, ``status.podIP``, ``status.hostIP``);
+- its ConfigMap, Secret and emptyDir volumes are laid out the way the kubelet lays out an
+  atomic-writer volume (``..<timestamp>/`` holding the files, ``..data`` a symlink to it, one
+  symlink per key), re-written with a ``..data`` swap when the object changes, and mounted at
+  the container's ``mountPath`` in a private mount namespace of the process (an overlay on
+  the nearest existing parent keeps the host's directories untouched);
+- the process is restarted when it exits (``restartPolicy: Always``, back-off up to 10 s) and
+  stopped when the pod goes away.
+
+A pod's process listens on its pod address (``status.podIP``, 127.10.x.y), which it reads
+from the downward API like any backend. The runner writes nothing to the API.
+
+    python -m rollguard.localenv.podrunner --kubeconfig FILE --dir DIR
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import contextlib
+import json
+import logging
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger("rollguard.localenv.podrunner")
+
+RUN_LABEL = "localenv.rollguard.io/run"
+_VAR_REF = re.compile(r"\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)|\$\$")
+_FIELD_INDEX = re.compile(r"^metadata\.(labels|annotations)\['(.+)'\]$")
+_MAX_BACKOFF = 10.0
+
+
+class ConfigError(Exception):
+    """The pod cannot be started as specified (a missing ConfigMap key, an unsupported field)."""
+
+
+def expand(text: str, env: dict[str, str]) -> str:
+    """Expand ``$(VAR)`` from ``env`` as the kubelet does: unknown references stay as written, ``$$`` is ``$``."""
+    def sub(m: re.Match[str]) -> str:
+        if m.group(0) == "$$":
+            return "$"
+        return env.get(m.group(1), m.group(0))
+    return _VAR_REF.sub(sub, text)
+
+
+def field_value(pod: dict[str, Any], path: str) -> str:
+    """The downward API's value of ``fieldRef.fieldPath`` for ``pod`` (a Pod as a dict)."""
+    meta, spec, status = pod.get("metadata", {}), pod.get("spec", {}), pod.get("status", {})
+    simple = {
+        "metadata.name": meta.get("name"), "metadata.namespace": meta.get("namespace"),
+        "metadata.uid": meta.get("uid"), "spec.nodeName": spec.get("nodeName"),
+        "spec.serviceAccountName": spec.get("serviceAccountName"),
+        "status.podIP": status.get("podIP"), "status.hostIP": status.get("hostIP"),
+    }
+    if path in simple:
+        return str(simple[path] or "")
+    m = _FIELD_INDEX.match(path)
+    if m:
+        return str((meta.get(m.group(1)) or {}).get(m.group(2), ""))
+    raise ConfigError(f"fieldRef.fieldPath {path!r} is not supported by the pod runner")
+
+
+class Objects:
+    """Reads ConfigMaps and Secrets of one namespace for one reconcile pass (each read once)."""
+
+    def __init__(self, core: Any, namespace: str) -> None:
+        self.core, self.namespace = core, namespace
+        self._cache: dict[tuple[str, str], dict[str, Any] | None] = {}
+
+    def get(self, kind: str, name: str) -> dict[str, Any] | None:
+        """The object as a dict, ``None`` when it does not exist. ``kind``: configmap | secret."""
+        from kubernetes.client.exceptions import ApiException
+
+        key = (kind, name)
+        if key not in self._cache:
+            read = self.core.read_namespaced_config_map if kind == "configmap" else self.core.read_namespaced_secret
+            try:
+                self._cache[key] = self.core.api_client.sanitize_for_serialization(read(name, self.namespace))
+            except ApiException as e:
+                if e.status != 404:
+                    raise
+                self._cache[key] = None
+        return self._cache[key]
+
+    def data(self, kind: str, name: str) -> dict[str, bytes] | None:
+        obj = self.get(kind, name)
+        if obj is None:
+            return None
+        if kind == "secret":
+            return {k: base64.b64decode(v) for k, v in (obj.get("data") or {}).items()}
+        out = {k: v.encode() for k, v in (obj.get("data") or {}).items()}
+        out.update({k: base64.b64decode(v) for k, v in (obj.get("binaryData") or {}).items()})
+        return out
+
+    def version(self, kind: str, name: str) -> str:
+        obj = self.get(kind, name)
+        return "" if obj is None else str(obj["metadata"].get("resourceVersion", ""))
+
+
+def container_env(pod: dict[str, Any], container: dict[str, Any], objects: Objects) -> dict[str, str]:
+    """The container's environment as the kubelet builds it (envFrom first, then env, in order).
+
+    Raises :class:`ConfigError` for a missing, non-optional ConfigMap/Secret or key, as the
+    kubelet refuses to start such a container (``CreateContainerConfigError``).
+    """
+    env: dict[str, str] = {}
+    for src in container.get("envFrom") or []:
+        prefix = src.get("prefix", "")
+        for kind, ref in (("configmap", src.get("configMapRef")), ("secret", src.get("secretRef"))):
+            if not ref:
+                continue
+            data = objects.data(kind, ref["name"])
+            if data is None:
+                if ref.get("optional"):
+                    continue
+                raise ConfigError(f"envFrom: {kind} {ref['name']!r} not found")
+            env.update({prefix + k: v.decode(errors="replace") for k, v in data.items()})
+    for item in container.get("env") or []:
+        name = item["name"]
+        if "valueFrom" not in item:
+            env[name] = expand(item.get("value", ""), env)
+            continue
+        vf = item["valueFrom"]
+        if "fieldRef" in vf:
+            env[name] = field_value(pod, vf["fieldRef"]["fieldPath"])
+            continue
+        for kind, key in (("configmap", "configMapKeyRef"), ("secret", "secretKeyRef")):
+            ref = vf.get(key)
+            if not ref:
+                continue
+            data = objects.data(kind, ref["name"])
+            if data is None or ref["key"] not in data:
+                if ref.get("optional"):
+                    break
+                raise ConfigError(f"env {name}: {kind} {ref['name']!r} key {ref['key']!r} not found")
+            env[name] = data[ref["key"]].decode(errors="replace")
+            break
+        else:
+            raise ConfigError(f"env {name}: valueFrom {sorted(vf)} is not supported by the pod runner")
+    return env
+
+
+def write_atomic_volume(directory: Path, files: dict[str, bytes], items: list[dict[str, Any]] | None = None) -> None:
+    """Lay ``files`` out in ``directory`` as the kubelet's atomic writer does.
+
+    The files go into a fresh ``..<timestamp>`` directory, ``..data`` is swapped to it with one
+    rename (readers see the old set or the new set, never a mix), and each visible name is a
+    symlink through ``..data``. ``items`` (``key``/``path``) select and rename keys.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    selected = {it["path"]: files[it["key"]] for it in items if it["key"] in files} if items else dict(files)
+    stamp = directory / f"..{time.strftime('%Y_%m_%d_%H_%M_%S')}.{time.monotonic_ns()}"
+    stamp.mkdir()
+    for rel, content in selected.items():
+        target = stamp / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(content)
+    tmp_link = directory / "..data_tmp"
+    with contextlib.suppress(FileNotFoundError):
+        tmp_link.unlink()
+    tmp_link.symlink_to(stamp.name)
+    old = (directory / "..data").resolve() if (directory / "..data").is_symlink() else None
+    os.replace(tmp_link, directory / "..data")
+    for rel in {r.split("/", 1)[0] for r in selected}:
+        link = directory / rel
+        if not link.is_symlink():
+            link.symlink_to(f"..data/{rel}")
+    for entry in directory.iterdir():  # names no longer in the volume
+        if entry.is_symlink() and not entry.name.startswith("..") and entry.name not in {
+                r.split("/", 1)[0] for r in selected}:
+            entry.unlink()
+    if old is not None and old != stamp.resolve():
+        shutil.rmtree(old, ignore_errors=True)
+
+
+@dataclass
+class Mount:
+    source: str
+    target: str
+    read_only: bool
+
+
+@dataclass
+class Running:
+    """One container's process of one pod."""
+
+    key: str
+    uid: str
+    labels: dict[str, str]
+    container: str
+    directory: Path
+    argv: list[str]
+    env: dict[str, str]
+    mounts: list[Mount]
+    proc: subprocess.Popen[bytes] | None = None
+    restarts: int = 0
+    next_start: float = 0.0
+    volume_versions: dict[str, str] = field(default_factory=dict)
+
+
+class PodRunner:
+    """Watches pods with :data:`RUN_LABEL` and keeps one local process per container running.
+
+    ``kubeconfig``: the cluster; ``workdir``: where pod directories and logs go;
+    ``interval``: seconds between passes (the runner lists pods; it keeps no watch open so a
+    restarted apiserver costs it nothing).
+    """
+
+    def __init__(self, kubeconfig: Path, workdir: Path, *, interval: float = 0.5) -> None:
+        self.kubeconfig, self.workdir, self.interval = kubeconfig, workdir, interval
+        self.running: dict[tuple[str, str], Running] = {}
+        self.finished: list[Running] = []  # gone pods; their logs stay, as `kubectl logs --previous` reads them
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._core: Any = None
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self) -> PodRunner:
+        from kubernetes import client, config
+
+        api = config.new_client_from_config(config_file=str(self.kubeconfig))  # type: ignore[no-untyped-call]
+        self._core = client.CoreV1Api(api)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self._thread = threading.Thread(target=self._loop, name="podrunner", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(10)
+        with self._lock:
+            for r in list(self.running.values()):
+                self._kill(r)
+            self.running.clear()
+
+    def processes(self) -> dict[str, int]:
+        """``namespace/pod/container`` -> pid of each process running now."""
+        with self._lock:
+            return {f"{r.key}/{r.container}": r.proc.pid for r in self.running.values()
+                    if r.proc is not None and r.proc.poll() is None}
+
+    def log_of(self, namespace: str, pod: str, container: str | None = None) -> str:
+        """The output of a pod's process (first container unless ``container`` names one), gone pods too."""
+        with self._lock:
+            candidates = [*self.running.values(), *self.finished]
+        for r in candidates:
+            if r.key == f"{namespace}/{pod}" and (container is None or r.container == container):
+                path = r.directory / f"{r.container}.log"
+                return path.read_text(errors="replace") if path.exists() else ""
+        return ""
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.reconcile()
+            except Exception:  # the apiserver may be restarting: try again next pass
+                log.exception("pod runner pass failed")
+            self._stop.wait(self.interval)
+
+    # ------------------------------------------------------------------ one pass
+    def reconcile(self) -> None:
+        """Start what should run, refresh volumes, restart what exited, stop what is gone."""
+        pods = self._core.api_client.sanitize_for_serialization(
+            self._core.list_pod_for_all_namespaces(label_selector=f"{RUN_LABEL}=true")).get("items") or []
+        wanted: dict[tuple[str, str], tuple[dict[str, Any], dict[str, Any]]] = {}
+        for pod in pods:
+            meta, status = pod["metadata"], pod.get("status") or {}
+            if meta.get("deletionTimestamp") or status.get("phase") != "Running" or not status.get("podIP"):
+                continue
+            for c in pod["spec"]["containers"]:
+                wanted[(meta["uid"], c["name"])] = (pod, c)
+        with self._lock:
+            for key in [k for k in self.running if k not in wanted]:
+                r = self.running.pop(key)
+                log.info("pod %s is gone: stopping %s", r.key, r.container)
+                self._kill(r)
+                shutil.rmtree(r.directory / "volumes", ignore_errors=True)
+                self.finished.append(r)
+            by_namespace: dict[str, Objects] = {}
+            for key, (pod, c) in wanted.items():
+                ns = pod["metadata"]["namespace"]
+                objects = by_namespace.setdefault(ns, Objects(self._core, ns))
+                try:
+                    self._ensure(key, pod, c, objects)
+                except ConfigError as e:
+                    log.warning("pod %s/%s container %s not started: %s", ns, pod["metadata"]["name"], c["name"], e)
+
+    def _ensure(self, key: tuple[str, str], pod: dict[str, Any], container: dict[str, Any], objects: Objects) -> None:
+        meta = pod["metadata"]
+        pod_dir = self.workdir / "pods" / f"{meta['namespace']}_{meta['name']}_{meta['uid'][:8]}"
+        r = self.running.get(key)
+        if r is None:
+            env = container_env(pod, container, objects)
+            argv = [expand(a, env) for a in (container.get("command") or []) + (container.get("args") or [])]
+            if not argv:
+                raise ConfigError(f"container {container['name']!r} has no command: there is no image to take "
+                                  "an entrypoint from")
+            if argv[0] in ("python", "python3"):
+                argv[0] = sys.executable
+            r = Running(key=f"{meta['namespace']}/{meta['name']}", uid=meta["uid"],
+                        labels=dict(meta.get("labels") or {}), container=container["name"],
+                        directory=pod_dir, argv=argv, env=env, mounts=[])
+            self._volumes(r, pod, container, objects)
+            self.running[key] = r
+        else:
+            self._volumes(r, pod, container, objects)
+        if r.proc is not None and r.proc.poll() is not None:
+            log.warning("%s/%s exited with %s; restarting", r.key, r.container, r.proc.returncode)
+            r.restarts += 1
+            r.next_start = time.monotonic() + min(_MAX_BACKOFF, 0.5 * 2 ** min(r.restarts, 5))
+            r.proc = None
+        if r.proc is None and time.monotonic() >= r.next_start:
+            self._spawn(r)
+
+    def _volumes(self, r: Running, pod: dict[str, Any], container: dict[str, Any], objects: Objects) -> None:
+        """Lay out (or refresh) the volumes this container mounts."""
+        volumes = {v["name"]: v for v in pod["spec"].get("volumes") or []}
+        mounts: list[Mount] = []
+        for vm in container.get("volumeMounts") or []:
+            vol = volumes.get(vm["name"])
+            if vol is None:
+                raise ConfigError(f"volumeMount {vm['name']!r} names no volume")
+            vdir = r.directory / "volumes" / vm["name"]
+            if "configMap" in vol or "secret" in vol:
+                kind = "configmap" if "configMap" in vol else "secret"
+                ref = vol.get("configMap") or vol.get("secret") or {}
+                name = ref.get("name") or ref.get("secretName", "")
+                version = objects.version(kind, name)
+                if r.volume_versions.get(vm["name"]) != version or not vdir.exists():
+                    data = objects.data(kind, name)
+                    if data is None and not ref.get("optional"):
+                        raise ConfigError(f"volume {vm['name']!r}: {kind} {name!r} not found")
+                    write_atomic_volume(vdir, data or {}, ref.get("items"))
+                    r.volume_versions[vm["name"]] = version
+            elif "emptyDir" in vol:
+                vdir.mkdir(parents=True, exist_ok=True)
+            else:
+                raise ConfigError(f"volume {vm['name']!r}: only configMap, secret and emptyDir are supported")
+            source = vdir / vm["subPath"] if vm.get("subPath") else vdir
+            mounts.append(Mount(str(source), vm["mountPath"], bool(vm.get("readOnly")) or "emptyDir" not in vol))
+        r.mounts = mounts
+
+    def _spawn(self, r: Running) -> None:
+        r.directory.mkdir(parents=True, exist_ok=True)
+        spec = {"argv": r.argv, "env": {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(r.directory),
+                                        "LANG": "C.UTF-8", "HOSTNAME": r.key.split("/", 1)[1], **r.env},
+                "mounts": [m.__dict__ for m in r.mounts], "scratch": str(r.directory / "overlay"),
+                "cwd": str(r.directory)}
+        (r.directory / f"{r.container}.json").write_text(json.dumps(spec))
+        unshare = ["unshare", "--mount", "--propagation", "private"]
+        if os.geteuid() != 0:
+            unshare[1:1] = ["--user", "--map-root-user"]
+        out = (r.directory / f"{r.container}.log").open("ab")
+        try:
+            r.proc = subprocess.Popen([*unshare, "--", sys.executable, "-m", "rollguard.localenv.podrunner", "exec",
+                                       str(r.directory / f"{r.container}.json")],
+                                      stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                      start_new_session=True)
+        finally:
+            out.close()
+        log.info("started %s/%s (pid %d)", r.key, r.container, r.proc.pid)
+
+    @staticmethod
+    def _kill(r: Running) -> None:
+        if r.proc is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(r.proc.pid, signal.SIGTERM)
+        try:
+            r.proc.wait(10)  # the pod's terminationGracePeriod, shortened
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(r.proc.pid, signal.SIGKILL)
+            r.proc.wait(5)
+        r.proc = None
+
+
+def _exec_in_namespace(spec_file: Path) -> int:
+    """Inside the process' own mount namespace: mount its volumes, then become the container's process."""
+    spec = json.loads(spec_file.read_text())
+    scratch = Path(spec["scratch"])
+    overlaid: list[Path] = []
+    for i, m in enumerate(spec["mounts"]):
+        target, source = Path(m["target"]), Path(m["source"])
+        if not target.exists():
+            parent = target.parent
+            while not parent.exists():
+                parent = parent.parent
+            if parent == Path("/"):
+                raise SystemExit(f"pod runner: mountPath {target} has no existing parent below /")
+            if not any(parent == o or o in parent.parents for o in overlaid):
+                up, work = scratch / f"up{i}", scratch / f"work{i}"
+                up.mkdir(parents=True, exist_ok=True)
+                work.mkdir(parents=True, exist_ok=True)
+                # An overlay lets the mount point exist here without creating it on the host.
+                subprocess.run(["mount", "-t", "overlay", "overlay", "-o",
+                                f"lowerdir={parent},upperdir={up},workdir={work}", str(parent)], check=True)
+                overlaid.append(parent)
+            if source.is_dir():
+                target.mkdir(parents=True, exist_ok=True)
+            else:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.touch()
+        subprocess.run(["mount", "--bind", str(source), str(target)], check=True)
+        if m["read_only"]:
+            subprocess.run(["mount", "-o", "remount,bind,ro", str(target)], check=True)
+    os.chdir(spec["cwd"])
+    os.execvpe(spec["argv"][0], spec["argv"], spec["env"])  # noqa: S606 (the container's own command)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``podrunner --kubeconfig F --dir D`` runs until SIGTERM; ``podrunner exec SPEC`` is internal."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] == ["exec"]:
+        return _exec_in_namespace(Path(args[1]))
+    ap = argparse.ArgumentParser(prog="python -m rollguard.localenv.podrunner", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--kubeconfig", type=Path, required=True)
+    ap.add_argument("--dir", type=Path, required=True, help="pod directories and process logs")
+    ns = ap.parse_args(args)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s podrunner %(message)s")
+    runner = PodRunner(ns.kubeconfig, ns.dir).start()
+    done = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: done.set())
+    with contextlib.suppress(KeyboardInterrupt):
+        done.wait()
+    runner.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

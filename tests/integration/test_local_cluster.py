@@ -1,0 +1,162 @@
+"""The local cluster behaves as a cluster: Deployments roll out into Running pods on kwok's
+nodes, pods have loopback addresses, the pod runner runs the pods that ask with their env and
+volumes, and Prometheus finds pods through the API with the chart's PodMonitor relabelling."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import sys
+import urllib.request
+from typing import Any
+
+import pytest
+
+from rollguard.localenv import kwok
+from rollguard.localenv.podrunner import RUN_LABEL, PodRunner
+from rollguard.localenv.prometheus import Prometheus
+from tests.support.kube import Kubectl, eventually
+
+pytestmark = pytest.mark.integration
+LOOPBACK = ipaddress.ip_network("127.0.0.0/8")
+
+
+def deployment(name: str, *, replicas: int = 1, image: str = "web:1", run: bool = False,
+               container: dict[str, Any] | None = None, volumes: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    labels = {"app": name}
+    c = {"name": name, "image": image, **(container or {})}
+    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name},
+            "spec": {"replicas": replicas, "selector": {"matchLabels": labels},
+                     "template": {"metadata": {"labels": {**labels, **({RUN_LABEL: "true"} if run else {})}},
+                                  "spec": {"containers": [c], "volumes": volumes or []}}}}
+
+
+def pods(kubectl: Kubectl, ns: str, app: str) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = kubectl.get_json("pods", "-l", f"app={app}", namespace=ns)["items"]
+    return [p for p in items if not p["metadata"].get("deletionTimestamp")]
+
+
+def http_get(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=3) as r:
+        return str(r.read().decode())
+
+
+def test_a_deployment_rolls_out_into_running_pods_on_kwok_nodes(kubectl: Kubectl, namespace: str) -> None:
+    kubectl.apply(deployment("web", replicas=3), namespace=namespace)
+    kubectl.apply({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"},
+                   "spec": {"selector": {"app": "web"}, "ports": [{"port": 80, "targetPort": 8000}]}},
+                  namespace=namespace)
+    kubectl("rollout", "status", "deployment/web", "--timeout=90s", namespace=namespace)
+    dep = kubectl.get_json("deployment", "web", namespace=namespace)
+    assert dep["status"]["availableReplicas"] == 3
+    assert {"type": "Available", "status": "True"}.items() <= \
+        next(c for c in dep["status"]["conditions"] if c["type"] == "Available").items()
+    running = pods(kubectl, namespace, "web")
+    nodes = {n["metadata"]["name"]: n["spec"]["podCIDR"] for n in kwok.nodes()}
+    assert len(running) == 3
+    for p in running:
+        assert p["status"]["phase"] == "Running"
+        ip = ipaddress.ip_address(p["status"]["podIP"])
+        assert ip in LOOPBACK and ip in ipaddress.ip_network(nodes[p["spec"]["nodeName"]])
+    # the endpoints controller publishes the ready pods behind the Service
+    def endpoint_ips() -> set[str]:
+        slices = kubectl.get_json("endpointslices", "-l", "kubernetes.io/service-name=web", namespace=namespace)
+        return {a for s in slices["items"] for e in s.get("endpoints") or [] for a in e["addresses"]}
+    assert eventually(lambda: endpoint_ips() == {p["status"]["podIP"] for p in running}, timeout=30,
+                      what="the Service's EndpointSlice lists the 3 pods")
+
+    # a template edit rolls out through a new ReplicaSet, by the real Deployment controller
+    kubectl("set", "image", "deployment/web", "web=web:2", namespace=namespace)
+    kubectl("rollout", "status", "deployment/web", "--timeout=90s", namespace=namespace)
+    sets = kubectl.get_json("replicasets", "-l", "app=web", namespace=namespace)["items"]
+    by_image = {rs["spec"]["template"]["spec"]["containers"][0]["image"]: rs for rs in sets}
+    assert set(by_image) == {"web:1", "web:2"}
+    assert by_image["web:1"]["spec"]["replicas"] == 0 and by_image["web:2"]["status"]["readyReplicas"] == 3
+    assert eventually(lambda: sorted(p["spec"]["containers"][0]["image"] for p in pods(kubectl, namespace, "web"))
+                      == ["web:2"] * 3, timeout=30, what="only web:2 pods left")
+
+
+def backend(name: str) -> dict[str, Any]:
+    """The demo backend as a pod: it listens on its pod address, which it reads from the downward API."""
+    return deployment(name, run=True, container={
+        "command": ["python", "-m", "rollguard.demo.backend"],
+        "args": ["--host", "$(POD_IP)", "--port", "8000", "--failures-url", "http://127.0.0.1:9",
+                 "--spool", "/var/lib/backend/spool.db"],
+        "env": [{"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}}],
+        "ports": [{"name": "http", "containerPort": 8000}],
+        "volumeMounts": [{"name": "spool", "mountPath": "/var/lib/backend"}]},
+        volumes=[{"name": "spool", "emptyDir": {}}])
+
+
+@pytest.mark.parametrize("interval", ["5s", "15s"])
+def test_a_backend_pod_answers_on_its_ip_and_prometheus_finds_it_through_the_api(
+        request: pytest.FixtureRequest, kubectl: Kubectl, namespace: str, pod_runner: PodRunner,
+        interval: str) -> None:
+    prom: Prometheus = request.getfixturevalue(f"pod_prometheus_{interval}")
+    kubectl.apply(backend("demo-backend"), namespace=namespace)
+    kubectl("rollout", "status", "deployment/demo-backend", "--timeout=90s", namespace=namespace)
+    [pod] = pods(kubectl, namespace, "demo-backend")
+    name, ip = pod["metadata"]["name"], pod["status"]["podIP"]
+    assert json.loads(eventually(lambda: http_get(f"http://{ip}:8000/healthz"), timeout=60,
+                                 what="the backend answering on its pod IP")) == {"ok": True}
+
+    # discovered through the API; the series carry the pod's namespace, name and app label
+    up = f'up{{namespace="{namespace}", pod="{name}", app="demo-backend", job="monitoring/rollguard-backends"}}'
+    eventually(lambda: prom.query(f"{up} == 1"), timeout=90, what=f"Prometheus scraping {name}")
+    series = prom.query(f'http_requests_total{{namespace="{namespace}", pod="{name}"}}')
+    assert {s["metric"]["container"] for s in series} == {"demo-backend"}
+    [target] = [t for t in prom.targets() if t["labels"].get("pod") == name]
+    assert target["scrapeInterval"] == interval and target["scrapeUrl"] == f"http://{ip}:8000/metrics"
+
+    # the pod goes: its process stops and Prometheus drops the target; the Deployment replaces it
+    key = f"{namespace}/{name}/demo-backend"
+    assert key in pod_runner.processes()
+    kubectl("delete", "pod", name, "--wait=true", namespace=namespace)
+    eventually(lambda: key not in pod_runner.processes(), timeout=30, what="the pod's process to stop")
+    with pytest.raises(OSError):
+        http_get(f"http://{ip}:8000/healthz")
+    eventually(lambda: not [t for t in prom.targets() if t["labels"].get("pod") == name], timeout=60,
+               what="Prometheus to drop the deleted pod's target")
+    [new] = eventually(lambda: [p for p in pods(kubectl, namespace, "demo-backend")
+                                if p["metadata"]["name"] != name and p["status"].get("podIP")] or None,
+                       timeout=60, what="the replacement pod")
+    eventually(lambda: http_get(f"http://{new['status']['podIP']}:8000/healthz"), timeout=60,
+               what="the replacement pod answering")
+
+
+def test_the_pod_runner_gives_a_process_its_env_and_volumes_as_the_kubelet_does(
+        kubectl: Kubectl, namespace: str, pod_runner: PodRunner) -> None:
+    kubectl.apply({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "site"},
+                   "data": {"index.html": "v1", "greeting": "hello"}}, namespace=namespace)
+    kubectl.apply({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "creds"},
+                   "stringData": {"token": "s3cret"}}, namespace=namespace)
+    # The process writes its env into an emptyDir and serves it next to the ConfigMap volume.
+    script = ('env > /var/www/env.txt && ln -s /etc/site /var/www/site && '
+              f'exec {sys.executable} -m http.server --bind "$POD_IP" 8000 --directory /var/www')
+    kubectl.apply(deployment("files", run=True, container={
+        "command": ["sh", "-c", script],
+        "env": [{"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
+                {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+                {"name": "GREETING", "valueFrom": {"configMapKeyRef": {"name": "site", "key": "greeting"}}},
+                {"name": "TOKEN", "valueFrom": {"secretKeyRef": {"name": "creds", "key": "token"}}},
+                {"name": "URL", "value": "http://$(POD_IP):8000"}],
+        "volumeMounts": [{"name": "www", "mountPath": "/var/www"},
+                         {"name": "site", "mountPath": "/etc/site", "readOnly": True}]},
+        volumes=[{"name": "www", "emptyDir": {}}, {"name": "site", "configMap": {"name": "site"}}]),
+        namespace=namespace)
+    kubectl("rollout", "status", "deployment/files", "--timeout=90s", namespace=namespace)
+    [pod] = pods(kubectl, namespace, "files")
+    ip = pod["status"]["podIP"]
+    env_text = eventually(lambda: http_get(f"http://{ip}:8000/env.txt"), timeout=60, what="the pod's env")
+    env = dict(line.split("=", 1) for line in env_text.splitlines() if "=" in line)
+    assert env["POD_IP"] == ip and env["POD_NAME"] == pod["metadata"]["name"]
+    assert env["GREETING"] == "hello" and env["TOKEN"] == "s3cret" and env["URL"] == f"http://{ip}:8000"
+    assert http_get(f"http://{ip}:8000/site/index.html") == "v1"
+    pid = pod_runner.processes()[f"{namespace}/{pod['metadata']['name']}/files"]
+
+    # a ConfigMap edit reaches the running process' mount (..data swapped), no restart
+    kubectl("patch", "configmap", "site", "--type=merge", "-p", json.dumps({"data": {"index.html": "v2"}}),
+            namespace=namespace)
+    eventually(lambda: http_get(f"http://{ip}:8000/site/index.html") == "v2", timeout=30,
+               what="the new ConfigMap content in the mount")
+    assert pod_runner.processes()[f"{namespace}/{pod['metadata']['name']}/files"] == pid

@@ -1,0 +1,150 @@
+"""The local cluster's pieces that need no cluster: the PodMonitor relabelling, the pod runner's
+env and volume layout, kwok's stages."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from rollguard.localenv import kwok
+from rollguard.localenv.podrunner import ConfigError, container_env, expand, field_value, write_atomic_volume
+from rollguard.localenv.prometheus import KubernetesAPI, backend_podmonitor, podmonitor, podmonitor_scrape_configs
+from tests.support.helm import helm, one
+
+API = KubernetesAPI("https://127.0.0.1:6443", Path("/ca.crt"), Path("/p.crt"), Path("/p.key"))
+
+
+def test_podmonitor_relabelling_is_what_the_prometheus_operator_generates() -> None:
+    """The rule list for a PodMonitor with a label selector, a port and two podTargetLabels, in
+    the operator's order and spelling (its generator's golden output for such a PodMonitor)."""
+    pm = podmonitor("web", "shop", port="http", interval="15s",
+                    selector={"matchLabels": {"app.kubernetes.io/name": "web"}},
+                    pod_target_labels=["rollguard.io/track", "team"])
+    [cfg] = podmonitor_scrape_configs(pm, API)
+    assert cfg["job_name"] == "podMonitor/shop/web/0"
+    assert cfg["scrape_interval"] == "15s" and cfg["metrics_path"] == "/metrics"
+    assert cfg["kubernetes_sd_configs"] == [{
+        "role": "pod", "api_server": API.server, "namespaces": {"names": ["shop"]},
+        "tls_config": {"ca_file": "/ca.crt", "cert_file": "/p.crt", "key_file": "/p.key"}}]
+    assert cfg["relabel_configs"] == [
+        {"source_labels": ["job"], "target_label": "__tmp_prometheus_job_name"},
+        {"action": "drop", "source_labels": ["__meta_kubernetes_pod_phase"], "regex": "(Failed|Succeeded)"},
+        {"action": "keep", "source_labels": ["__meta_kubernetes_pod_label_app_kubernetes_io_name",
+                                             "__meta_kubernetes_pod_labelpresent_app_kubernetes_io_name"],
+         "regex": "(web);true"},
+        {"action": "keep", "source_labels": ["__meta_kubernetes_pod_container_port_name"], "regex": "http"},
+        {"source_labels": ["__meta_kubernetes_namespace"], "target_label": "namespace"},
+        {"source_labels": ["__meta_kubernetes_pod_container_name"], "target_label": "container"},
+        {"source_labels": ["__meta_kubernetes_pod_name"], "target_label": "pod"},
+        {"source_labels": ["__meta_kubernetes_pod_label_rollguard_io_track"], "target_label": "rollguard_io_track",
+         "regex": "(.+)", "replacement": "${1}"},
+        {"source_labels": ["__meta_kubernetes_pod_label_team"], "target_label": "team", "regex": "(.+)",
+         "replacement": "${1}"},
+        {"target_label": "job", "replacement": "shop/web"},
+        {"target_label": "endpoint", "replacement": "http"},
+    ]
+
+
+@pytest.mark.parametrize(("expr", "rule"), [
+    ({"key": "app", "operator": "Exists"},
+     {"action": "keep", "source_labels": ["__meta_kubernetes_pod_labelpresent_app"], "regex": "true"}),
+    ({"key": "app", "operator": "DoesNotExist"},
+     {"action": "drop", "source_labels": ["__meta_kubernetes_pod_labelpresent_app"], "regex": "true"}),
+    ({"key": "app", "operator": "In", "values": ["a", "b.c"]},
+     {"action": "keep", "source_labels": ["__meta_kubernetes_pod_label_app", "__meta_kubernetes_pod_labelpresent_app"],
+      "regex": "(a|b\\.c);true"}),
+])
+def test_match_expressions_become_keep_and_drop_rules(expr: dict[str, Any], rule: dict[str, Any]) -> None:
+    [cfg] = podmonitor_scrape_configs(podmonitor("m", "ns", port="http", selector={"matchExpressions": [expr]},
+                                                 any_namespace=True), API)
+    assert rule in cfg["relabel_configs"]
+    assert "namespaces" not in cfg["kubernetes_sd_configs"][0]  # any namespace
+
+
+def test_unsupported_podmonitor_fields_are_refused_by_name() -> None:
+    pm = podmonitor("m", "ns", port="http", selector={})
+    pm["spec"]["podMetricsEndpoints"][0]["relabelings"] = []
+    with pytest.raises(ValueError, match=r"podMetricsEndpoints\[0\]\.relabelings"):
+        podmonitor_scrape_configs(pm, API)
+
+
+def test_the_charts_backend_podmonitor_is_the_one_the_local_prometheus_runs() -> None:
+    objs = helm().template("--set", "metrics.backendPodMonitor.enabled=true")
+    chart = one(objs, "PodMonitor", "rg-rollguard-backends")
+    local = backend_podmonitor("rg-rollguard-backends", "rollguard")
+    assert chart["spec"] == local["spec"]
+    assert podmonitor_scrape_configs(chart, API) == podmonitor_scrape_configs(local, API)
+    assert not [o for o in helm().template() if o["kind"] == "PodMonitor"]  # off by default
+
+
+POD: dict[str, Any] = {
+    "metadata": {"name": "web-1", "namespace": "shop", "uid": "u-1", "labels": {"rollguard.io/track": "canary"},
+                 "annotations": {"team": "payments"}},
+    "spec": {"nodeName": "kwok-node-0", "serviceAccountName": "default"},
+    "status": {"podIP": "127.10.0.7", "hostIP": "127.0.0.1"},
+}
+
+
+class FakeObjects:
+    def __init__(self, data: dict[tuple[str, str], dict[str, bytes]]) -> None:
+        self.d = data
+
+    def data(self, kind: str, name: str) -> dict[str, bytes] | None:
+        return self.d.get((kind, name))
+
+
+def test_container_env_resolves_values_references_and_the_downward_api() -> None:
+    objects = FakeObjects({("configmap", "cfg"): {"level": b"debug", "A": b"1"},
+                           ("secret", "db"): {"url": b"postgresql://x"}})
+    c = {"envFrom": [{"configMapRef": {"name": "cfg"}, "prefix": "CFG_"}],
+         "env": [{"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
+                 {"name": "ADDR", "value": "$(POD_IP):8000 $$(POD_IP) $(UNKNOWN)"},
+                 {"name": "LEVEL", "valueFrom": {"configMapKeyRef": {"name": "cfg", "key": "level"}}},
+                 {"name": "DB", "valueFrom": {"secretKeyRef": {"name": "db", "key": "url"}}},
+                 {"name": "TRACK", "valueFrom": {"fieldRef": {"fieldPath": "metadata.labels['rollguard.io/track']"}}},
+                 {"name": "OPT", "valueFrom": {"configMapKeyRef": {"name": "nope", "key": "k", "optional": True}}}]}
+    env = container_env(POD, c, objects)  # type: ignore[arg-type]
+    assert env == {"CFG_level": "debug", "CFG_A": "1", "POD_IP": "127.10.0.7",
+                   "ADDR": "127.10.0.7:8000 $(POD_IP) $(UNKNOWN)", "LEVEL": "debug", "DB": "postgresql://x",
+                   "TRACK": "canary"}
+
+
+def test_a_missing_reference_is_a_config_error_naming_it() -> None:
+    c = {"env": [{"name": "DB", "valueFrom": {"secretKeyRef": {"name": "db", "key": "url"}}}]}
+    with pytest.raises(ConfigError, match="env DB: secret 'db' key 'url' not found"):
+        container_env(POD, c, FakeObjects({}))  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="fieldPath"):
+        field_value(POD, "status.phase")
+    assert field_value(POD, "metadata.annotations['team']") == "payments"
+    assert expand("$(A)-$(B)", {"A": "x"}) == "x-$(B)"
+
+
+def test_volumes_are_laid_out_as_the_kubelet_does_and_swapped_atomically(tmp_path: Path) -> None:
+    vol = tmp_path / "flags"
+    write_atomic_volume(vol, {"flags.json": b'{"v": 1}', "flagd.json": b"{}"})
+    assert os.readlink(vol / "flags.json") == "..data/flags.json"
+    first = os.readlink(vol / "..data")
+    assert (vol / "flags.json").read_bytes() == b'{"v": 1}'
+    write_atomic_volume(vol, {"flags.json": b'{"v": 2}'})
+    assert os.readlink(vol / "..data") != first and not (vol / first).exists()  # old set removed
+    assert (vol / "flags.json").read_bytes() == b'{"v": 2}'
+    assert not (vol / "flagd.json").exists()  # a key gone from the ConfigMap is gone from the volume
+    write_atomic_volume(vol, {"a": b"1", "b": b"2"}, items=[{"key": "b", "path": "sub/b.txt"}])
+    assert (vol / "sub" / "b.txt").read_bytes() == b"2" and not (vol / "a").exists()
+
+
+def test_kwok_gives_every_node_a_loopback_pod_range_and_ends_run_to_completion_pods() -> None:
+    for node in kwok.nodes():
+        net = ipaddress.IPv4Network(node["spec"]["podCIDR"])
+        assert net.subnet_of(ipaddress.IPv4Network("127.0.0.0/8"))
+    stages = {s["metadata"]["name"]: s for s in yaml.safe_load_all(yaml.safe_dump_all(kwok.pod_stages()))}
+    assert set(stages) == {"pod-ready", "pod-complete", "pod-fail", "pod-delete"}
+    fail = stages["pod-fail"]["spec"]
+    assert {"key": ".spec.restartPolicy", "operator": "In", "values": ["Never", "OnFailure"]} \
+        in fail["selector"]["matchExpressions"]
+    assert kwok.EXIT_CODE_ANNOTATION in fail["next"]["statusTemplate"]
