@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Build the real control-plane binaries (etcd, kube-apiserver, kube-controller-manager,
-# kube-scheduler, kubectl, and kwok for nodes and the pod lifecycle) from pinned Go module versions, the way envtest users get them, but without any
-# download outside the Go module proxy. Binaries are cached outside the repository, so only
+# Build the binaries of the local cluster from pinned Go module versions, the way envtest
+# users get them, but without any download outside the Go module proxy: etcd,
+# kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, kwok (nodes and the pod
+# lifecycle) and Prometheus with its Kubernetes service discovery (Debian's prometheus
+# package is built without it). Binaries are cached outside the repository, so only
 # the first run pays the build.
 #
 # k8s.io/kubernetes cannot be `go install`ed: its go.mod replaces every k8s.io/<staging>
@@ -13,6 +15,8 @@ set -euo pipefail
 KUBE_VERSION="${ROLLGUARD_KUBE_VERSION:-v1.36.3}"
 ETCD_VERSION="${ROLLGUARD_ETCD_VERSION:-v3.6.16}"
 KWOK_VERSION="${ROLLGUARD_KWOK_VERSION:-v0.7.0}"
+# Prometheus' Go module is versioned v0.<major><minor>.<patch>: v0.315.1 is Prometheus 3.15.1.
+PROMETHEUS_VERSION="${ROLLGUARD_PROMETHEUS_VERSION:-v0.315.1}"
 CACHE="${ROLLGUARD_CACHE:-$HOME/.cache/rollguard}"
 BIN="$CACHE/bin/kube-$KUBE_VERSION-etcd-$ETCD_VERSION"
 WORK="$CACHE/build"
@@ -27,8 +31,10 @@ for b in etcd kube-apiserver kube-controller-manager kube-scheduler kubectl; do
 done
 # kwok's version is not in the directory's name: a stamp says which one is there.
 [ -x "$BIN/kwok" ] && [ "$(cat "$BIN/kwok.version" 2>/dev/null)" = "$KWOK_VERSION" ] || need+=(kwok)
+[ -x "$BIN/prometheus" ] && [ "$(cat "$BIN/prometheus.version" 2>/dev/null)" = "$PROMETHEUS_VERSION" ] \
+  || need+=(prometheus)
 if [ ${#need[@]} -eq 0 ]; then
-  log "cached: $BIN (kubernetes $KUBE_VERSION, etcd $ETCD_VERSION, kwok $KWOK_VERSION)"
+  log "cached: $BIN (kubernetes $KUBE_VERSION, etcd $ETCD_VERSION, kwok $KWOK_VERSION, prometheus $PROMETHEUS_VERSION)"
   echo "$BIN"; exit 0
 fi
 
@@ -54,6 +60,9 @@ wrapper_gomod() {
 }
 
 build_kube() {
+  local b missing=0
+  for b in kube-apiserver kube-controller-manager kube-scheduler kubectl; do [ -x "$BIN/$b" ] || missing=1; done
+  [ "$missing" = 1 ] || return 0
   local dir="$WORK/kubernetes-$KUBE_VERSION"
   local minor patch staging_ver gomod
   log "fetching k8s.io/kubernetes@$KUBE_VERSION go.mod"
@@ -111,9 +120,30 @@ build_kwok() {
   log "built kwok in $((SECONDS - t0))s"
 }
 
+# Prometheus: its go.mod's replace lines are copied into the wrapper (a dependency's replaces
+# are ignored); build tags keep only the file, HTTP and Kubernetes service discoveries.
+build_prometheus() {
+  [ -x "$BIN/prometheus" ] && [ "$(cat "$BIN/prometheus.version" 2>/dev/null)" = "$PROMETHEUS_VERSION" ] && return 0
+  local dir="$WORK/prometheus-$PROMETHEUS_VERSION" gomod t0=$SECONDS
+  gomod=$(cd "$WORK" && go mod download -json "github.com/prometheus/prometheus@$PROMETHEUS_VERSION" \
+    | python3 -c 'import json,sys; print(json.load(sys.stdin)["GoMod"])')
+  grep -E '^replace ' "$gomod" | sed -E 's/^replace //' | awk '{print "\t" $0}' > "$WORK/prometheus-replaces.txt"
+  wrapper_gomod "$dir" github.com/prometheus/prometheus "$PROMETHEUS_VERSION" "$WORK/prometheus-replaces.txt"
+  local minor=${PROMETHEUS_VERSION#v0.} ver
+  ver="${minor:0:1}.${minor:1:2}.${PROMETHEUS_VERSION##*.}"
+  log "building prometheus $ver ($PROMETHEUS_VERSION)"
+  (cd "$dir" && go build -trimpath -tags remove_all_sd,enable_kubernetes_sd \
+    -ldflags "-s -w -X github.com/prometheus/common/version.Version=$ver" \
+    -o "$BIN/prometheus.tmp" github.com/prometheus/prometheus/cmd/prometheus)
+  mv "$BIN/prometheus.tmp" "$BIN/prometheus"
+  echo "$PROMETHEUS_VERSION" > "$BIN/prometheus.version"
+  log "built prometheus in $((SECONDS - t0))s"
+}
+
 T0=$SECONDS
 build_etcd
 build_kube
 build_kwok
+build_prometheus
 log "control plane ready in $((SECONDS - T0))s: $BIN"
 echo "$BIN"

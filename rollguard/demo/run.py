@@ -8,8 +8,9 @@ mounted ConfigMaps as the kubelet gives them. Prometheus finds the pods through 
 PostgreSQL (SQLite when PostgreSQL is not installed).
 
 One thing is played by the demo itself, in the open: the *ingress controller*. The load
-generator sends each request to a ready endpoint (EndpointSlices) of the Service the Ingress
-names, choosing the canary Ingress' Service by the weight the operator writes on it.
+generator sends each request to a ready pod of the Service the Ingress names (the pods its
+selector picks: the apiserver refuses EndpointSlices with loopback addresses), choosing the
+canary Ingress' Service by the weight the operator writes on it.
 """
 
 from __future__ import annotations
@@ -112,7 +113,6 @@ class Demo:
         self._apps: Any = None
         self._net: Any = None
         self._custom: Any = None
-        self._discovery: Any = None
 
     # ------------------------------------------------------------------ output
     def say(self, msg: str) -> None:
@@ -229,7 +229,6 @@ class Demo:
         api = config.new_client_from_config(config_file=str(self.cp.kubeconfig))  # type: ignore[no-untyped-call]
         self._core, self._apps = client.CoreV1Api(api), client.AppsV1Api(api)
         self._net, self._custom = client.NetworkingV1Api(api), client.CustomObjectsApi(api)
-        self._discovery = client.DiscoveryV1Api(api)
 
     def _start_api(self) -> None:
         """The failures API as a pod of Deployment ``failures-api``; its database runs on this machine."""
@@ -325,15 +324,19 @@ class Demo:
         return int(ann.get(WEIGHT_ANNOTATION) or 0), service
 
     def _service_endpoints(self, service: str) -> list[str]:
-        """Ready endpoints of ``service`` from its EndpointSlices, as ``ip:port``."""
-        slices = self._discovery.list_namespaced_endpoint_slice(
-            NAMESPACE, label_selector=f"kubernetes.io/service-name={service}").items
+        """Ready endpoints of ``service`` as ``ip:port``: its selector's Running pods and the
+        container port its ``targetPort`` names (what an EndpointSlice would list)."""
+        svc = self._core.read_namespaced_service(service, NAMESPACE)
+        port = svc.spec.ports[0].target_port
         out = []
-        for sl in slices:
-            ports = [p.port for p in sl.ports or [] if p.port]
-            for ep in sl.endpoints or []:
-                if ep.conditions is None or ep.conditions.ready is not False:
-                    out += [f"{addr}:{port}" for addr in ep.addresses for port in ports]
+        for pod in self._core.list_namespaced_pod(NAMESPACE, label_selector=",".join(
+                f"{k}={v}" for k, v in (svc.spec.selector or {}).items())).items:
+            if pod.metadata.deletion_timestamp is not None or pod.status.phase != "Running" \
+                    or not pod.status.pod_ip:
+                continue
+            numbers = [p.container_port for c in pod.spec.containers for p in c.ports or []
+                       if p.name == port or p.container_port == port]
+            out += [f"{pod.status.pod_ip}:{n}" for n in numbers[:1]]
         return sorted(out)
 
     def _watch(self) -> None:

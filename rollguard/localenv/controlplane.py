@@ -2,7 +2,7 @@
 
 etcd + kube-apiserver (RBAC on, client-certificate auth) + kube-controller-manager with the
 workload controllers (:data:`KCM_CONTROLLERS`: deployments roll out through ReplicaSets, Jobs
-run, Services get endpoints, namespaces and owned objects are cleaned up) + kube-scheduler +
+run, nodes' taints follow their readiness, namespaces and owned objects are cleaned up) + kube-scheduler +
 kwok, which manages :data:`rollguard.localenv.kwok.NODE_COUNT` nodes and plays their kubelets:
 pods are scheduled, get a loopback address (127.10.<node>.<n>) and become Running and Ready, so
 a Deployment becomes Available with no one writing its status by hand. No container runs:
@@ -37,7 +37,13 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_DIR = Path(os.environ.get("ROLLGUARD_CACHE", Path.home() / ".cache" / "rollguard")) / "controlplane"
 KCM_CONTROLLERS = ",".join([
     "deployment-controller", "replicaset-controller", "job-controller",
-    "endpoints-controller", "endpointslice-controller", "serviceaccount-controller",
+    # lifts the not-ready taint the apiserver puts on every new node once kwok reports it Ready
+    "node-lifecycle-controller",
+    # Not the endpoints and endpointslice controllers: the apiserver refuses Endpoints and
+    # EndpointSlices with loopback addresses ("may not be in the loopback range"), and every
+    # pod address here is one, so they would only retry. Who needs a Service's endpoints
+    # (the demo's ingress stand-in) reads the pods its selector picks, as they would.
+    "serviceaccount-controller",
     "garbage-collector-controller", "namespace-controller",
 ])
 # Prometheus reads pods through the API with an identity of its own (read-only, see

@@ -17,8 +17,8 @@ The scrape interval is the caller's (a PodMonitor endpoint's ``interval`` wins f
 from __future__ import annotations
 
 import json
+import os
 import re
-import shutil
 import subprocess
 import urllib.parse
 import urllib.request
@@ -152,6 +152,17 @@ def podmonitor_scrape_configs(podmonitor: dict[str, Any], api: KubernetesAPI,
     return configs
 
 
+def prometheus_binary() -> str:
+    """The Prometheus built with the cluster's binaries (it has Kubernetes service discovery,
+    which Debian's package leaves out); ``ROLLGUARD_PROMETHEUS`` names another one."""
+    override = os.environ.get("ROLLGUARD_PROMETHEUS")
+    if override:
+        return override
+    from rollguard.localenv.controlplane import binaries_dir
+
+    return str(binaries_dir() / "prometheus")
+
+
 class Prometheus:
     """One Prometheus process: ``start()``, query, ``stop()``.
 
@@ -181,9 +192,7 @@ class Prometheus:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 60.0) -> None:
-        binary = shutil.which("prometheus")
-        if not binary:
-            raise RuntimeError("prometheus not found; install Debian's prometheus package (make test does)")
+        binary = prometheus_binary()
         self.workdir.mkdir(parents=True, exist_ok=True)
         (self.workdir / "targets").mkdir(exist_ok=True)
         config = {

@@ -43,9 +43,6 @@ def http_get(url: str) -> str:
 
 def test_a_deployment_rolls_out_into_running_pods_on_kwok_nodes(kubectl: Kubectl, namespace: str) -> None:
     kubectl.apply(deployment("web", replicas=3), namespace=namespace)
-    kubectl.apply({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"},
-                   "spec": {"selector": {"app": "web"}, "ports": [{"port": 80, "targetPort": 8000}]}},
-                  namespace=namespace)
     kubectl("rollout", "status", "deployment/web", "--timeout=90s", namespace=namespace)
     dep = kubectl.get_json("deployment", "web", namespace=namespace)
     assert dep["status"]["availableReplicas"] == 3
@@ -58,12 +55,6 @@ def test_a_deployment_rolls_out_into_running_pods_on_kwok_nodes(kubectl: Kubectl
         assert p["status"]["phase"] == "Running"
         ip = ipaddress.ip_address(p["status"]["podIP"])
         assert ip in LOOPBACK and ip in ipaddress.ip_network(nodes[p["spec"]["nodeName"]])
-    # the endpoints controller publishes the ready pods behind the Service
-    def endpoint_ips() -> set[str]:
-        slices = kubectl.get_json("endpointslices", "-l", "kubernetes.io/service-name=web", namespace=namespace)
-        return {a for s in slices["items"] for e in s.get("endpoints") or [] for a in e["addresses"]}
-    assert eventually(lambda: endpoint_ips() == {p["status"]["podIP"] for p in running}, timeout=30,
-                      what="the Service's EndpointSlice lists the 3 pods")
 
     # a template edit rolls out through a new ReplicaSet, by the real Deployment controller
     kubectl("set", "image", "deployment/web", "web=web:2", namespace=namespace)
