@@ -154,16 +154,27 @@ def _re_search(pats: list[tuple[CatalogEntry, str, float, tuple[int, int]]]) -> 
 
 
 class Matcher:
-    """Matches codes and messages against one catalog (optionally a file it keeps reloading)."""
+    """Matches codes and messages against one catalog (optionally a file it keeps reloading).
 
-    def __init__(self, spec: FailureCatalogSpec, *, engine: Engine = "auto", metrics: bool = True) -> None:
+    ``engine``: "re2" (google-re2, required), "re" (the standard library) or "auto" (RE2 when
+    installed). ``metrics``: count hits and misses in the
+    prometheus_client default registry. ``clock``: a clock that only moves forward, for the
+    reload interval of ``from_file`` (default ``time.monotonic``; tests pass their own).
+    Raises RuntimeError for engine "re2" without google-re2.
+    """
+
+    def __init__(self, spec: FailureCatalogSpec, *, engine: Engine = "auto", metrics: bool = True,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self._engine: Engine = engine
         self._metrics = metrics
+        self._clock = clock
         self._state = _compile(spec, engine)
         self._path: Path | None = None
         self._stamp: tuple[int, int, int] | None = None
         self._reload_interval = 1.0
-        self._next_check = 0.0
+        # clock reading after which the file is looked at again; None: at the next match
+        # (never 0.0: a monotonic clock's origin is unspecified, no reading means "long ago")
+        self._next_check: float | None = None
         self._lock = threading.Lock()
 
     # ---------------------------------------------------------------- constructors
@@ -190,7 +201,7 @@ class Matcher:
         p = Path(path)
         m = cls(load_catalog_file(p), **kw)
         m._path, m._stamp, m._reload_interval = p, _stamp(p), reload_interval
-        m._next_check = time.monotonic() + reload_interval
+        m._next_check = m._clock() + reload_interval
         return m
 
     # ---------------------------------------------------------------- properties
@@ -262,8 +273,8 @@ class Matcher:
             return True
 
     def _maybe_reload(self) -> None:
-        now = time.monotonic()
-        if now < self._next_check:
+        now = self._clock()
+        if self._next_check is not None and now < self._next_check:
             return
         self._next_check = now + self._reload_interval
         self.reload()
