@@ -9,7 +9,10 @@ Order: the exact code, then an alias (case-insensitive), then every message patt
 Patterns are compiled together into one RE2 set (a single linear-time pass over the message
 that reports every pattern that matches); the most specific match wins (see
 ``rollguard.catalog.patterns.specificity``). Without google-re2 installed, the patterns are
-compiled into one Python ``re`` alternation of named groups (same results, much slower).
+compiled into one Python ``re`` alternation of named groups (much slower). Both engines
+compile each pattern's ``compiled_form``: shorthand classes, word boundaries and
+case-insensitivity spelled out the same way for both, so one catalog gives one
+classification whatever the engine (``rollguard.catalog.portable``).
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from rollguard.catalog import load_catalog_file, load_default_catalog, spec_of
-from rollguard.catalog.patterns import PY_FLAGS, re2_module, re2_options, specificity
+from rollguard.catalog.patterns import compiled_form, re2_module, re2_options, specificity
 from rollguard.models.catalog import CatalogEntry, FailureCatalogSpec
 from rollguard.sdk import catalog_metrics
 
@@ -115,7 +118,7 @@ def _compile(spec: FailureCatalogSpec, engine: Engine) -> _Compiled:
 def _re2_search(re2: Any, pats: list[tuple[CatalogEntry, str, float, tuple[int, int]]]) -> Callable[[str], int | None]:
     rset = re2.Set.SearchSet(re2_options())
     for _e, p, _c, _r in pats:
-        rset.Add(p)
+        rset.Add(compiled_form(p, "re2"))
     if pats:
         rset.Compile()
     ranks = [r for _e, _p, _c, r in pats]
@@ -141,8 +144,8 @@ def _re_search(pats: list[tuple[CatalogEntry, str, float, tuple[int, int]]]) -> 
     order = sorted(range(len(pats)), key=lambda i: pats[i][3], reverse=True)
     if not order:
         return lambda _text: None
-    alts = "|".join(f"(?=(?s:.*?)(?P<p{i}>{pats[i][1]}))" for i in order)
-    big = re.compile(f"^(?:{alts})", PY_FLAGS)
+    alts = "|".join(f"(?=(?s:.*?)(?P<p{i}>{compiled_form(pats[i][1], 're')}))" for i in order)
+    big = re.compile(f"^(?:{alts})")
 
     def search(text: str) -> int | None:
         m = big.match(text)
@@ -157,7 +160,7 @@ class Matcher:
     """Matches codes and messages against one catalog (optionally a file it keeps reloading).
 
     ``engine``: "re2" (google-re2, required), "re" (the standard library) or "auto" (RE2 when
-    installed). ``metrics``: count hits and misses in the
+    installed); both give the same result for every catalog and message. ``metrics``: count hits and misses in the
     prometheus_client default registry. ``clock``: a clock that only moves forward, for the
     reload interval of ``from_file`` (default ``time.monotonic``; tests pass their own).
     Raises RuntimeError for engine "re2" without google-re2.
