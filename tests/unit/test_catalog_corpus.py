@@ -4,6 +4,7 @@ retryable agreement, printed per family and asserted overall."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ import pytest
 import yaml
 
 from rollguard.catalog import load_default_catalog
+from rollguard.catalog.patterns import compiled_form, re2_module, re2_options
 from rollguard.sdk.matcher import Matcher
 
 CORPUS = Path(__file__).parent / "corpus" / "polyglot.yaml"
@@ -119,3 +121,17 @@ def test_issue_inputs(message: str, category: str, retryable: bool) -> None:
         r = Matcher.default(engine=engine, metrics=False).match(message)
         assert r.entry is not None, message
         assert (r.entry.category, r.entry.retryable) == (category, retryable), r.code
+
+
+MUST_NOT: dict[str, str] = yaml.safe_load((Path(__file__).parent / "corpus" / "must_not.yaml").read_text("utf-8"))
+
+
+def test_every_pattern_has_a_message_it_must_not_match() -> None:
+    patterns = {p for e in load_default_catalog().entries for p in e.match.patterns}
+    assert set(MUST_NOT) == patterns, (sorted(patterns - set(MUST_NOT))[:5], sorted(set(MUST_NOT) - patterns)[:5])
+    re2 = re2_module()
+    opts = re2_options() if re2 is not None else None
+    for pattern, message in MUST_NOT.items():
+        assert re.search(compiled_form(pattern, "re"), message) is None, (pattern, message)
+        if re2 is not None:
+            assert re2.compile(compiled_form(pattern, "re2"), opts).search(message) is None, (pattern, message)
