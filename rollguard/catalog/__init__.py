@@ -29,7 +29,7 @@ def _default_raw() -> str:
 
 
 def load_default_catalog() -> FailureCatalogSpec:
-    """The catalog shipped with rollguard (54 codes), as a validated spec (a fresh copy)."""
+    """The catalog shipped with rollguard (63 codes), as a validated spec (a fresh copy)."""
     return FailureCatalogSpec.model_validate(yaml.safe_load(_default_raw()))
 
 

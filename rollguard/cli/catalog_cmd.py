@@ -42,16 +42,21 @@ def catalog() -> None:
 
 @catalog.command("validate")
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--quiet", "-q", is_flag=True, help="Print only problems.")
-def validate_cmd(files: tuple[Path, ...], quiet: bool) -> None:
+@click.option("--quiet", "-q", is_flag=True, help="Print only problems and warnings.")
+@click.option("--strict", is_flag=True, help="Fail (exit 1) on warnings too.")
+def validate_cmd(files: tuple[Path, ...], quiet: bool, strict: bool) -> None:
     """Validate FailureCatalog manifests (or bare specs, or a mounted catalog.json) offline.
 
     Checks what the CRD schema checks and what only the operator can: codes unique, patterns
-    compile (Python re and RE2), no pattern matches the empty string, aliases unique,
-    retryable consistent with the recovery mode. Exit 0 when every file is valid, 1 with one
+    compile (Python re and RE2) with one meaning in both, no pattern matches the empty string,
+    aliases unique, retryable consistent with the recovery mode. Then warns about risky
+    pattern shapes (a bare word that URLs carry, an exception name that matches inside a
+    longer one, a number that matches inside a longer one), naming the entry, its code and the
+    pattern. Exit 0 when every file is valid (with --strict: and has no warning), 1 with one
     line per problem (naming the entry and the field) otherwise, 2 when a file cannot be read.
     """
     from rollguard.catalog import validate
+    from rollguard.catalog.lint import lint
     from rollguard.catalog.render import content_hash
     from rollguard.catalog.validation import spec_of
     from rollguard.models.catalog import FailureCatalogSpec
@@ -75,10 +80,15 @@ def validate_cmd(files: tuple[Path, ...], quiet: bool) -> None:
                 failed = True
                 for p in problems:
                     click.echo(f"{path} ({name}): spec.{p}")
-            elif not quiet:
-                spec = FailureCatalogSpec.model_validate(spec_of(doc))
+                continue
+            spec = FailureCatalogSpec.model_validate(spec_of(doc))
+            warnings = lint(spec)
+            for w in warnings:
+                click.echo(f"{path} ({name}): warning: spec.{w}")
+            failed = failed or (strict and bool(warnings))
+            if not quiet:
                 click.echo(f"{path} ({name}): valid, {len(spec.entries)} entries, "
-                           f"version {spec.version}, hash {content_hash(spec)[:10]}")
+                           f"version {spec.version}, hash {content_hash(spec)[:10]}, {len(warnings)} warnings")
     sys.exit(1 if failed else 0)
 
 
@@ -88,7 +98,7 @@ def validate_cmd(files: tuple[Path, ...], quiet: bool) -> None:
 @click.option("--target", "targets", multiple=True, help="A Deployment to mount the catalog into (repeatable).")
 @click.option("--output", "-o", type=click.Choice(["yaml", "json"]), default="yaml", show_default=True)
 def default_cmd(name: str, namespace: str | None, targets: tuple[str, ...], output: str) -> None:
-    """Print the default catalog shipped with rollguard (54 codes) as a FailureCatalog manifest.
+    """Print the default catalog shipped with rollguard (63 codes) as a FailureCatalog manifest.
 
     Example: rollguard catalog default --target api -n prod | kubectl apply -f -
     """

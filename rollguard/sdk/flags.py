@@ -23,7 +23,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -51,19 +51,29 @@ def _parse_bool(raw: str) -> bool | None:
 
 
 class FlagReader:
-    """One flags file, its last good contents, and the process environment's overrides."""
+    """One flags file, its last good contents, and the process environment's overrides.
+
+    ``directory``: where ``flags.json`` is (default ``$ROLLGUARD_FLAGS_DIR`` or
+    ``/etc/rollguard/flags``); ``environ``: the overrides' source (default ``os.environ``);
+    ``check_interval``: seconds between two looks at the file's inode/size/mtime;
+    ``clock``: seconds of a clock that only moves forward (default ``time.monotonic``; tests
+    pass their own). The first answer always reads the file, whatever the clock reads: a
+    monotonic clock's origin is unspecified (on Linux it is the boot), so no value of it
+    means "long ago". Never raises.
+    """
 
     def __init__(self, directory: str | Path | None = None, environ: Mapping[str, str] | None = None,
-                 check_interval: float = 1.0) -> None:
+                 check_interval: float = 1.0, clock: Callable[[], float] = time.monotonic) -> None:
         self._directory = Path(directory) if directory is not None else None
         self._environ = environ
         self.check_interval = check_interval
+        self._clock = clock
         self._lock = threading.Lock()
         self._flags: dict[str, dict[str, Any]] = {}
         self._doc: dict[str, Any] = {}
         self._signature: tuple[int, int, int] | None = None  # (inode, size, mtime_ns) of the last read
         self._bad_signature: tuple[int, int, int] | None = None
-        self._checked = 0.0
+        self._checked: float | None = None  # clock reading of the last look; None: never looked
         self._warned: set[str] = set()
         self._vars: dict[str, tuple[str, ...]] = {}
         self.last_error: str | None = None
@@ -83,7 +93,7 @@ class FlagReader:
     def reload(self, force: bool = True) -> bool:
         """Re-read the file if it changed (always when ``force``); False if the file is missing or bad."""
         with self._lock:
-            self._checked = time.monotonic()
+            self._checked = self._clock()
             path = self.path
             try:
                 st = path.stat()
@@ -118,7 +128,8 @@ class FlagReader:
         log.error(message)
 
     def _maybe_reload(self) -> None:
-        if time.monotonic() - self._checked >= self.check_interval:
+        checked = self._checked
+        if checked is None or self._clock() - checked >= self.check_interval:
             self.reload(force=False)
 
     # -- answers ---------------------------------------------------------------------------

@@ -9,7 +9,10 @@ Order: the exact code, then an alias (case-insensitive), then every message patt
 Patterns are compiled together into one RE2 set (a single linear-time pass over the message
 that reports every pattern that matches); the most specific match wins (see
 ``rollguard.catalog.patterns.specificity``). Without google-re2 installed, the patterns are
-compiled into one Python ``re`` alternation of named groups (same results, much slower).
+compiled into one Python ``re`` alternation of named groups (much slower). Both engines
+compile each pattern's ``compiled_form``: shorthand classes, word boundaries and
+case-insensitivity spelled out the same way for both, so one catalog gives one
+classification whatever the engine (``rollguard.catalog.portable``).
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from rollguard.catalog import load_catalog_file, load_default_catalog, spec_of
-from rollguard.catalog.patterns import PY_FLAGS, re2_module, re2_options, specificity
+from rollguard.catalog.patterns import compiled_form, re2_module, re2_options, specificity
 from rollguard.models.catalog import CatalogEntry, FailureCatalogSpec
 from rollguard.sdk import catalog_metrics
 
@@ -115,7 +118,7 @@ def _compile(spec: FailureCatalogSpec, engine: Engine) -> _Compiled:
 def _re2_search(re2: Any, pats: list[tuple[CatalogEntry, str, float, tuple[int, int]]]) -> Callable[[str], int | None]:
     rset = re2.Set.SearchSet(re2_options())
     for _e, p, _c, _r in pats:
-        rset.Add(p)
+        rset.Add(compiled_form(p, "re2"))
     if pats:
         rset.Compile()
     ranks = [r for _e, _p, _c, r in pats]
@@ -141,8 +144,8 @@ def _re_search(pats: list[tuple[CatalogEntry, str, float, tuple[int, int]]]) -> 
     order = sorted(range(len(pats)), key=lambda i: pats[i][3], reverse=True)
     if not order:
         return lambda _text: None
-    alts = "|".join(f"(?=(?s:.*?)(?P<p{i}>{pats[i][1]}))" for i in order)
-    big = re.compile(f"^(?:{alts})", PY_FLAGS)
+    alts = "|".join(f"(?=(?s:.*?)(?P<p{i}>{compiled_form(pats[i][1], 're')}))" for i in order)
+    big = re.compile(f"^(?:{alts})")
 
     def search(text: str) -> int | None:
         m = big.match(text)
@@ -154,16 +157,27 @@ def _re_search(pats: list[tuple[CatalogEntry, str, float, tuple[int, int]]]) -> 
 
 
 class Matcher:
-    """Matches codes and messages against one catalog (optionally a file it keeps reloading)."""
+    """Matches codes and messages against one catalog (optionally a file it keeps reloading).
 
-    def __init__(self, spec: FailureCatalogSpec, *, engine: Engine = "auto", metrics: bool = True) -> None:
+    ``engine``: "re2" (google-re2, required), "re" (the standard library) or "auto" (RE2 when
+    installed); both give the same result for every catalog and message. ``metrics``: count hits and misses in the
+    prometheus_client default registry. ``clock``: a clock that only moves forward, for the
+    reload interval of ``from_file`` (default ``time.monotonic``; tests pass their own).
+    Raises RuntimeError for engine "re2" without google-re2.
+    """
+
+    def __init__(self, spec: FailureCatalogSpec, *, engine: Engine = "auto", metrics: bool = True,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self._engine: Engine = engine
         self._metrics = metrics
+        self._clock = clock
         self._state = _compile(spec, engine)
         self._path: Path | None = None
         self._stamp: tuple[int, int, int] | None = None
         self._reload_interval = 1.0
-        self._next_check = 0.0
+        # clock reading after which the file is looked at again; None: at the next match
+        # (never 0.0: a monotonic clock's origin is unspecified, no reading means "long ago")
+        self._next_check: float | None = None
         self._lock = threading.Lock()
 
     # ---------------------------------------------------------------- constructors
@@ -190,7 +204,7 @@ class Matcher:
         p = Path(path)
         m = cls(load_catalog_file(p), **kw)
         m._path, m._stamp, m._reload_interval = p, _stamp(p), reload_interval
-        m._next_check = time.monotonic() + reload_interval
+        m._next_check = m._clock() + reload_interval
         return m
 
     # ---------------------------------------------------------------- properties
@@ -262,8 +276,8 @@ class Matcher:
             return True
 
     def _maybe_reload(self) -> None:
-        now = time.monotonic()
-        if now < self._next_check:
+        now = self._clock()
+        if self._next_check is not None and now < self._next_check:
             return
         self._next_check = now + self._reload_interval
         self.reload()

@@ -24,13 +24,13 @@ def test_default_prints_a_manifest_that_validates(tmp_path: Path) -> None:
     assert code == 0
     doc = yaml.safe_load(out)
     assert doc["kind"] == "FailureCatalog" and doc["metadata"] == {"name": "agents", "namespace": "prod"}
-    assert doc["spec"]["targets"] == [{"name": "api"}] and len(doc["spec"]["entries"]) == 54
+    assert doc["spec"]["targets"] == [{"name": "api"}] and len(doc["spec"]["entries"]) == 63
     # SQLSTATE aliases stay strings in YAML (quoted), not numbers
     assert "'08006'" in out
     f = tmp_path / "c.yaml"
     f.write_text(out)
     code, out = run("validate", str(f))
-    assert code == 0 and "valid, 54 entries" in out
+    assert code == 0 and "valid, 63 entries" in out
 
 
 def test_validate_reports_every_problem_and_exits_1(tmp_path: Path) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from pathlib import Path
 
 import pytest
@@ -128,14 +127,27 @@ def _write(path: Path, code: str, pattern: str) -> None:
     os.replace(tmp, path)  # atomic, like the kubelet's symlink swap: a new inode
 
 
-def test_from_file_hot_reloads_on_change(tmp_path: Path) -> None:
+class FakeClock:
+    """A monotonic clock the test moves by hand: no dependence on uptime or speed."""
+
+    def __init__(self, start: float) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.mark.parametrize("start", [0.5, 365 * 86400.0, -1000.0])
+def test_from_file_hot_reloads_on_change(tmp_path: Path, start: float) -> None:
     path = tmp_path / "catalog.json"
     _write(path, "OLD_CODE", "gremlins")
-    m = Matcher.from_file(path, reload_interval=0.05, metrics=False)
+    clock = FakeClock(start)
+    m = Matcher.from_file(path, reload_interval=30, metrics=False, clock=clock)
     assert m.match("gremlins in the wires").code == "OLD_CODE"
     _write(path, "NEW_CODE", "gremlins")
+    clock.now += 29
     assert m.match("gremlins in the wires").code == "OLD_CODE"  # within the check interval: no stat
-    time.sleep(0.06)
+    clock.now += 1
     assert m.match("gremlins in the wires").code == "NEW_CODE"
 
 

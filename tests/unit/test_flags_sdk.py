@@ -74,13 +74,31 @@ def test_reloads_when_the_configmap_changes_without_restart(flags_dir: Path) -> 
     assert r.is_enabled("cost_simulator_runtime_integration") is False
 
 
-def test_check_interval_limits_how_often_the_file_is_looked_at(flags_dir: Path) -> None:
-    r = FlagReader(flags_dir, environ={}, check_interval=3600)
-    assert r.is_enabled("cost_simulator_runtime_integration") is True
+class FakeClock:
+    """A monotonic clock the test moves by hand: no dependence on uptime or speed."""
+
+    def __init__(self, start: float) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+
+# A machine booted 5 s ago, one up for a year, and a clock whose origin is not the boot:
+# the first read loads the file whatever the clock reads.
+@pytest.mark.parametrize("start", [5.0, 365 * 86400.0, -1000.0])
+def test_check_interval_limits_how_often_the_file_is_looked_at(flags_dir: Path, start: float) -> None:
+    clock = FakeClock(start)
+    r = FlagReader(flags_dir, environ={}, check_interval=3600, clock=clock)
+    assert r.is_enabled("cost_simulator_runtime_integration") is True  # first read: loaded
     write_configmap_volume(flags_dir, rendered([]), 2)
-    assert r.is_enabled("cost_simulator_runtime_integration") is True  # not looked at yet
-    assert r.reload() is True
-    assert r.is_enabled("cost_simulator_runtime_integration") is False
+    clock.now += 3599
+    assert r.is_enabled("cost_simulator_runtime_integration") is True  # within the interval: not looked at
+    clock.now += 1
+    assert r.is_enabled("cost_simulator_runtime_integration") is False  # interval over: the change is seen
+    write_configmap_volume(flags_dir, rendered([GATED, PLAIN]), 3)
+    assert r.reload() is True  # an explicit reload does not wait for the interval
+    assert r.is_enabled("cost_simulator_runtime_integration") is True
 
 
 @pytest.mark.parametrize(("var", "raw", "expected"), [
