@@ -2,12 +2,13 @@
 
 Replaces the seed's canary_runner.py: `rollguard canary run -f m4_canary.yaml --watch 300
 --report report.json` applies the rollout, shows each step, weight and metric verdict, ends with
-a PASSED / FAILED banner and exits 0 (promoted) or 1 (rolled back / failed).
+a CANARY PROMOTED / CANARY FAILED banner and exits 0 (promoted) or 1 (rolled back / failed).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import getpass
 import json
 import sys
 import time
@@ -27,6 +28,7 @@ EXIT_USAGE = 2
 EXIT_TIMEOUT = 3
 REQUEST_ANNOTATION = "rollguard.io/request"
 REQUEST_ID_ANNOTATION = "rollguard.io/request-id"
+REQUEST_BY_ANNOTATION = "rollguard.io/request-by"
 SIGNOFF_ANNOTATION = "rollguard.io/signoff"
 
 
@@ -80,13 +82,27 @@ def _status(obj: dict[str, Any]) -> CanaryRolloutStatus:
     return CanaryRolloutStatus.model_validate(obj.get("status") or {})
 
 
+# The outcome banners, as the seed's runner printed them; the demo prints the same words.
+BANNER_PROMOTED = "CANARY PROMOTED"
+BANNER_PROMOTED_BY_HAND = "CANARY PROMOTED BY HAND"
+BANNER_FAILED = "CANARY FAILED"
+
+
 def _banner(st: CanaryRolloutStatus) -> None:
     bar = "=" * 60
-    if st.phase == "Succeeded":
-        click.secho(f"{bar}\n{'CANARY PASSED' + (' (dry run)' if st.reason == 'DryRun' else ''):^60}\n{bar}",
+    report = st.report
+    if st.phase == "Succeeded" and report is not None and report.promotion == "manual":
+        color = "green" if report.success else "yellow"
+        click.secho(f"{bar}\n{BANNER_PROMOTED_BY_HAND:^60}", fg=color)
+        evidence = (f"{report.checks_passed} analysis check(s) passed before the promotion" if report.checks_passed
+                    else "no analysis check passed: promoted without evidence (report success=false)")
+        click.secho(f"Promoted by: {report.promoted_by}; {evidence}", fg=color)
+        click.secho(bar, fg=color)
+    elif st.phase == "Succeeded":
+        click.secho(f"{bar}\n{BANNER_PROMOTED + (' (dry run)' if st.reason == 'DryRun' else ''):^60}\n{bar}",
                     fg="green")
     else:
-        click.secho(f"{bar}\n{'CANARY FAILED':^60}", fg="red")
+        click.secho(f"{bar}\n{BANNER_FAILED:^60}", fg="red")
         click.secho(f"Rollback reason: {st.rollback_reason or st.message}", fg="yellow")
         click.secho(bar, fg="red")
     for change in st.applied_changes:  # what the rollout changed outside its canary objects
@@ -127,7 +143,7 @@ kube_option = click.option("--kubeconfig", envvar="KUBECONFIG", default=None, he
 @kube_option
 def run(path: Path, dry_run: bool, watch: int | None, report_path: Path | None, timeout: int,
         namespace: str, kubeconfig: str | None) -> None:
-    """Apply a CanaryRollout and follow it to PASSED (exit 0) or FAILED (exit 1)."""
+    """Apply a CanaryRollout and follow it to CANARY PROMOTED (exit 0) or CANARY FAILED (exit 1)."""
     cr = _load(path, dry_run, watch)
     if dry_run:
         from rollguard.operator.canary.simulate import plan
@@ -245,14 +261,18 @@ def list_(namespace: str, kubeconfig: str | None) -> None:
 
 def _request(action: str) -> click.Command:
     @click.argument("name")
+    @click.option("--by", "who", default=None,
+                  help="Who asks (recorded in status.manualActions and, for promote, in the report). "
+                       "Default: the local user name.")
     @ns_option
     @kube_option
-    def cmd(name: str, namespace: str, kubeconfig: str | None) -> None:
+    def cmd(name: str, who: str | None, namespace: str, kubeconfig: str | None) -> None:
         api = _api(kubeconfig)
         _get(api, namespace, name)
         request_id = f"{action}-{uuid.uuid4().hex[:12]}"
         api.patch_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name, {"metadata": {"annotations": {
-            REQUEST_ANNOTATION: action, REQUEST_ID_ANNOTATION: request_id}}})
+            REQUEST_ANNOTATION: action, REQUEST_ID_ANNOTATION: request_id,
+            REQUEST_BY_ANNOTATION: who or getpass.getuser()}}})
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             st = _status(_get(api, namespace, name))
@@ -264,7 +284,9 @@ def _request(action: str) -> click.Command:
         _fail(f"{action} requested ({request_id}) but the operator has not handled it within 30s", EXIT_TIMEOUT)
     cmd.__doc__ = {
         "abort": "Roll back now, in any phase (traffic to stable first).",
-        "promote": "Skip the remaining steps and promote (Progressing or Paused only).",
+        "promote": "Skip the remaining steps and promote (Progressing or Paused only). A promotion by hand is "
+                   "recorded as such in the report, with who asked and how many checks had passed; "
+                   "with none, the report says success=false.",
         "pause": "Hold at the current step; analysis goes on and a breach still rolls back.",
         "resume": "Continue a paused rollout (also ends a `pause: {untilResumed: true}` step).",
         "retry": "Start a rolled-back rollout again from the first step, without editing it.",
