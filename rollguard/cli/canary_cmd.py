@@ -68,6 +68,32 @@ def _api(kubeconfig: str | None) -> Any:
     return client.CustomObjectsApi()
 
 
+SERVICEACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+
+
+def default_namespace(kubeconfig: str | None) -> str:
+    """The namespace kubectl would use: the current context's, in a pod its own, else "default"."""
+    from kubernetes import config
+    try:
+        _, active = config.list_kube_config_contexts(config_file=kubeconfig)  # type: ignore[no-untyped-call]
+        return str((active or {}).get("context", {}).get("namespace") or "default")
+    except Exception:  # no usable kubeconfig: in a pod, its service account's namespace
+        try:
+            return SERVICEACCOUNT_NAMESPACE.read_text().strip() or "default"
+        except OSError:
+            return "default"
+
+
+def rollout_namespace(path: Path, manifest_ns: str | None, option_ns: str | None, kubeconfig: str | None) -> str:
+    """Where `run -f` applies the rollout: the manifest's metadata.namespace wins; -n may only agree
+    with it (a silent override would run the rollout against another namespace's Deployment);
+    without either, the kubeconfig context's namespace, as kubectl does."""
+    if manifest_ns and option_ns and manifest_ns != option_ns:
+        _fail(f"{path}: metadata.namespace is {manifest_ns!r} but -n/--namespace says {option_ns!r}; "
+              "drop -n, or change metadata.namespace")
+    return manifest_ns or option_ns or default_namespace(kubeconfig)
+
+
 def _get(api: Any, ns: str, name: str) -> dict[str, Any]:
     from kubernetes.client.exceptions import ApiException
     try:
@@ -125,7 +151,8 @@ def canary() -> None:
     """Run, follow and steer CanaryRollouts."""
 
 
-ns_option = click.option("--namespace", "-n", default="default", show_default=True, help="Namespace.")
+ns_option = click.option("--namespace", "-n", default=None,
+                         help="Namespace [default: the kubeconfig context's namespace, else 'default'].")
 kube_option = click.option("--kubeconfig", envvar="KUBECONFIG", default=None, help="kubeconfig file.")
 
 
@@ -139,11 +166,17 @@ kube_option = click.option("--kubeconfig", envvar="KUBECONFIG", default=None, he
               help="Write the JSON report (success, rollback_triggered, rollback_reason, ...) here.")
 @click.option("--timeout", type=click.IntRange(min=1), default=3600, show_default=True,
               help="Give up following after this many seconds (exit 3; the rollout goes on).")
-@ns_option
+@click.option("--namespace", "-n", default=None,
+              help="Namespace, when the manifest has no metadata.namespace (one that differs from it is "
+                   "an error) [default: the kubeconfig context's namespace, else 'default'].")
 @kube_option
 def run(path: Path, dry_run: bool, watch: int | None, report_path: Path | None, timeout: int,
-        namespace: str, kubeconfig: str | None) -> None:
-    """Apply a CanaryRollout and follow it to CANARY PROMOTED (exit 0) or CANARY FAILED (exit 1)."""
+        namespace: str | None, kubeconfig: str | None) -> None:
+    """Apply a CanaryRollout and follow it to CANARY PROMOTED (exit 0) or CANARY FAILED (exit 1).
+
+    The rollout goes into the manifest's metadata.namespace, else -n, else the kubeconfig
+    context's namespace.
+    """
     cr = _load(path, dry_run, watch)
     if dry_run:
         from rollguard.operator.canary.simulate import plan
@@ -155,6 +188,8 @@ def run(path: Path, dry_run: bool, watch: int | None, report_path: Path | None, 
         click.echo("rollback at any point: set weight 0, delete the canary objects, restore what the change "
                    "touched on the stable target")
         return
+    manifest_ns = cr.metadata.get("namespace")
+    namespace = rollout_namespace(path, str(manifest_ns) if manifest_ns else None, namespace, kubeconfig)
     api = _api(kubeconfig)
     body = cr.model_dump(by_alias=True, exclude_none=True, mode="json", exclude={"status"})
     body["metadata"]["namespace"] = namespace
@@ -228,8 +263,9 @@ def _follow(api: Any, ns: str, name: str, timeout: int) -> dict[str, Any]:
 @click.option("-o", "--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @ns_option
 @kube_option
-def status(name: str, output: str, namespace: str, kubeconfig: str | None) -> None:
+def status(name: str, output: str, namespace: str | None, kubeconfig: str | None) -> None:
     """Show one rollout: phase, step, weight, each metric's last verdict, the report."""
+    namespace = namespace or default_namespace(kubeconfig)
     obj = _get(_api(kubeconfig), namespace, name)
     st = _status(obj)
     if output == "json":
@@ -249,8 +285,9 @@ def status(name: str, output: str, namespace: str, kubeconfig: str | None) -> No
 @canary.command("list")
 @ns_option
 @kube_option
-def list_(namespace: str, kubeconfig: str | None) -> None:
+def list_(namespace: str | None, kubeconfig: str | None) -> None:
     """List rollouts with phase, step, weight and reason."""
+    namespace = namespace or default_namespace(kubeconfig)
     items = _api(kubeconfig).list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL).get("items", [])
     click.echo(f"{'NAME':32} {'PHASE':12} {'STEP':>4} {'WEIGHT':>6}  REASON")
     for obj in items:
@@ -266,7 +303,8 @@ def _request(action: str) -> click.Command:
                        "Default: the local user name.")
     @ns_option
     @kube_option
-    def cmd(name: str, who: str | None, namespace: str, kubeconfig: str | None) -> None:
+    def cmd(name: str, who: str | None, namespace: str | None, kubeconfig: str | None) -> None:
+        namespace = namespace or default_namespace(kubeconfig)
         api = _api(kubeconfig)
         _get(api, namespace, name)
         request_id = f"{action}-{uuid.uuid4().hex[:12]}"
@@ -303,8 +341,9 @@ for _action in ("abort", "promote", "pause", "resume", "retry"):
 @click.option("--by", "who", required=True, help="Who signs off, and on what evidence.")
 @ns_option
 @kube_option
-def signoff(name: str, who: str, namespace: str, kubeconfig: str | None) -> None:
+def signoff(name: str, who: str, namespace: str | None, kubeconfig: str | None) -> None:
     """Record the sign-off a `requiresSignoff: true` rollout waits for."""
+    namespace = namespace or default_namespace(kubeconfig)
     api = _api(kubeconfig)
     _get(api, namespace, name)
     api.patch_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name,
