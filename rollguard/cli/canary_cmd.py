@@ -1,6 +1,6 @@
 """`rollguard canary ...`: run a CanaryRollout and follow it, inspect rollouts, steer them.
 
-Replaces the seed's canary_runner.py: `rollguard canary run -f m4_canary.yaml --watch 300
+A scripted canary run in one command: `rollguard canary run -f m4_canary.yaml --watch 300
 --report report.json` applies the rollout, shows each step, weight and metric verdict, ends with
 a CANARY PROMOTED / CANARY FAILED banner and exits 0 (promoted) or 1 (rolled back / failed).
 """
@@ -108,7 +108,7 @@ def _status(obj: dict[str, Any]) -> CanaryRolloutStatus:
     return CanaryRolloutStatus.model_validate(obj.get("status") or {})
 
 
-# The outcome banners, as the seed's runner printed them; the demo prints the same words.
+# The outcome banners; the demo prints the same words (it imports these).
 BANNER_PROMOTED = "CANARY PROMOTED"
 BANNER_PROMOTED_BY_HAND = "CANARY PROMOTED BY HAND"
 BANNER_FAILED = "CANARY FAILED"
@@ -138,9 +138,9 @@ def _banner(st: CanaryRolloutStatus) -> None:
 def _write_report(path: Path | None, obj: dict[str, Any], st: CanaryRolloutStatus) -> None:
     if path is None or st.report is None:
         return
-    from rollguard.operator.canary.report import seed_report
+    from rollguard.operator.canary.report import report_document
     meta = obj.get("metadata", {})
-    data = seed_report(st.report, name=meta.get("name", ""), namespace=meta.get("namespace", ""), phase=st.phase)
+    data = report_document(st.report, name=meta.get("name", ""), namespace=meta.get("namespace", ""), phase=st.phase)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(data, indent=2) + "\n")
     click.echo(f"report written to {path}")
