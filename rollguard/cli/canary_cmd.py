@@ -1,6 +1,6 @@
 """`rollguard canary ...`: run a CanaryRollout and follow it, inspect rollouts, steer them.
 
-A scripted canary run in one command: `rollguard canary run -f m4_canary.yaml --watch 300
+A scripted canary run in one command: `rollguard canary run -f agent_flags_canary.yaml --watch 300
 --report report.json` applies the rollout, shows each step, weight and metric verdict, ends with
 a CANARY PROMOTED / CANARY FAILED banner and exits 0 (promoted) or 1 (rolled back / failed).
 """

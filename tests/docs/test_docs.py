@@ -116,7 +116,13 @@ def reader_env(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple
         kubeconfig = home / ".kube" / "config"
         kubeconfig.parent.mkdir()
         shutil.copy(cp.kubeconfig, kubeconfig)  # kubectl's default place: the reader sets nothing
-        env["PATH"] = f"{Path(cp.kubectl).parent}{os.pathsep}{env['PATH']}"
+        bin_dir = Path(cp.kubectl).parent
+        env["PATH"] = f"{bin_dir}{os.pathsep}{env['PATH']}"
+        if bin_dir.name.startswith("kube-"):  # the build cache's layout: hack/ scripts find it under $HOME
+            (home / ".cache" / "rollguard").mkdir(parents=True)
+            (home / ".cache" / "rollguard" / "bin").symlink_to(bin_dir.parent)
+        else:  # binaries from elsewhere: the override hack/control-plane.sh honours
+            env["ROLLGUARD_BIN_DIR"] = str(bin_dir)
         before = kubectl("get", "namespaces", "-o", "name").stdout.split()
         cleanups.append(lambda: _delete_new_namespaces(kubectl, before))
     if "postgresql" in doc.services:
