@@ -139,7 +139,9 @@ def _normalise(text: str) -> str:
 
 def output_matches(expected: str, actual: str) -> bool:
     """The shown output appears in what the command printed; ``...`` in it stands for anything."""
-    parts = [re.escape(p) for p in _normalise(expected).split(ELLIPSIS)]
+    # "a ... b" and "a...b" alike: the ellipsis also stands for the spaces around it
+    shown = re.sub(r" ?\.\.\. ?", ELLIPSIS, _normalise(expected))
+    parts = [re.escape(p) for p in shown.split(ELLIPSIS)]
     return re.search(r"(?s)" + ".*?".join(parts), _normalise(actual)) is not None
 
 

@@ -81,6 +81,7 @@ def test_markers_need_a_reason_and_sit_right_before_their_fence(tmp_path: Path) 
 
 def test_output_comparison_uses_ellipsis_and_ignores_column_widths() -> None:
     assert checks.output_matches("NAME   PHASE\nfoo    Blocked ...", "noise\nNAME PHASE\nfoo Blocked 3s\n")
+    assert checks.output_matches("a ... c", "a c") and checks.output_matches("a ... c", "a b c")
     assert not checks.output_matches("NAME PHASE\nfoo Ready", "NAME PHASE\nfoo Blocked\n")
     assert checks.json_matches({"a": "...", "b": [1]}, {"a": {"x": 1}, "b": [1]})
     assert not checks.json_matches({"a": 1}, {"a": 1, "b": 2})
