@@ -279,7 +279,11 @@ def status(name: str, output: str, namespace: str | None, kubeconfig: str | None
         verdict = "accepted" if a.accepted else "refused"
         click.echo(f"  manual {a.action} at {a.at.isoformat()}: {verdict} - {a.message}")
     if st.report is not None:
-        click.echo(f"  report: success={st.report.success} rollback_reason={st.report.rollback_reason}")
+        r = st.report
+        how = f" promotion={r.promotion}" + (f" promoted_by={r.promoted_by}" if r.promoted_by else "") \
+            if r.promotion else ""
+        click.echo(f"  report: success={r.success} rollback_reason={r.rollback_reason}{how} "
+                   f"checks_passed={r.checks_passed}")
 
 
 @canary.command("list")

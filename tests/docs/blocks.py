@@ -9,12 +9,16 @@ reason, by an HTML comment on the line before the fence (GitHub does not render 
     <!-- docs-test: skip reason="needs Docker" -->
 
 Other directives, same place: ``run`` (options ``exit=N`` for a command documented to fail,
-``timeout=S``), ``output`` (this block is what the previous run block printed; ``...`` stands
-for anything), ``file name=PATH`` (the reader saves this block as PATH), ``synopsis``,
-``paths``. A document declares what its walk-through needs from the machine once, anywhere:
-``<!-- docs-test: session services="kubernetes postgresql helm" -->``; the "Before you start"
-list next to it says the same to the reader. Parsing is markdown-it-py's (CommonMark), so a
-fence inside a list or a longer fence is found as a reader's renderer finds it.
+``timeout=S``); ``output`` (this block is what the previous run block printed; ``...`` stands
+for anything; ``match=lines``: its lines in any order); ``file name=PATH`` (the reader saves
+this block as PATH); ``synopsis``; ``paths``.
+
+A document declares once, anywhere, what its walk-through needs from the machine:
+
+    <!-- docs-test: session services="kubernetes postgresql helm" -->
+
+and its "Before you start" list says the same to the reader. Parsing is markdown-it-py's
+(CommonMark), so a fence inside a list or a longer fence is found as a renderer finds it.
 """
 
 from __future__ import annotations

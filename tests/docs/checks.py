@@ -145,6 +145,13 @@ def output_matches(expected: str, actual: str) -> bool:
     return re.search(r"(?s)" + ".*?".join(parts), _normalise(actual)) is not None
 
 
+def lines_match(expected: str, actual: str) -> bool:
+    """Each shown line appears in what the command printed, in any order (for tools that print a
+    set of problems in an order of their own, as helm does with schema errors)."""
+    printed = _normalise(actual).splitlines()
+    return all(any(output_matches(line, p) for p in printed) for line in _normalise(expected).splitlines())
+
+
 def json_matches(expected: Any, actual: Any) -> bool:
     """A JSON value shown in the docs against the real one: "..." stands for any value."""
     if expected == ELLIPSIS:

@@ -82,6 +82,7 @@ def test_markers_need_a_reason_and_sit_right_before_their_fence(tmp_path: Path) 
 def test_output_comparison_uses_ellipsis_and_ignores_column_widths() -> None:
     assert checks.output_matches("NAME   PHASE\nfoo    Blocked ...", "noise\nNAME PHASE\nfoo Blocked 3s\n")
     assert checks.output_matches("a ... c", "a c") and checks.output_matches("a ... c", "a b c")
+    assert checks.lines_match("b\na", "a\nb\n") and not checks.output_matches("b\na", "a\nb\n")
     assert not checks.output_matches("NAME PHASE\nfoo Ready", "NAME PHASE\nfoo Blocked\n")
     assert checks.json_matches({"a": "...", "b": [1]}, {"a": {"x": 1}, "b": [1]})
     assert not checks.json_matches({"a": 1}, {"a": 1, "b": 2})
@@ -200,14 +201,18 @@ def _compare(block: Block, command: Block, output: str) -> None:
     if block.lang == "json":
         import json
 
+        # the JSON a block prints last (commands before it may print other lines)
+        lines = output.splitlines()
+        starts = [i for i, line in enumerate(lines) if line.startswith(("{", "["))]
         try:
-            actual = json.loads(output)
+            actual = json.loads("\n".join(lines[starts[-1]:]) if starts else output)
         except ValueError as e:
             raise SessionError(f"{block.where}: {command.where} printed no JSON ({e}):\n{output[-2000:]}") from None
         if not checks.json_matches(json.loads(block.code), actual):
             raise SessionError(f"{block.where}: shown JSON differs from what {command.where} printed:\n{output}")
         return
-    if not checks.output_matches(block.code, output):
+    matches = checks.lines_match if block.options.get("match") == "lines" else checks.output_matches
+    if not matches(block.code, output):
         raise SessionError(f"{block.where}: shown output differs from what {command.where} printed:\n"
                            f"--- shown:\n{block.code}--- printed:\n{output[-4000:]}")
 
