@@ -48,6 +48,7 @@ class Match:
 
 
 UNKNOWN = Match(entry_code=None, match_type="unknown", confidence=0.0)
+BUILT_IN = "built-in default catalog"
 
 
 class CatalogMatcher:
@@ -89,9 +90,12 @@ def load_matcher(catalog_path: Path | None, *, reload_interval: float = 1.0) -> 
         m = CatalogMatcher(Matcher.from_file(catalog_path, reload_interval=reload_interval, metrics=False),
                            str(catalog_path))
     else:
-        m = CatalogMatcher(Matcher(load_default_catalog(), metrics=False), "default catalog")
+        m = CatalogMatcher(Matcher(load_default_catalog(), metrics=False), BUILT_IN)
+        # Loud on purpose: a catalog that was meant to be mounted and is not would otherwise
+        # go unnoticed while every failure is matched against other codes (/readyz says it too).
+        log.warning("no catalog file at %s: matching against the built-in default catalog", catalog_path)
     log.info("failure catalog: %s, %d codes, version %s", m.source, len(m.matcher.codes), m.version[:12])
     return m
 
 
-__all__ = ["UNKNOWN", "CatalogMatcher", "Match", "MatchType", "load_matcher"]
+__all__ = ["BUILT_IN", "UNKNOWN", "CatalogMatcher", "Match", "MatchType", "load_matcher"]

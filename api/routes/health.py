@@ -25,7 +25,9 @@ def readyz(request: Request) -> JSONResponse:
     except Exception as exc:
         return JSONResponse({"status": "unavailable", "reason": type(exc).__name__},
                             status_code=status.HTTP_503_SERVICE_UNAVAILABLE)
-    return JSONResponse({"status": "ok", "catalog_version": request.app.state.matcher.version})
+    matcher = request.app.state.matcher
+    # which catalog is in use: the mounted file's path, or the built-in default catalog
+    return JSONResponse({"status": "ok", "catalog": matcher.source, "catalog_version": matcher.version})
 
 
 @router.get("/metrics", response_class=Response)

@@ -164,7 +164,9 @@ def crd() -> dict[str, Any]:
 
 
 def render() -> str:
-    header = ("# Generated from rollguard/models/canary.py by `python -m rollguard.operator.canary.crd`; "
+    # A leading document marker: `helm show crds` concatenates the chart's CRD files as they are,
+    # so a file that does not start with `---` would merge into the previous file's document.
+    header = ("---\n# Generated from rollguard/models/canary.py by `python -m rollguard.operator.canary.crd`; "
               "do not edit by hand.\n")
     return header + yaml.safe_dump(crd(), sort_keys=False, width=120)
 

@@ -76,6 +76,7 @@ class SmokeResult:
 class ManualRequest:
     action: RequestAction
     request_id: str
+    by: str | None = None  # who asked, when the request says so
 
 
 @dataclass(frozen=True)
@@ -177,10 +178,17 @@ def quiet(spec: CanaryRolloutSpec, status: CanaryRolloutStatus, now: dt.datetime
 
 
 def build_report(spec: CanaryRolloutSpec, st: CanaryRolloutStatus, now: dt.datetime, success: bool) -> Report:
+    promoted, manual = success, st.promoted_by is not None
+    promotion: Literal["automatic", "manual"] | None = None
+    if promoted:
+        promotion = "manual" if manual else "automatic"
+        # A promotion by hand before any check passed put the change live without evidence:
+        # the report must not call that a success (the phase still says Succeeded: it is live).
+        success = not manual or st.checks_passed > 0
     return Report(
         success=success,
-        rollback_triggered=not success,
-        rollback_reason=None if success else st.rollback_reason,
+        rollback_triggered=not promoted,
+        rollback_reason=None if promoted else st.rollback_reason,
         smoke_returncode=st.smoke.returncode if st.smoke else None,
         metrics_delta={m.name: MetricDelta(canary=m.canary_value, baseline=m.baseline_value, delta=m.delta,
                                            verdict=m.verdict) for m in st.metrics},
@@ -189,6 +197,9 @@ def build_report(spec: CanaryRolloutSpec, st: CanaryRolloutStatus, now: dt.datet
         finished_at=now,
         duration_seconds=None if st.started_at is None else (now - st.started_at).total_seconds(),
         dry_run=spec.dry_run,
+        promotion=promotion,
+        promoted_by=st.promoted_by if promotion == "manual" else None,
+        checks_passed=st.checks_passed,
         applied_changes=list(st.applied_changes),
     )
 
@@ -289,7 +300,14 @@ def _promoting(ctx: _Ctx) -> None:
         st.canary_weight = 0
         st.finished_at = ctx.now
         st.report = build_report(ctx.spec, st, ctx.now, success=True)
-        _set_phase(ctx, "Succeeded", "Promoted", "change promoted to the stable target; canary removed")
+        if st.promoted_by is None:
+            _set_phase(ctx, "Succeeded", "Promoted", "change promoted to the stable target; canary removed")
+        else:
+            evidence = (f"{st.checks_passed} analysis check(s) passed before" if st.checks_passed
+                        else "no analysis check passed: promoted without evidence")
+            _set_phase(ctx, "Succeeded", "PromotedManually",
+                       f"change promoted by hand by {st.promoted_by} ({evidence}); canary removed",
+                       "Normal" if st.checks_passed else "Warning")
         ctx.actions.append(WriteReport(st.report))
         return
     if not o.target.has_change or not st.change_applied_to_stable:
@@ -343,6 +361,7 @@ def _analyse(ctx: _Ctx, results: dict[str, MetricObservation]) -> str | None:
     elif all(v == "pass" for v in verdicts):
         st.last_check_verdict = "pass"
         st.step_passes += 1
+        st.checks_passed += 1
         _condition(ctx, "AnalysisHealthy", "True", "Pass", f"all {len(verdicts)} metrics pass at {ctx.where()}")
     else:
         st.last_check_verdict = "inconclusive"
@@ -557,7 +576,10 @@ def _request(ctx: _Ctx, req: ManualRequest) -> None:
             message = (f"promote refused: the last check at {ctx.where()} breached; "
                        "wait for a passing check or abort")
         elif phase in RUNNING:
-            accepted, message = True, f"promoted manually at {ctx.where()}, skipping the remaining steps"
+            evidence = (f"{st.checks_passed} analysis check(s) passed so far" if st.checks_passed
+                        else "no analysis check has passed: promoting without evidence")
+            accepted, message = True, (f"promoted manually by {req.by or 'unknown'} at {ctx.where()}, "
+                                       f"skipping the remaining steps ({evidence})")
         else:
             message = f"promote ignored: only a Progressing or Paused rollout can be promoted (phase {phase})"
     elif req.action == "pause":
@@ -577,13 +599,14 @@ def _request(ctx: _Ctx, req: ManualRequest) -> None:
             message = f"retry ignored: only a RolledBack rollout can be retried (phase {phase})"
     st.manual_actions = [*st.manual_actions, ManualAction(
         action=req.action, request_id=req.request_id, at=ctx.now, accepted=accepted, phase=phase,
-        message=message)][-MAX_MANUAL_ACTIONS:]
+        message=message, by=req.by)][-MAX_MANUAL_ACTIONS:]
     ctx.emit("Normal" if accepted else "Warning", f"Manual{req.action.capitalize()}", message)
     if not accepted:
         return
     if req.action == "abort":
         _start_rollback(ctx, "Aborted", message)
     elif req.action == "promote":
+        st.promoted_by = req.by or "unknown"
         _enter_promoting(ctx, message)
     elif req.action == "pause":
         st.paused_manually = True

@@ -1,4 +1,4 @@
-"""The rollout report as the seed's canary runner wrote it (snake_case JSON), and progress lines."""
+"""The rollout report as `rollguard canary run --report` writes it (snake_case JSON), and progress lines."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from typing import Any
 from rollguard.models.canary import CanaryRolloutStatus, MetricStatus, Report
 
 
-def seed_report(report: Report, *, name: str, namespace: str, phase: str) -> dict[str, Any]:
+def report_document(report: Report, *, name: str, namespace: str, phase: str) -> dict[str, Any]:
     """``success``, ``rollback_triggered``, ``rollback_reason``, ``smoke_returncode``, ``metrics_delta``
-    exactly as the seed's reports had them, plus per-step detail and timings."""
+    as canary runners' reports have them, plus how it was promoted, per-step detail and timings."""
     return {
         "success": report.success,
         "rollback_triggered": report.rollback_triggered,
@@ -21,6 +21,9 @@ def seed_report(report: Report, *, name: str, namespace: str, phase: str) -> dic
         "finished_at": report.finished_at.isoformat() if report.finished_at else None,
         "duration_seconds": report.duration_seconds,
         "dry_run": report.dry_run,
+        "promotion": report.promotion,
+        "promoted_by": report.promoted_by,
+        "checks_passed": report.checks_passed,
         "applied_changes": list(report.applied_changes),
         "rollout": name,
         "namespace": namespace,

@@ -53,6 +53,7 @@ log = logging.getLogger("rollguard.canary")
 
 REQUEST_ANNOTATION = "rollguard.io/request"          # abort | promote | pause | resume | retry
 REQUEST_ID_ANNOTATION = "rollguard.io/request-id"    # any new value: a new request
+REQUEST_BY_ANNOTATION = "rollguard.io/request-by"    # who asked (recorded in status and the report)
 SIGNOFF_ANNOTATION = "rollguard.io/signoff"
 REQUESTS = ("abort", "promote", "pause", "resume", "retry")
 # Writes to objects the rollout does not own (FailureCatalog pin, FeatureFlag values, the canary's
@@ -217,7 +218,7 @@ class Shell:
         request = None
         action = ann.get(REQUEST_ANNOTATION)
         if action in REQUESTS:
-            request = ManualRequest(action, ann.get(REQUEST_ID_ANNOTATION) or action)
+            request = ManualRequest(action, ann.get(REQUEST_ID_ANNOTATION) or action, ann.get(REQUEST_BY_ANNOTATION))
         obs = Observations(
             generation=cr.metadata.get("generation"), target=tstate, references_ok=refs_ok,
             references_message="; ".join(resolved.problems) if starting else "",

@@ -9,10 +9,16 @@ import click
 
 from rollguard.api.settings import Settings, default_database_url, default_sqlite_path
 
+# One setting for every command that uses the failures database (api serve/migrate/token,
+# failures aggregate/prune/synth): set ROLLGUARD_DATABASE_URL once and the token `token create`
+# writes is the one `serve` checks. ROLLGUARD_API_DATABASE_URL (the service's own settings
+# prefix, which the chart also sets) is read too.
+DATABASE_URL_ENV = "ROLLGUARD_DATABASE_URL"
 DB_OPTION = click.option(
-    "--database-url", envvar="ROLLGUARD_API_DATABASE_URL", default=None, metavar="URL",
+    "--database-url", envvar=[DATABASE_URL_ENV, "ROLLGUARD_API_DATABASE_URL"], default=None, metavar="URL",
     help="SQLAlchemy URL, e.g. postgresql+psycopg://user:pw@host/db "
-         f"[env ROLLGUARD_API_DATABASE_URL; default: SQLite file {default_sqlite_path()}]")
+         f"[env {DATABASE_URL_ENV} (or ROLLGUARD_API_DATABASE_URL); "
+         f"default: the SQLite file {default_sqlite_path()}]")
 
 
 def _settings(database_url: str | None, **extra: Any) -> Settings:
@@ -21,7 +27,8 @@ def _settings(database_url: str | None, **extra: Any) -> Settings:
         kwargs["database_url"] = database_url
     else:
         kwargs["database_url"] = default_database_url()
-        click.echo(f"no --database-url given: using the local SQLite file {default_sqlite_path()}", err=True)
+        click.echo(f"no --database-url (or {DATABASE_URL_ENV}) given: using the local SQLite file "
+                   f"{default_sqlite_path()}", err=True)
     try:
         return Settings(**kwargs)
     except ValueError as exc:
@@ -62,9 +69,10 @@ def api() -> None:
 @DB_OPTION
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535), help="Port to listen on.")
-@click.option("--catalog", "catalog_path", type=click.Path(dir_okay=False), default=None,
-              help="catalog.json to match against [default: /etc/rollguard/catalog/catalog.json, "
-                   "else the built-in catalog]")
+@click.option("--catalog", "catalog_path", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="catalog.json to match against; must exist [default: /etc/rollguard/catalog/catalog.json "
+                   "where the operator mounts it, else the built-in catalog, with a WARNING; /readyz says "
+                   "which is in use]")
 @click.option("--migrate/--no-migrate", default=True, show_default=True, help="Run migrations at start-up.")
 @click.option("--log-level", default="info", show_default=True,
               type=click.Choice(["critical", "error", "warning", "info", "debug"]))

@@ -1,13 +1,14 @@
 """`rollguard canary ...`: run a CanaryRollout and follow it, inspect rollouts, steer them.
 
-Replaces the seed's canary_runner.py: `rollguard canary run -f m4_canary.yaml --watch 300
+A scripted canary run in one command: `rollguard canary run -f agent_flags_canary.yaml --watch 300
 --report report.json` applies the rollout, shows each step, weight and metric verdict, ends with
-a PASSED / FAILED banner and exits 0 (promoted) or 1 (rolled back / failed).
+a CANARY PROMOTED / CANARY FAILED banner and exits 0 (promoted) or 1 (rolled back / failed).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import getpass
 import json
 import sys
 import time
@@ -27,6 +28,7 @@ EXIT_USAGE = 2
 EXIT_TIMEOUT = 3
 REQUEST_ANNOTATION = "rollguard.io/request"
 REQUEST_ID_ANNOTATION = "rollguard.io/request-id"
+REQUEST_BY_ANNOTATION = "rollguard.io/request-by"
 SIGNOFF_ANNOTATION = "rollguard.io/signoff"
 
 
@@ -66,6 +68,32 @@ def _api(kubeconfig: str | None) -> Any:
     return client.CustomObjectsApi()
 
 
+SERVICEACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+
+
+def default_namespace(kubeconfig: str | None) -> str:
+    """The namespace kubectl would use: the current context's, in a pod its own, else "default"."""
+    from kubernetes import config
+    try:
+        _, active = config.list_kube_config_contexts(config_file=kubeconfig)  # type: ignore[no-untyped-call]
+        return str((active or {}).get("context", {}).get("namespace") or "default")
+    except Exception:  # no usable kubeconfig: in a pod, its service account's namespace
+        try:
+            return SERVICEACCOUNT_NAMESPACE.read_text().strip() or "default"
+        except OSError:
+            return "default"
+
+
+def rollout_namespace(path: Path, manifest_ns: str | None, option_ns: str | None, kubeconfig: str | None) -> str:
+    """Where `run -f` applies the rollout: the manifest's metadata.namespace wins; -n may only agree
+    with it (a silent override would run the rollout against another namespace's Deployment);
+    without either, the kubeconfig context's namespace, as kubectl does."""
+    if manifest_ns and option_ns and manifest_ns != option_ns:
+        _fail(f"{path}: metadata.namespace is {manifest_ns!r} but -n/--namespace says {option_ns!r}; "
+              "drop -n, or change metadata.namespace")
+    return manifest_ns or option_ns or default_namespace(kubeconfig)
+
+
 def _get(api: Any, ns: str, name: str) -> dict[str, Any]:
     from kubernetes.client.exceptions import ApiException
     try:
@@ -80,13 +108,27 @@ def _status(obj: dict[str, Any]) -> CanaryRolloutStatus:
     return CanaryRolloutStatus.model_validate(obj.get("status") or {})
 
 
+# The outcome banners; the demo prints the same words (it imports these).
+BANNER_PROMOTED = "CANARY PROMOTED"
+BANNER_PROMOTED_BY_HAND = "CANARY PROMOTED BY HAND"
+BANNER_FAILED = "CANARY FAILED"
+
+
 def _banner(st: CanaryRolloutStatus) -> None:
     bar = "=" * 60
-    if st.phase == "Succeeded":
-        click.secho(f"{bar}\n{'CANARY PASSED' + (' (dry run)' if st.reason == 'DryRun' else ''):^60}\n{bar}",
+    report = st.report
+    if st.phase == "Succeeded" and report is not None and report.promotion == "manual":
+        color = "green" if report.success else "yellow"
+        click.secho(f"{bar}\n{BANNER_PROMOTED_BY_HAND:^60}", fg=color)
+        evidence = (f"{report.checks_passed} analysis check(s) passed before the promotion" if report.checks_passed
+                    else "no analysis check passed: promoted without evidence (report success=false)")
+        click.secho(f"Promoted by: {report.promoted_by}; {evidence}", fg=color)
+        click.secho(bar, fg=color)
+    elif st.phase == "Succeeded":
+        click.secho(f"{bar}\n{BANNER_PROMOTED + (' (dry run)' if st.reason == 'DryRun' else ''):^60}\n{bar}",
                     fg="green")
     else:
-        click.secho(f"{bar}\n{'CANARY FAILED':^60}", fg="red")
+        click.secho(f"{bar}\n{BANNER_FAILED:^60}", fg="red")
         click.secho(f"Rollback reason: {st.rollback_reason or st.message}", fg="yellow")
         click.secho(bar, fg="red")
     for change in st.applied_changes:  # what the rollout changed outside its canary objects
@@ -96,9 +138,9 @@ def _banner(st: CanaryRolloutStatus) -> None:
 def _write_report(path: Path | None, obj: dict[str, Any], st: CanaryRolloutStatus) -> None:
     if path is None or st.report is None:
         return
-    from rollguard.operator.canary.report import seed_report
+    from rollguard.operator.canary.report import report_document
     meta = obj.get("metadata", {})
-    data = seed_report(st.report, name=meta.get("name", ""), namespace=meta.get("namespace", ""), phase=st.phase)
+    data = report_document(st.report, name=meta.get("name", ""), namespace=meta.get("namespace", ""), phase=st.phase)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(data, indent=2) + "\n")
     click.echo(f"report written to {path}")
@@ -109,7 +151,8 @@ def canary() -> None:
     """Run, follow and steer CanaryRollouts."""
 
 
-ns_option = click.option("--namespace", "-n", default="default", show_default=True, help="Namespace.")
+ns_option = click.option("--namespace", "-n", default=None,
+                         help="Namespace [default: the kubeconfig context's namespace, else 'default'].")
 kube_option = click.option("--kubeconfig", envvar="KUBECONFIG", default=None, help="kubeconfig file.")
 
 
@@ -123,11 +166,17 @@ kube_option = click.option("--kubeconfig", envvar="KUBECONFIG", default=None, he
               help="Write the JSON report (success, rollback_triggered, rollback_reason, ...) here.")
 @click.option("--timeout", type=click.IntRange(min=1), default=3600, show_default=True,
               help="Give up following after this many seconds (exit 3; the rollout goes on).")
-@ns_option
+@click.option("--namespace", "-n", default=None,
+              help="Namespace, when the manifest has no metadata.namespace (one that differs from it is "
+                   "an error) [default: the kubeconfig context's namespace, else 'default'].")
 @kube_option
 def run(path: Path, dry_run: bool, watch: int | None, report_path: Path | None, timeout: int,
-        namespace: str, kubeconfig: str | None) -> None:
-    """Apply a CanaryRollout and follow it to PASSED (exit 0) or FAILED (exit 1)."""
+        namespace: str | None, kubeconfig: str | None) -> None:
+    """Apply a CanaryRollout and follow it to CANARY PROMOTED (exit 0) or CANARY FAILED (exit 1).
+
+    The rollout goes into the manifest's metadata.namespace, else -n, else the kubeconfig
+    context's namespace.
+    """
     cr = _load(path, dry_run, watch)
     if dry_run:
         from rollguard.operator.canary.simulate import plan
@@ -139,6 +188,8 @@ def run(path: Path, dry_run: bool, watch: int | None, report_path: Path | None, 
         click.echo("rollback at any point: set weight 0, delete the canary objects, restore what the change "
                    "touched on the stable target")
         return
+    manifest_ns = cr.metadata.get("namespace")
+    namespace = rollout_namespace(path, str(manifest_ns) if manifest_ns else None, namespace, kubeconfig)
     api = _api(kubeconfig)
     body = cr.model_dump(by_alias=True, exclude_none=True, mode="json", exclude={"status"})
     body["metadata"]["namespace"] = namespace
@@ -212,8 +263,9 @@ def _follow(api: Any, ns: str, name: str, timeout: int) -> dict[str, Any]:
 @click.option("-o", "--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @ns_option
 @kube_option
-def status(name: str, output: str, namespace: str, kubeconfig: str | None) -> None:
+def status(name: str, output: str, namespace: str | None, kubeconfig: str | None) -> None:
     """Show one rollout: phase, step, weight, each metric's last verdict, the report."""
+    namespace = namespace or default_namespace(kubeconfig)
     obj = _get(_api(kubeconfig), namespace, name)
     st = _status(obj)
     if output == "json":
@@ -227,14 +279,19 @@ def status(name: str, output: str, namespace: str, kubeconfig: str | None) -> No
         verdict = "accepted" if a.accepted else "refused"
         click.echo(f"  manual {a.action} at {a.at.isoformat()}: {verdict} - {a.message}")
     if st.report is not None:
-        click.echo(f"  report: success={st.report.success} rollback_reason={st.report.rollback_reason}")
+        r = st.report
+        how = f" promotion={r.promotion}" + (f" promoted_by={r.promoted_by}" if r.promoted_by else "") \
+            if r.promotion else ""
+        click.echo(f"  report: success={r.success} rollback_reason={r.rollback_reason}{how} "
+                   f"checks_passed={r.checks_passed}")
 
 
 @canary.command("list")
 @ns_option
 @kube_option
-def list_(namespace: str, kubeconfig: str | None) -> None:
+def list_(namespace: str | None, kubeconfig: str | None) -> None:
     """List rollouts with phase, step, weight and reason."""
+    namespace = namespace or default_namespace(kubeconfig)
     items = _api(kubeconfig).list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL).get("items", [])
     click.echo(f"{'NAME':32} {'PHASE':12} {'STEP':>4} {'WEIGHT':>6}  REASON")
     for obj in items:
@@ -245,14 +302,19 @@ def list_(namespace: str, kubeconfig: str | None) -> None:
 
 def _request(action: str) -> click.Command:
     @click.argument("name")
+    @click.option("--by", "who", default=None,
+                  help="Who asks (recorded in status.manualActions and, for promote, in the report). "
+                       "Default: the local user name.")
     @ns_option
     @kube_option
-    def cmd(name: str, namespace: str, kubeconfig: str | None) -> None:
+    def cmd(name: str, who: str | None, namespace: str | None, kubeconfig: str | None) -> None:
+        namespace = namespace or default_namespace(kubeconfig)
         api = _api(kubeconfig)
         _get(api, namespace, name)
         request_id = f"{action}-{uuid.uuid4().hex[:12]}"
         api.patch_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name, {"metadata": {"annotations": {
-            REQUEST_ANNOTATION: action, REQUEST_ID_ANNOTATION: request_id}}})
+            REQUEST_ANNOTATION: action, REQUEST_ID_ANNOTATION: request_id,
+            REQUEST_BY_ANNOTATION: who or getpass.getuser()}}})
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             st = _status(_get(api, namespace, name))
@@ -264,7 +326,9 @@ def _request(action: str) -> click.Command:
         _fail(f"{action} requested ({request_id}) but the operator has not handled it within 30s", EXIT_TIMEOUT)
     cmd.__doc__ = {
         "abort": "Roll back now, in any phase (traffic to stable first).",
-        "promote": "Skip the remaining steps and promote (Progressing or Paused only).",
+        "promote": "Skip the remaining steps and promote (Progressing or Paused only). A promotion by hand is "
+                   "recorded as such in the report, with who asked and how many checks had passed; "
+                   "with none, the report says success=false.",
         "pause": "Hold at the current step; analysis goes on and a breach still rolls back.",
         "resume": "Continue a paused rollout (also ends a `pause: {untilResumed: true}` step).",
         "retry": "Start a rolled-back rollout again from the first step, without editing it.",
@@ -281,8 +345,9 @@ for _action in ("abort", "promote", "pause", "resume", "retry"):
 @click.option("--by", "who", required=True, help="Who signs off, and on what evidence.")
 @ns_option
 @kube_option
-def signoff(name: str, who: str, namespace: str, kubeconfig: str | None) -> None:
+def signoff(name: str, who: str, namespace: str | None, kubeconfig: str | None) -> None:
     """Record the sign-off a `requiresSignoff: true` rollout waits for."""
+    namespace = namespace or default_namespace(kubeconfig)
     api = _api(kubeconfig)
     _get(api, namespace, name)
     api.patch_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name,

@@ -36,6 +36,7 @@ from typing import Any
 
 import yaml
 
+from rollguard.cli.canary_cmd import BANNER_FAILED, BANNER_PROMOTED
 from rollguard.demo import manifests as m
 from rollguard.localenv import _proc
 from rollguard.localenv.controlplane import REPO_ROOT, ControlPlane
@@ -452,7 +453,7 @@ class Demo:
 
     def _banner(self, name: str, phase: str, report: dict[str, Any]) -> None:
         ok = phase == "Succeeded"
-        lines = ["=" * 72, f"{'CANARY PROMOTED' if ok else 'CANARY FAILED':^72}", f"rollout: {name}"]
+        lines = ["=" * 72, f"{BANNER_PROMOTED if ok else BANNER_FAILED:^72}", f"rollout: {name}"]
         if report.get("rollbackReason"):
             lines.append(f"Rollback reason: {report['rollbackReason']}")
         lines.append(f"success={report.get('success')} rollback_triggered={report.get('rollbackTriggered')} "

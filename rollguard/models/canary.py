@@ -304,6 +304,13 @@ class Report(K8sModel):
     finished_at: dt.datetime | None = None
     duration_seconds: float | None = None
     dry_run: bool = False
+    # How the change reached the stable: "automatic" (every step passed its analysis) or "manual"
+    # (a `promote` request skipped the remaining steps), who asked, and how many analysis checks
+    # passed in full before it. A manual promotion with no passing check has success=false: the
+    # change is live, but nothing showed it was safe.
+    promotion: Literal["automatic", "manual"] | None = None
+    promoted_by: str | None = None
+    checks_passed: int = 0
     # what the rollout did outside the canary objects: FailureCatalog pins, FeatureFlag values,
     # the stable Deployment's edits, and what a rollback put back
     applied_changes: list[str] = Field(default_factory=list)
@@ -316,6 +323,7 @@ class ManualAction(K8sModel):
     accepted: bool
     phase: Phase
     message: str
+    by: str | None = None  # who asked (annotation rollguard.io/request-by; the CLI sets it)
 
 
 class CanaryRolloutStatus(K8sModel):
@@ -338,6 +346,8 @@ class CanaryRolloutStatus(K8sModel):
     last_analysis_at: dt.datetime | None = None
     last_check_verdict: Verdict | None = None
     analysis_runs: int = 0
+    checks_passed: int = 0  # analysis checks in which every metric passed, over the whole attempt
+    promoted_by: str | None = None  # set when a manual `promote` was accepted
     rollback_reason: str | None = None
     change_applied_to_stable: bool = False
     paused_manually: bool = False

@@ -47,7 +47,7 @@ def test_cli_run_follows_to_passed_and_writes_the_seed_report(
     r = cli(kubeconfig, "run", "-f", str(manifest), "-n", namespace, "--watch", "2", "--report", str(report))
     w.close()
     assert r.returncode == 0, r.stdout + r.stderr + operator.output()[-3000:]
-    assert "CANARY PASSED" in r.stdout
+    assert "CANARY PROMOTED" in r.stdout
     assert "weight 50%" in r.stdout and "error-rate: pass" in r.stdout
     data = json.loads(report.read_text())
     assert data["success"] is True and data["rollback_triggered"] is False and data["rollback_reason"] is None

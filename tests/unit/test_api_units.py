@@ -22,7 +22,7 @@ from rollguard.models.catalog import FailureCatalogSpec
 
 def test_match_types_and_precedence() -> None:
     m = load_matcher(None)  # no mounted catalog: the shipped default one
-    assert m.source == "default catalog" and len(m.matcher.codes) == 54
+    assert m.source == "built-in default catalog" and len(m.matcher.codes) == 54
     exact = m.match("READ_TIMEOUT")
     assert (exact.match_type, exact.entry_code, exact.confidence) == ("exact", "READ_TIMEOUT", 1.0)
     assert (exact.category, exact.severity, exact.retryable, exact.recovery_mode) == (

@@ -29,7 +29,7 @@ def test_dry_run_prints_the_plan_and_needs_no_cluster() -> None:
 
 
 def test_invalid_manifest_names_the_field(tmp_path: Path) -> None:
-    raw = yaml.safe_load((REPO / "canary-configs/m4_canary.yaml").read_text())
+    raw = yaml.safe_load((REPO / "canary-configs/agent_flags_canary.yaml").read_text())
     raw["spec"]["steps"] = [{"setWeight": 50}, {"setWeight": 20}]
     bad = tmp_path / "bad.yaml"
     bad.write_text(yaml.safe_dump(raw))
@@ -39,7 +39,7 @@ def test_invalid_manifest_names_the_field(tmp_path: Path) -> None:
 
 
 def test_wrong_enum_names_the_field(tmp_path: Path) -> None:
-    raw = yaml.safe_load((REPO / "canary-configs/m4_canary.yaml").read_text())
+    raw = yaml.safe_load((REPO / "canary-configs/agent_flags_canary.yaml").read_text())
     raw["spec"]["traffic"]["provider"] = "istio"
     bad = tmp_path / "bad.yaml"
     bad.write_text(yaml.safe_dump(raw))

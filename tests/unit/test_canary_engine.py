@@ -74,12 +74,12 @@ class Run:
         self.obs_over: dict[str, Any] = {}
 
     def tick(self, seconds: float = 0.0, metrics: dict[str, MetricObservation] | None = None,
-             request: str | None = None, **obs_over: Any) -> list[Action]:
+             request: str | None = None, by: str | None = None, **obs_over: Any) -> list[Action]:
         self.now += dt.timedelta(seconds=seconds)
         req = None
         if request:
             self.requests += 1
-            req = ManualRequest(request, f"r{self.requests}")  # type: ignore[arg-type]
+            req = ManualRequest(request, f"r{self.requests}", by)  # type: ignore[arg-type]
         obs = self.world.observe(metrics=metrics, request=req)
         fields = {**obs.__dict__, **self.obs_over, **obs_over}
         self.st, self.last = decide(self.spec, self.st, Observations(**fields), self.now)
@@ -437,6 +437,65 @@ def test_manual_promote_skips_the_remaining_steps() -> None:
     r.tick(1)
     assert r.phase == "Succeeded" and r.world.stable_has_change and not r.world.canary_exists
     assert r.st.manual_actions[-1].accepted
+
+
+def _no_data(r: Run) -> dict[str, MetricObservation]:
+    return {m.name: MetricObservation(NoData(), NoData()) for m in r.spec.analysis.metrics}
+
+
+def test_manual_promote_without_a_passing_check_is_reported_as_promoted_by_hand_without_evidence() -> None:
+    r = Run(make_spec())
+    r.to_progressing()
+    for _ in range(3):
+        r.check(_no_data(r))                  # every check inconclusive: nothing shows the change is safe
+    r.tick(1, request="promote", by="alice")
+    r.tick(1)
+    r.tick(1)
+    assert r.phase == "Succeeded" and r.world.stable_has_change  # the change is live: the phase says so
+    report = r.st.report
+    assert report is not None
+    assert report.promotion == "manual" and report.promoted_by == "alice" and report.checks_passed == 0
+    assert not report.success and not report.rollback_triggered and report.rollback_reason is None
+    assert r.st.reason == "PromotedManually"
+    assert "by alice" in (r.st.message or "") and "no analysis check passed" in (r.st.message or "")
+    assert r.events("Succeeded")[0].type == "Warning"
+    action = r.st.manual_actions[-1]
+    assert action.accepted and action.by == "alice" and "without evidence" in action.message
+
+
+def test_manual_promote_after_passing_checks_says_how_many_passed() -> None:
+    r = Run(make_spec())
+    r.to_progressing()
+    r.check()                                 # one full pass at 10 %
+    r.tick(1, request="promote", by="bob")
+    r.tick(1)
+    r.tick(1)
+    report = r.st.report
+    assert r.phase == "Succeeded" and report is not None
+    assert report.success and report.promotion == "manual" and report.promoted_by == "bob"
+    assert report.checks_passed == 1
+    assert "1 analysis check(s) passed" in (r.st.message or "")
+
+
+def test_automatic_promotion_is_reported_as_automatic() -> None:
+    r = Run(make_spec(steps=[{"setWeight": 100}]))
+    r.to_progressing()
+    r.check()
+    r.tick(1)
+    r.tick(1)
+    report = r.st.report
+    assert r.phase == "Succeeded" and report is not None
+    assert report.success and report.promotion == "automatic" and report.promoted_by is None
+    assert report.checks_passed >= 1 and r.st.reason == "Promoted"
+
+
+def test_a_manual_promote_request_without_a_name_is_recorded_as_unknown() -> None:
+    r = Run(make_spec())
+    r.to_progressing()
+    r.tick(1, request="promote")              # plain `kubectl annotate`, no rollguard.io/request-by
+    r.tick(1)
+    r.tick(1)
+    assert r.st.report is not None and r.st.report.promoted_by == "unknown"
 
 
 def test_promote_refused_outside_progressing() -> None:

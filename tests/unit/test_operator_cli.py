@@ -54,6 +54,9 @@ def _run(argv: list[str], env: dict[str, str], monkeypatch: pytest.MonkeyPatch) 
         seen.extend(argv_)
         seen_env.update(env_)
     monkeypatch.setattr(os, "execvpe", fake_exec)
+    # No cluster here: the peering object check (tests/unit/test_operator_peering_setup.py) is skipped.
+    monkeypatch.setattr(operator_cmd, "_custom_objects_api", lambda: None)
+    monkeypatch.setattr(operator_cmd, "ensure_peering", lambda *_a, **_k: True)
     for k in ("ROLLGUARD_PEERING_PRIORITY", "ROLLGUARD_METRICS_PORT", "ROLLGUARD_PEERING_LIFETIME"):
         monkeypatch.delenv(k, raising=False)
     result = CliRunner().invoke(cli, ["operator", "run", *argv], env=env)

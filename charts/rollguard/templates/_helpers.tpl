@@ -124,7 +124,7 @@ imagePullSecrets:
 {{- if and .Values.api.database.existingSecret .Values.api.database.url }}
 {{- fail "api.database: set either existingSecret or url, not both" }}
 {{- end }}
-{{- if eq .Values.operator.healthPort .Values.operator.metricsPort }}
+{{- if eq (int .Values.operator.healthPort) (int .Values.operator.metricsPort) }}
 {{- fail "operator.healthPort and operator.metricsPort must differ" }}
 {{- end }}
 {{- end }}
