@@ -1,7 +1,7 @@
 """The one seam between the failures service (and the SDK reporter) and the catalog matcher.
 
 Matching itself is `rollguard.sdk.matcher.Matcher`: the mounted catalog.json (as the catalog
-operator renders it) with hot reload, or the shipped default catalog (54 codes) when none is
+operator renders it) with hot reload, or the shipped default catalog (63 codes) when none is
 mounted. The service only sees `Match`, a flat record of what it stores and returns, and the
 catalog version: the catalog's content hash, the same sha256 the operator writes into
 catalog.json as ``contentHash`` and into the ConfigMap's name.
