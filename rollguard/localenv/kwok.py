@@ -143,12 +143,18 @@ def nodes(count: int = NODE_COUNT) -> list[dict[str, Any]]:
 
 
 def command(binary: str, kubeconfig: Path, config: Path, server_port: int) -> list[str]:
-    """kwok's command line: manage the annotated nodes only, serve its debug API on loopback."""
+    """kwok's command line: manage the annotated nodes only, serve its debug API on loopback,
+    renew node Leases as kubelets do."""
     return [
         binary, "--kubeconfig", str(kubeconfig), "--config", str(config),
         "--manage-all-nodes=false", f"--manage-nodes-with-annotation-selector={MANAGED_ANNOTATION}=fake",
         "--node-ip", NODE_IP, "--cidr", POD_CIDR_TEMPLATE.format(i=0),
         "--server-address", f"127.0.0.1:{server_port}",
+        # Renew each node's Lease every 10 s, as a kubelet does: the node-lifecycle controller
+        # counts renewals as heartbeats. Without leases kwok only patches node status every
+        # 20-45 s, which misses the controller's 50 s grace on a busy machine, and a NotReady
+        # node takes its pods' readiness, and their Deployments' availability, with it.
+        "--node-lease-duration-seconds", "40",
     ]
 
 
