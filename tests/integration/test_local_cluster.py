@@ -41,6 +41,14 @@ def http_get(url: str) -> str:
         return str(r.read().decode())
 
 
+def answer(url: str) -> str | None:
+    """The body at ``url``, or None while nothing answers there (the process is starting)."""
+    try:
+        return http_get(url)
+    except OSError:
+        return None
+
+
 def test_a_deployment_rolls_out_into_running_pods_on_kwok_nodes(kubectl: Kubectl, namespace: str) -> None:
     kubectl.apply(deployment("web", replicas=3), namespace=namespace)
     kubectl("rollout", "status", "deployment/web", "--timeout=90s", namespace=namespace)
@@ -88,7 +96,7 @@ def test_a_backend_pod_answers_on_its_ip_and_prometheus_finds_it_through_the_api
     kubectl("rollout", "status", "deployment/demo-backend", "--timeout=90s", namespace=namespace)
     [pod] = pods(kubectl, namespace, "demo-backend")
     name, ip = pod["metadata"]["name"], pod["status"]["podIP"]
-    assert json.loads(eventually(lambda: http_get(f"http://{ip}:8000/healthz"), timeout=60,
+    assert json.loads(eventually(lambda: answer(f"http://{ip}:8000/healthz"), timeout=60,
                                  what="the backend answering on its pod IP")) == {"ok": True}
 
     # discovered through the API; the series carry the pod's namespace, name and app label
@@ -111,7 +119,7 @@ def test_a_backend_pod_answers_on_its_ip_and_prometheus_finds_it_through_the_api
     [new] = eventually(lambda: [p for p in pods(kubectl, namespace, "demo-backend")
                                 if p["metadata"]["name"] != name and p["status"].get("podIP")] or None,
                        timeout=60, what="the replacement pod")
-    eventually(lambda: http_get(f"http://{new['status']['podIP']}:8000/healthz"), timeout=60,
+    eventually(lambda: answer(f"http://{new['status']['podIP']}:8000/healthz"), timeout=60,
                what="the replacement pod answering")
 
 
@@ -138,7 +146,7 @@ def test_the_pod_runner_gives_a_process_its_env_and_volumes_as_the_kubelet_does(
     kubectl("rollout", "status", "deployment/files", "--timeout=90s", namespace=namespace)
     [pod] = pods(kubectl, namespace, "files")
     ip = pod["status"]["podIP"]
-    env_text = eventually(lambda: http_get(f"http://{ip}:8000/env.txt"), timeout=60, what="the pod's env")
+    env_text = eventually(lambda: answer(f"http://{ip}:8000/env.txt"), timeout=60, what="the pod's env")
     env = dict(line.split("=", 1) for line in env_text.splitlines() if "=" in line)
     assert env["POD_IP"] == ip and env["POD_NAME"] == pod["metadata"]["name"]
     assert env["GREETING"] == "hello" and env["TOKEN"] == "s3cret" and env["URL"] == f"http://{ip}:8000"
@@ -148,6 +156,6 @@ def test_the_pod_runner_gives_a_process_its_env_and_volumes_as_the_kubelet_does(
     # a ConfigMap edit reaches the running process' mount (..data swapped), no restart
     kubectl("patch", "configmap", "site", "--type=merge", "-p", json.dumps({"data": {"index.html": "v2"}}),
             namespace=namespace)
-    eventually(lambda: http_get(f"http://{ip}:8000/site/index.html") == "v2", timeout=30,
+    eventually(lambda: answer(f"http://{ip}:8000/site/index.html") == "v2", timeout=30,
                what="the new ConfigMap content in the mount")
     assert pod_runner.processes()[f"{namespace}/{pod['metadata']['name']}/files"] == pid
