@@ -14,7 +14,7 @@ pytestmark = pytest.mark.integration
 
 def test_migrate_token_serve_revoke(database_url: str, tmp_path: Path) -> None:
     r = cli("api", "migrate", "--database-url", database_url)
-    assert r.returncode == 0 and "0001" in r.stdout, r.stderr
+    assert r.returncode == 0 and "(head)" in r.stdout, r.stderr
     r = cli("api", "token", "create", "--database-url", database_url, "--tenant", "acme",
             "--scopes", "failures:read,failures:write")
     assert r.returncode == 0, r.stderr
