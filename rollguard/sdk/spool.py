@@ -1,27 +1,41 @@
 """A durable, ordered local spool (outbox) for failure events: SQLite in WAL mode.
 
 Two connections, so the reporter's caller and its sender never wait on each other's work:
-the caller's only appends (one small INSERT, never a checkpoint: ``wal_autocheckpoint=0``);
-the sender's reads batches, deletes what was delivered (one statement, one transaction) and
-checkpoints the WAL (`maintain`). The number of pending events is kept in memory (a
-``count(*)`` costs milliseconds at tens of thousands of rows), refreshed from the table by
-`maintain`.
+the appending one only INSERTs (never a checkpoint: ``wal_autocheckpoint=0``); the sender's
+reads batches, deletes what was delivered (one statement, one transaction) and checkpoints
+the WAL (`maintain`). The number of pending events is kept in memory (a ``count(*)`` costs
+milliseconds at tens of thousands of rows), refreshed from the table by `maintain`.
 
-Durability (``durability``): ``"process"`` (default, ``synchronous=NORMAL``): an appended
-event survives the process being killed (OOM, SIGKILL: it is in the WAL, in the OS's cache);
-``"machine"`` (``synchronous=FULL``): it also survives a power loss or kernel crash, at the
-cost of an fsync per append (milliseconds on most disks).
+Durability (``durability``), what an `append` that returned True survives:
+
+- ``"buffered"``: the item goes to an in-memory queue that a writer thread commits every
+  ``flush_interval`` (20 ms) in one transaction; the caller never makes a system call, so an
+  append costs microseconds even on a loaded machine (a blocking write lets the scheduler take
+  the CPU away for milliseconds). The queue is written at `close` and at interpreter exit;
+  what a SIGKILL or an OOM kill catches in it (at most ``flush_interval`` of events) is lost.
+- ``"process"`` (``synchronous=NORMAL``): committed before `append` returns; survives the
+  process being killed (it is in the WAL, in the OS's cache), not a power loss.
+- ``"machine"`` (``synchronous=FULL``): also survives a power loss or a kernel crash, at the
+  cost of an fsync per append (milliseconds on most disks).
 """
 
 from __future__ import annotations
 
+import atexit
+import collections
 import json
+import logging
 import sqlite3
 import threading
+import weakref
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
-Durability = Literal["process", "machine"]
+log = logging.getLogger("rollguard.sdk.spool")
+
+Durability = Literal["buffered", "process", "machine"]
+FLUSH_INTERVAL = 0.02
 EVENT, RECOVERY = "event", "recovery"
 
 
@@ -29,10 +43,10 @@ class Spool:
     """Items (a kind and a JSON body) in the order they were appended; see the module doc."""
 
     def __init__(self, path: Path, *, max_events: int = 100_000, busy_timeout: float = 2.0,
-                 durability: Durability = "process") -> None:
-        self.path, self.max_events = path, max_events
+                 durability: Durability = "process", flush_interval: float = FLUSH_INTERVAL) -> None:
+        self.path, self.max_events, self.durability = path, max_events, durability
         path.parent.mkdir(parents=True, exist_ok=True)
-        sync = {"process": "NORMAL", "machine": "FULL"}[durability]
+        sync = "FULL" if durability == "machine" else "NORMAL"
         self._wlock, self._rlock, self._nlock = threading.Lock(), threading.Lock(), threading.Lock()
         self._w = self._connect(busy_timeout, sync)
         self._w.execute("PRAGMA wal_autocheckpoint=0")  # the sender checkpoints, never a caller
@@ -49,6 +63,16 @@ class Spool:
         self._r.execute("CREATE TABLE IF NOT EXISTS rejected (seq INTEGER PRIMARY KEY, body TEXT NOT NULL, "
                         "reason TEXT NOT NULL)")
         self._pending = self._count()
+        # "buffered": (body, kind) waiting for the writer thread; deque appends are thread-safe
+        self._buffer: collections.deque[tuple[str, str]] = collections.deque()
+        self._closing = threading.Event()
+        self._writer: threading.Thread | None = None
+        if durability == "buffered":
+            self._writer = threading.Thread(target=self._write_loop, args=(flush_interval,),
+                                            name="rollguard-spool-writer", daemon=True)
+            self._writer.start()
+            self._exit_hook = _close_at_exit(weakref.ref(self))
+            atexit.register(self._exit_hook)
 
     def _connect(self, busy_timeout: float, sync: str) -> sqlite3.Connection:
         db = sqlite3.connect(str(self.path), timeout=busy_timeout, check_same_thread=False, isolation_level=None)
@@ -68,18 +92,48 @@ class Spool:
 
     def append(self, item: dict[str, Any], kind: str = EVENT) -> bool:
         """Append one item; False when the spool is full (the caller counts and reports the drop).
-        Raises ``sqlite3.Error`` when the file cannot be written (disk full, permissions)."""
+        Raises ``sqlite3.Error`` when the file cannot be written (disk full, permissions; when
+        buffered, the writer thread keeps the items and logs the error instead, and the spool
+        fills up: later appends then answer False)."""
         if self._pending >= self.max_events:
             return False
         body = json.dumps(item, separators=(",", ":"), allow_nan=False)
-        with self._wlock:
-            self._w.execute("INSERT INTO events (body, kind) VALUES (?, ?)", (body, kind))
+        if self._writer is not None:
+            self._buffer.append((body, kind))
+        else:
+            with self._wlock:
+                self._w.execute("INSERT INTO events (body, kind) VALUES (?, ?)", (body, kind))
         with self._nlock:
             self._pending += 1
         return True
 
+    def _write_loop(self, interval: float) -> None:
+        while not self._closing.wait(interval):
+            self.write_buffered()
+
+    def write_buffered(self) -> None:
+        """Commit what `append` buffered, in order, in one transaction (the writer thread does it
+        every ``flush_interval``; `peek_raw` and `close` too)."""
+        with self._wlock:
+            items: list[tuple[str, str]] = []
+            while self._buffer:
+                items.append(self._buffer.popleft())
+            if not items:
+                return
+            try:
+                self._w.execute("BEGIN")
+                self._w.executemany("INSERT INTO events (body, kind) VALUES (?, ?)", items)
+                self._w.execute("COMMIT")
+            except sqlite3.Error as exc:
+                if self._w.in_transaction:
+                    self._w.execute("ROLLBACK")
+                self._buffer.extendleft(reversed(items))  # kept, in order, for the next try
+                log.error("spool %s: %d buffered events not written yet (%s); retrying", self.path, len(items), exc)
+
     def peek_raw(self, n: int) -> list[tuple[int, str, str]]:
         """The oldest ``n`` items as (seq, kind, JSON body), in the order they were appended."""
+        if self._buffer:
+            self.write_buffered()
         with self._rlock:
             rows = self._r.execute("SELECT seq, kind, body FROM events ORDER BY seq LIMIT ?", (n,)).fetchall()
         return [(int(seq), str(kind), str(body)) for seq, kind, body in rows]
@@ -130,8 +184,9 @@ class Spool:
             self._pending = n
 
     def __len__(self) -> int:
-        """Items waiting, counted in the table (milliseconds at tens of thousands: not for a hot path)."""
-        return self._count()
+        """Items waiting, counted in the table (milliseconds at tens of thousands: not for a hot
+        path), plus those still buffered."""
+        return self._count() + len(self._buffer)
 
     def rejected(self) -> list[tuple[dict[str, Any], str]]:
         """The items set aside, oldest first, with the service's reason."""
@@ -140,7 +195,26 @@ class Spool:
         return [(json.loads(b), r) for b, r in rows]
 
     def close(self) -> None:
+        """Write what is buffered, stop the writer thread, close the database."""
+        if self._closing.is_set():
+            return
+        self._closing.set()
+        if self._writer is not None:
+            atexit.unregister(self._exit_hook)
+            self._writer.join(5)
+            self.write_buffered()
         with self._wlock:
             self._w.close()
         with self._rlock:
             self._r.close()
+
+
+def _close_at_exit(ref: weakref.ref[Spool]) -> Callable[[], None]:
+    """An atexit hook that writes a buffered spool's queue, without keeping the spool alive."""
+
+    def hook() -> None:
+        spool = ref()
+        if spool is not None:
+            spool.close()
+
+    return hook

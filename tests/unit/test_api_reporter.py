@@ -315,3 +315,21 @@ def test_spool_counts_in_memory_and_reads_an_older_spool(tmp_path: Path) -> None
     finally:
         s.close()
         other.close()
+
+
+def test_buffered_events_are_written_by_exit_time(tmp_path: Path) -> None:
+    """The default ("buffered") spool: a process that reports and exits without closing its
+    reporter still leaves every event in the spool file (written at interpreter exit)."""
+    import subprocess
+    import sys
+
+    code = ("from pathlib import Path; from rollguard.sdk.reporter import Reporter; "
+            f"r = Reporter('http://127.0.0.1:9', 't', spool_path=Path({str(tmp_path / 's.db')!r}), "
+            "catalog_path=None, start=False); "
+            "[r.match_and_persist('E', 'run', context={'i': i}) for i in range(300)]")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+    s = Spool(tmp_path / "s.db")
+    try:
+        assert [e["context"]["i"] for _, e in s.peek(1000)] == list(range(300))
+    finally:
+        s.close()
