@@ -129,19 +129,16 @@ def _method_table(app: FastAPI) -> list[tuple[re.Pattern[str], int, set[str]]]:
     if table is None:
         table = []
         for path, item in app.openapi().get("paths", {}).items():
-            methods = {m.upper() for m in item if m in _HTTP_METHODS}
-            if "GET" in methods:
-                methods.add("HEAD")  # Starlette answers HEAD wherever GET is routed
+            methods = {m.upper() for m in item if m in _HTTP_METHODS}  # FastAPI routes no implicit HEAD
             table.append((compile_path(path)[0], path.count("{"), methods))
         app.state.allow_table = table
     return table
 
 
 def allowed_methods(request: Request) -> list[str]:
-    """The documented methods (OpenAPI) of the resource the request's path names, plus HEAD
-    where GET is served. Where several path templates match, the most specific ones (fewest
-    parameters) name the resource: /failures/batch is the batch, not a failure whose id is
-    "batch"."""
+    """The documented methods (OpenAPI) of the resource the request's path names. Where several
+    path templates match, the most specific ones (fewest parameters) name the resource:
+    /failures/batch is the batch, not a failure whose id is "batch"."""
     matches = [(params, methods) for rx, params, methods in _method_table(request.app)
                if rx.match(request.url.path)]
     if not matches:

@@ -35,7 +35,20 @@ def _rfc3339(value: Any) -> Any:
     return value
 
 
-StrictInt = Annotated[int, Strict()]
+def _json_integer(value: Any) -> Any:
+    # JSON Schema's "integer": a number with no fractional part (2.0 is one), never a boolean
+    # or a string (pydantic alone takes false as 0, "2" as 2)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError("must be an integer")
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise ValueError("must be an integer")
+        return int(value)
+    return value
+
+
+# constraints before the validator: after it, pydantic would not render them as minimum/maximum
+StepIndex = Annotated[int, Field(ge=0, le=2_147_483_647), BeforeValidator(_json_integer)]
 StrictBool = Annotated[bool, Strict()]
 DateTime3339 = Annotated[datetime, BeforeValidator(_rfc3339)]
 
@@ -85,7 +98,7 @@ class FailureIn(_Clean):
                                    description="Error code (or message) to match; UNKNOWN when only a message is given")
     error_message: str | None = Field(default=None, min_length=1, max_length=limits.ERROR_MESSAGE_MAX)
     skill_id: str | None = Field(default=None, max_length=limits.SKILL_ID_MAX)
-    step_index: StrictInt | None = Field(default=None, ge=0, le=2_147_483_647)
+    step_index: StepIndex | None = None
     context: dict[str, Any] = Field(default_factory=dict, description=f"Free-form: {limits.CONTEXT_RULES}")
     occurred_at: DateTime3339 | None = Field(default=None, description="When it happened, RFC 3339 with a time "
                                                                         "zone (default: when received)")

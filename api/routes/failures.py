@@ -110,6 +110,12 @@ def list_failures(principal: Reader, session: SessionDep, run_id: Text255 = None
                  run_id=run_id, error_code=error_code, category=category, status=status)
 
 
+@router.api_route("/batch", methods=["GET", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE"], include_in_schema=False)
+def batch_other_methods() -> None:
+    """405 (Allow: POST): without this route, GET /batch would reach GET /{failure_id}."""
+    raise HTTPException(status.HTTP_405_METHOD_NOT_ALLOWED)
+
+
 @router.get("/stats", response_model=Stats)
 def get_stats(principal: Reader, session: SessionDep, since_hours: SinceHours = 24) -> dict[str, Any]:
     """Hit rate, counts by code and category, recovery success rate by mode."""
