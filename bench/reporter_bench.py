@@ -98,10 +98,11 @@ def paced(call: Callable[[int], object], rate: float, seconds: float) -> tuple[l
 
 
 def summary(name: str, samples: list[float], achieved: float | None = None) -> float:
+    """Print ``<name> p99: <value> us (...)`` (a figure bench/run extracts); returns the p99."""
     q = statistics.quantiles(samples, n=1000)
     extra = f", achieved {achieved:,.0f} events/s" if achieved is not None else ""
-    print(f"{name:<58}: p50 {q[499]:8.1f} us  p99 {q[989]:8.1f} us  p99.9 {q[998]:8.1f} us  "
-          f"max {max(samples) / 1000:7.2f} ms{extra}")
+    print(f"{name + ' p99':<52}: {q[989]:8.1f} us  (p50 {q[499]:.1f} us, p99.9 {q[998]:.1f} us, "
+          f"max {max(samples) / 1000:.2f} ms{extra})")
     return q[989]
 
 
@@ -224,11 +225,11 @@ def main() -> None:
         t0 = time.monotonic()
         while down.spool.pending:
             time.sleep(0.05)
-        print(f"drain of {args.prefill + int(args.rate * args.seconds):,} spooled events: "
+        print(f"drain of the outage's spool ({args.prefill + int(args.rate * args.seconds):,} events): "
               f"{time.monotonic() - t0:.1f} s")
         first, done = drain_start(down, service, args.outage)
-        print(f"drain start after the service is back (backoff to 5 s, {args.outage:g} s outage): {first:.2f} s "
-              f"(empty after {done:.2f} s)")
+        print(f"drain start after the service is back ({args.outage:g} s outage): {first:.2f} s "
+              f"(empty after {done:.2f} s; backoff up to 5 s)")
         seed_first = None
         if not args.no_seed_drain:
             seed = reporter("seed")

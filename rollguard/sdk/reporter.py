@@ -4,9 +4,10 @@ blocking the caller and without losing it.
 Every event goes through a durable local spool (an outbox) and a background sender delivers
 the spool in order with POST /api/v1/failures/batch. So:
 
-- the caller pays a local match and one append to the spool (an INSERT into a local SQLite
-  WAL: microseconds at any spool size, see bench/reporter_bench.py); never a network round
-  trip, never a wait on the sender;
+- the caller pays a local match and one append to the spool (by default to an in-memory
+  queue that a writer thread commits every 20 ms: microseconds at any spool size, see
+  bench/reporter_bench.py and `rollguard.sdk.spool` for the durability choices); never a
+  network round trip, never a wait on the sender;
 - an event is made to fit the service's limits before it is spooled (`rollguard.sdk.limits`:
   text cleaned and clipped, an oversized or non-JSON context replaced by a marker and a
   preview, logged), so the service never refuses it for its shape;
@@ -277,7 +278,10 @@ class Reporter:
                     continue
                 if self.spool.pending == 0:
                     self._idle.set()
-                    self._wake.wait(MAINTAIN_EVERY)
+                    # checked again after saying "idle": an append in between has seen the flag
+                    # and set the wake-up, so this wait returns at once
+                    if self.spool.pending == 0:
+                        self._wake.wait(MAINTAIN_EVERY)
                     self._wake.clear()
                     continue
                 if self.spool.pending < BATCH_SIZE and not self._hurry and self.breaker.state == "closed":
