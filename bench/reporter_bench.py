@@ -192,7 +192,7 @@ def main() -> None:
                                                    step_index=i % 7, context={"i": i, "tenant": "bench"})
 
         floor, _ = paced(lambda i: matcher.match_event(CODES[i % 4], None), args.rate, args.seconds)
-        p99_floor = summary("match only (baseline: what any design pays)", floor)
+        p99_floor = summary("match only, the baseline any design pays", floor)
 
         # service up: the sender delivers while the caller reports
         up = reporter("up")
