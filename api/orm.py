@@ -46,10 +46,13 @@ class Base(DeclarativeBase):
 
 
 class FailureMatch(Base):
+    """One failure event. Its id is the client's (or a random one) and unique within its tenant
+    (migration 0002): the key is (tenant_id, id)."""
+
     __tablename__ = "failure_matches"
 
+    tenant_id: Mapped[str] = mapped_column(String(100), primary_key=True)
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
-    tenant_id: Mapped[str] = mapped_column(String(100), nullable=False)
     run_id: Mapped[str] = mapped_column(String(255), nullable=False)
     error_code: Mapped[str] = mapped_column(String(255), nullable=False)
     error_message: Mapped[str | None] = mapped_column(Text)

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import UTC, datetime
-from typing import Any, Literal, Self
+from typing import Annotated, Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, Strict, field_validator, model_validator
 
-MAX_BATCH = 1000
+from rollguard.api.db import WITHHELD
+from rollguard.sdk import limits
+from rollguard.sdk.limits import clean_text
+
+MAX_BATCH = limits.MAX_BATCH_EVENTS
 # "error_code or error_message", stated in the OpenAPI schema too (not only in a validator).
 CODE_OR_MESSAGE: dict[str, Any] = {"anyOf": [
     {"required": ["error_code"], "properties": {"error_code": {"type": "string"}}},
@@ -17,12 +22,35 @@ CODE_OR_MESSAGE: dict[str, Any] = {"anyOf": [
 MatchTypeLit = Literal["exact", "alias", "pattern", "unknown"]
 
 
-def clean_text(value: str) -> str:
-    """PostgreSQL text and JSONB cannot hold NUL, and UTF-8 cannot hold lone surrogates (both
-    valid in JSON strings): replace them rather than fail on a caller's odd error message."""
-    if value.isascii() and "\x00" not in value:
+# RFC 3339 date-time, what the schema's `format: date-time` means. Pydantic alone would also take
+# numbers (as Unix times), digit strings and dates without a time.
+_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})")
+
+
+def _rfc3339(value: Any) -> Any:
+    if value is None or isinstance(value, datetime):
         return value
-    return value.replace("\x00", "\ufffd").encode("utf-8", "replace").decode("utf-8")
+    if not isinstance(value, str) or not _RFC3339.fullmatch(value):
+        raise ValueError("must be an RFC 3339 date-time string with a time zone, e.g. 2026-01-02T03:04:05Z")
+    return value
+
+
+def _json_integer(value: Any) -> Any:
+    # JSON Schema's "integer": a number with no fractional part (2.0 is one), never a boolean
+    # or a string (pydantic alone takes false as 0, "2" as 2)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError("must be an integer")
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise ValueError("must be an integer")
+        return int(value)
+    return value
+
+
+# constraints before the validator: after it, pydantic would not render them as minimum/maximum
+StepIndex = Annotated[int, Field(ge=0, le=2_147_483_647), BeforeValidator(_json_integer)]
+StrictBool = Annotated[bool, Strict()]
+DateTime3339 = Annotated[datetime, BeforeValidator(_rfc3339)]
 
 
 def _storable(value: Any) -> bool:
@@ -63,15 +91,25 @@ class _Clean(BaseModel):
 class FailureIn(_Clean):
     model_config = ConfigDict(extra="forbid", json_schema_extra=CODE_OR_MESSAGE)
 
-    id: uuid.UUID | None = Field(default=None, description="Client-chosen id: makes retries idempotent")
-    run_id: str = Field(min_length=1, max_length=255)
-    error_code: str | None = Field(default=None, min_length=1, max_length=255,
+    id: uuid.UUID | None = Field(default=None, description="Client-chosen id, unique within the caller's tenant: "
+                                                           "makes retries idempotent")
+    run_id: str = Field(min_length=1, max_length=limits.RUN_ID_MAX)
+    error_code: str | None = Field(default=None, min_length=1, max_length=limits.ERROR_CODE_MAX,
                                    description="Error code (or message) to match; UNKNOWN when only a message is given")
-    error_message: str | None = Field(default=None, min_length=1, max_length=20000)
-    skill_id: str | None = Field(default=None, max_length=100)
-    step_index: int | None = Field(default=None, ge=0, le=2_147_483_647)
-    context: dict[str, Any] = Field(default_factory=dict)
-    occurred_at: datetime | None = Field(default=None, description="When it happened (default: when received)")
+    error_message: str | None = Field(default=None, min_length=1, max_length=limits.ERROR_MESSAGE_MAX)
+    skill_id: str | None = Field(default=None, max_length=limits.SKILL_ID_MAX)
+    step_index: StepIndex | None = None
+    context: dict[str, Any] = Field(default_factory=dict, description=f"Free-form: {limits.CONTEXT_RULES}")
+    occurred_at: DateTime3339 | None = Field(default=None, description="When it happened, RFC 3339 with a time "
+                                                                        "zone (default: when received)")
+
+    @field_validator("context")
+    @classmethod
+    def _context_fits(cls, value: dict[str, Any]) -> dict[str, Any]:
+        problem = limits.check_json(value)
+        if problem is not None:
+            raise ValueError(problem)
+        return value
 
     @model_validator(mode="after")
     def _code_or_message(self) -> FailureIn:
@@ -111,9 +149,22 @@ class FailureOut(BaseModel):
     recovery_notes: str | None
     skill_id: str | None
     step_index: int | None
-    context: dict[str, Any]
+    context: dict[str, Any] = Field(description=f"As reported; a stored context that cannot be shown (nested "
+                                                f"deeper than {limits.READ_MAX_DEPTH} levels, or not an object) "
+                                                f"reads as {{\"{WITHHELD}\": <why>}}")
     created_at: datetime
     updated_at: datetime
+
+    @field_validator("context", mode="before")
+    @classmethod
+    def _readable(cls, value: Any) -> Any:
+        # Rows written before the limits (or around the service) must never break a read.
+        if not isinstance(value, dict):
+            return {WITHHELD: "not a JSON object"}
+        big = 1 << 62
+        problem = limits.check_json(value, max_depth=limits.READ_MAX_DEPTH, max_values=big, max_key=big,
+                                    max_string=big, max_total=big)
+        return value if problem is None else {WITHHELD: problem}
 
 
 class BatchIn(BaseModel):
@@ -183,16 +234,16 @@ class Stats(BaseModel):
 class RecoveryPatch(_Clean):
     model_config = ConfigDict(extra="forbid")
 
-    recovery_succeeded: bool
-    recovered_by: str | None = Field(default=None, max_length=100)
-    notes: str | None = Field(default=None, max_length=10000)
+    recovery_succeeded: StrictBool
+    recovered_by: str | None = Field(default=None, max_length=limits.RECOVERED_BY_MAX)
+    notes: str | None = Field(default=None, max_length=limits.NOTES_MAX)
 
 
 class SuggestIn(_Clean):
     model_config = ConfigDict(extra="forbid", json_schema_extra=CODE_OR_MESSAGE)
 
-    error_code: str | None = Field(default=None, min_length=1, max_length=255)
-    error_message: str | None = Field(default=None, min_length=1, max_length=20000)
+    error_code: str | None = Field(default=None, min_length=1, max_length=limits.ERROR_CODE_MAX)
+    error_message: str | None = Field(default=None, min_length=1, max_length=limits.ERROR_MESSAGE_MAX)
 
     @model_validator(mode="after")
     def _code_or_message(self) -> SuggestIn:

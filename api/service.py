@@ -12,7 +12,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 import psycopg
-from sqlalchemy import ColumnElement, Select, Table, func, select, text, tuple_
+from pydantic import AwareDatetime, BaseModel, ConfigDict, ValidationError
+from sqlalchemy import ColumnElement, Select, Table, func, select, text, tuple_, update
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session
 
@@ -67,8 +68,9 @@ def event_row(tenant_id: str, ev: FailureIn, m: Match, catalog_version: str, now
 
 
 def ingest(session: Session, tenant_id: str, events: Sequence[FailureIn], matcher: CatalogMatcher) -> list[Ingested]:
-    """Match and insert events in the caller's transaction. An event whose client-chosen id
-    already exists is not inserted again (retries after a lost response are harmless)."""
+    """Match and insert events in the caller's transaction. An event whose client-chosen id the
+    tenant already has is not inserted again (retries after a lost response are harmless); ids
+    are scoped to the tenant, so another tenant's ids neither block an event nor show through."""
     now = datetime.now(UTC)
     version = matcher.version
     out: list[Ingested] = []
@@ -104,7 +106,7 @@ _PG_COLS = [c.name for c in TABLE.columns]
 _PG_INSERT = " ".join([
     "INSERT INTO failure_matches (", ", ".join(_PG_COLS), ") SELECT * FROM unnest(",
     ", ".join(f"%s::{_PG_TYPES.get(c, 'text')}[]" for c in _PG_COLS),
-    ") ON CONFLICT (id) DO NOTHING RETURNING id",
+    ") ON CONFLICT (tenant_id, id) DO NOTHING RETURNING id",
 ])
 # Large batches: COPY, 1.3-3x the rows/s of the INSERT above here (no speculative insertion, no
 # array parsing). COPY cannot skip conflicts, so the ids a client chose are looked up first; a
@@ -112,7 +114,7 @@ _PG_INSERT = " ".join([
 # the COPY fail, and the batch falls back to the INSERT, inside a savepoint.
 COPY_MIN_ROWS = 50
 _PG_COPY = f"COPY failure_matches ({', '.join(_PG_COLS)}) FROM STDIN"
-_PG_EXISTING = "SELECT id FROM failure_matches WHERE id = ANY(%s)"
+_PG_EXISTING = "SELECT id FROM failure_matches WHERE tenant_id = %s AND id = ANY(%s)"
 _CONTEXT = _PG_COLS.index("context")
 
 
@@ -121,6 +123,7 @@ _json = json.JSONEncoder(separators=(",", ":")).encode
 
 
 def _insert(session: Session, rows: list[dict[str, Any]], client_ids: Sequence[uuid.UUID] = ()) -> set[uuid.UUID]:
+    """Insert rows of one tenant, skipping ids that tenant already has; returns the ids inserted."""
     if session.get_bind().dialect.name == "postgresql":
         dbapi_conn = session.connection().connection.driver_connection
         assert isinstance(dbapi_conn, psycopg.Connection)
@@ -128,7 +131,7 @@ def _insert(session: Session, rows: list[dict[str, Any]], client_ids: Sequence[u
             if len(rows) >= COPY_MIN_ROWS:
                 return _pg_copy(cur, rows, client_ids)
             return _pg_insert(cur, rows)
-    stmt = sqlite.insert(TABLE).on_conflict_do_nothing(index_elements=["id"]).returning(TABLE.c.id)
+    stmt = sqlite.insert(TABLE).on_conflict_do_nothing(index_elements=["tenant_id", "id"]).returning(TABLE.c.id)
     return set(session.execute(stmt, rows).scalars().all())
 
 
@@ -141,7 +144,7 @@ def _pg_insert(cur: psycopg.Cursor[Any], rows: list[dict[str, Any]]) -> set[uuid
 
 def _pg_copy(cur: psycopg.Cursor[Any], rows: list[dict[str, Any]], client_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
     if client_ids:
-        cur.execute(_PG_EXISTING, (list(client_ids),))
+        cur.execute(_PG_EXISTING, (rows[0]["tenant_id"], list(client_ids)))
         existing = {r[0] for r in cur.fetchall()}
         rows = [r for r in rows if r["id"] not in existing]
         if not rows:
@@ -160,20 +163,31 @@ def _pg_copy(cur: psycopg.Cursor[Any], rows: list[dict[str, Any]], client_ids: S
     return {r["id"] for r in rows}
 
 
+class _Cursor(BaseModel):
+    """What a cursor carries: the last row's (created_at, id). Strict: a JSON string for each,
+    nothing else (a number where the id goes, a time without a zone, an extra key: refused)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    t: AwareDatetime
+    i: uuid.UUID
+
+
 def encode_cursor(created_at: datetime, id_: uuid.UUID) -> str:
-    raw = json.dumps({"t": created_at.isoformat(), "i": str(id_)}).encode()
+    """The opaque `next_cursor`: base64url (unpadded) of ``{"t": <created_at>, "i": <id>}``."""
+    raw = _Cursor(t=created_at, i=id_).model_dump_json().encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
 def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    """(created_at in UTC, id) of a cursor `encode_cursor` made; `CursorError` for anything
+    else, whatever it decodes to (every failure of decoding or validation is caught here)."""
     try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        data = json.loads(raw)
-        t = datetime.fromisoformat(data["t"])
-        if t.tzinfo is None:
-            raise ValueError("naive time")
-        return t, uuid.UUID(data["i"])
-    except (binascii.Error, ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
+        raw = base64.b64decode(cursor + "=" * (-len(cursor) % 4), altchars=b"-_", validate=True)
+        c = _Cursor.model_validate_json(raw)
+        # UTC, so that any offset pydantic accepts is one PostgreSQL accepts (at most +-15:59)
+        return c.t.astimezone(UTC), c.i
+    except (binascii.Error, ValidationError, ValueError, OverflowError) as exc:
         raise CursorError("not a cursor returned by this API") from exc
 
 
@@ -292,22 +306,46 @@ def stats(session: Session, tenant_id: str, since_hours: int, top: int = 50) -> 
     }
 
 
-def mark_recovery(session: Session, row: FailureMatch, succeeded: bool, recovered_by: str | None,
-                  notes: str | None) -> FailureMatch:
-    now = datetime.now(UTC)
-    if rollup.enabled(session):
-        # locked, so that two concurrent marks of one failure count its change once
-        session.refresh(row, with_for_update=True)
+RecoveryOutcome = Literal["recorded", "unchanged", "conflict"]
+
+
+def mark_recovery(session: Session, tenant_id: str, failure_id: uuid.UUID, succeeded: bool,
+                  recovered_by: str | None, notes: str | None) -> tuple[FailureMatch | None, RecoveryOutcome]:
+    """Record a recovery attempt's outcome on one of the tenant's failures; (None, ...) if there
+    is no such failure. The rule (docs/api.md, "Marking recovery"):
+
+    - not recovered yet: the attempt is recorded ("recorded"): ``recovery_attempted``, the
+      outcome, ``recovered_by`` and ``notes``; a success also sets ``recovered_at``;
+    - recovered already: a recovery is final. Another success changes nothing and gets the
+      stored failure back ("unchanged": retries are harmless); a failure is refused
+      ("conflict", 409). So ``recovered_at`` is set once, by the first success.
+
+    The row is locked before the time is taken and the state read, so concurrent marks apply
+    one after the other and converge: every concurrent success sees the same ``recovered_at``.
+    Timestamps never move backwards on a row (``updated_at`` at least its previous value)."""
+    key = (FM.tenant_id == tenant_id, FM.id == failure_id)
+    if session.get_bind().dialect.name == "sqlite":
+        # SQLite has no row locks: a no-op write takes the database's write lock first, so the
+        # read below sees the last committed mark and no other mark can interleave
+        session.execute(update(FM).where(*key).values(recovery_attempted=FM.recovery_attempted))
+    row = session.scalars(select(FM).where(*key).with_for_update()
+                          .execution_options(populate_existing=True)).first()
+    if row is None:
+        return None, "unchanged"
+    if row.recovery_succeeded:
+        return row, "unchanged" if succeeded else "conflict"
+    now = max(datetime.now(UTC), row.updated_at)
+    if rollup.enabled(session):  # under the lock: two concurrent marks count the change once
         k = rollup.key(row.tenant_id, row.created_at, row.error_code, row.category, row.recovery_mode,
                        row.catalog_entry_id is not None)
-        rollup.add(session, {k: (0, 1 - int(row.recovery_attempted), int(succeeded) - int(row.recovery_succeeded))})
+        rollup.add(session, {k: (0, 1 - int(row.recovery_attempted), int(succeeded))})
     row.recovery_attempted = True
     row.recovery_succeeded = succeeded
     row.recovered_at = now if succeeded else None
     row.recovered_by = recovered_by
     row.recovery_notes = notes
     row.updated_at = now
-    return row
+    return row, "recorded"
 
 
 def past_recoveries(session: Session, tenant_id: str, entry_code: str) -> tuple[int, int]:

@@ -8,6 +8,8 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from rollguard.sdk import limits
+
 DEFAULT_CATALOG_PATH = Path("/etc/rollguard/catalog/catalog.json")
 
 
@@ -33,6 +35,12 @@ class Settings(BaseSettings):
     default_limit: int = Field(default=100, ge=1, le=1000)
     max_limit: int = Field(default=1000, ge=1, le=10000)
     pool_size: int = Field(default=10, ge=1)
+    max_body_bytes: int = Field(default=limits.MAX_BODY_BYTES, ge=1024, le=64 * 1024 * 1024,
+                                description="Largest request body; larger ones get 413 before being parsed")
+    retry_after_seconds: int = Field(default=5, ge=1, le=3600,
+                                     description="Retry-After of a 503 (database unavailable)")
+    db_connect_timeout: int = Field(default=5, ge=1, le=300,
+                                    description="Seconds to wait for a new database connection")
 
     @property
     def is_sqlite(self) -> bool:

@@ -10,6 +10,7 @@ from fastapi import APIRouter, HTTPException, Query, status
 from rollguard.api import service
 from rollguard.api.auth import Reader, Writer
 from rollguard.api.deps import MatcherDep, MetricsDep, SessionDep
+from rollguard.api.http import StrictJSONRoute, error_responses
 from rollguard.api.metrics import ApiMetrics
 from rollguard.api.orm import FailureMatch
 from rollguard.api.schemas import (
@@ -20,13 +21,15 @@ from rollguard.api.schemas import (
     FailureOut,
     RecoveryPatch,
     Stats,
-    clean_text,
 )
+from rollguard.sdk.limits import clean_text
 from rollguard.sdk.matcher import UNKNOWN_CODE
 
 AUTH_ERRORS: dict[int | str, dict[str, Any]] = {401: {"description": "Missing, invalid or revoked token"},
-                                                403: {"description": "The token lacks the scope"}}
-router = APIRouter(prefix="/api/v1/failures", tags=["failures"], responses=AUTH_ERRORS)
+                                                403: {"description": "The token lacks the scope"},
+                                                **error_responses(503)}
+BODY_ERRORS = error_responses(413)
+router = APIRouter(prefix="/api/v1/failures", tags=["failures"], responses=AUTH_ERRORS, route_class=StrictJSONRoute)
 
 SinceHours = Annotated[int, Query(ge=1, le=24 * 366, description="Time window in hours")]
 Limit = Annotated[int, Query(ge=1, le=1000)]
@@ -53,22 +56,21 @@ def _count(metrics: ApiMetrics, items: list[service.Ingested]) -> None:
             metrics.misses.inc()
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=FailureOut,
-             responses={409: {"description": "The id belongs to another tenant"}})
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=FailureOut, responses=BODY_ERRORS)
 def create_failure(event: FailureIn, principal: Writer, session: SessionDep, matcher: MatcherDep,
-                   metrics: MetricsDep) -> FailureMatch:
+                   metrics: MetricsDep) -> FailureMatch | dict[str, Any]:
     """Match one failure event against the mounted catalog version, persist it, return it.
-    Re-sending an event with the same `id` returns the stored one (idempotent)."""
+    Re-sending an event with the same `id` returns the stored one (idempotent; ids are unique
+    within the caller's tenant)."""
     items = service.ingest(session, principal.tenant_id, [event], matcher)
     session.commit()
     _count(metrics, items)
     row = service.get_failure(session, principal.tenant_id, items[0].row["id"])
-    if row is None:
-        raise HTTPException(status.HTTP_409_CONFLICT, detail="id already used")
-    return row
+    # None only if retention deleted it in between (an old `occurred_at`): answer what was stored
+    return row if row is not None else items[0].row
 
 
-@router.post("/batch", status_code=status.HTTP_201_CREATED, response_model=BatchOut)
+@router.post("/batch", status_code=status.HTTP_201_CREATED, response_model=BatchOut, responses=BODY_ERRORS)
 def create_batch(batch: BatchIn, principal: Writer, session: SessionDep, matcher: MatcherDep,
                  metrics: MetricsDep) -> dict[str, Any]:
     """Many events in one transaction: all are stored, or (any invalid) none."""
@@ -108,6 +110,12 @@ def list_failures(principal: Reader, session: SessionDep, run_id: Text255 = None
                  run_id=run_id, error_code=error_code, category=category, status=status)
 
 
+@router.api_route("/batch", methods=["GET", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE"], include_in_schema=False)
+def batch_other_methods() -> None:
+    """405 (Allow: POST): without this route, GET /batch would reach GET /{failure_id}."""
+    raise HTTPException(status.HTTP_405_METHOD_NOT_ALLOWED)
+
+
 @router.get("/stats", response_model=Stats)
 def get_stats(principal: Reader, session: SessionDep, since_hours: SinceHours = 24) -> dict[str, Any]:
     """Hit rate, counts by code and category, recovery success rate by mode."""
@@ -132,16 +140,27 @@ def get_failure(failure_id: uuid.UUID, principal: Reader, session: SessionDep) -
     return row
 
 
-@router.patch("/{failure_id}/recovery", response_model=FailureOut, responses=NOT_FOUND)
+@router.patch("/{failure_id}/recovery", response_model=FailureOut, responses={
+    **NOT_FOUND, **BODY_ERRORS,
+    409: {"description": "The failure is recovered already and the body says the recovery failed: "
+                         "a recovery is final"}})
 def patch_recovery(failure_id: uuid.UUID, body: RecoveryPatch, principal: Writer, session: SessionDep,
                    metrics: MetricsDep) -> FailureMatch:
-    """Record the outcome of a recovery attempt (by the SDK or an operator)."""
-    row = service.get_failure(session, principal.tenant_id, failure_id)
+    """Record the outcome of a recovery attempt (by the SDK or an operator). Until the failure
+    is recovered every attempt is recorded; the first success sets `recovered_at`, and from
+    then on the failure stays recovered: another success returns it unchanged, a failed
+    attempt gets 409."""
+    row, outcome = service.mark_recovery(session, principal.tenant_id, failure_id, body.recovery_succeeded,
+                                         body.recovered_by, body.notes)
     if row is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail="failure not found")
-    service.mark_recovery(session, row, body.recovery_succeeded, body.recovered_by, body.notes)
+    if outcome == "conflict":
+        at = row.recovered_at.isoformat() if row.recovered_at else "?"
+        session.rollback()
+        raise HTTPException(status.HTTP_409_CONFLICT, detail=f"failure recovered at {at}; a recovery is final")
     session.commit()
-    counter = metrics.recovery_success if body.recovery_succeeded else metrics.recovery_failure
-    # unmatched failures share one label value: a caller's unknown code never becomes a series
-    counter.labels(row.recovery_mode or "", row.catalog_entry_id or UNKNOWN_CODE).inc()
+    if outcome == "recorded":
+        counter = metrics.recovery_success if body.recovery_succeeded else metrics.recovery_failure
+        # unmatched failures share one label value: a caller's unknown code never becomes a series
+        counter.labels(row.recovery_mode or "", row.catalog_entry_id or UNKNOWN_CODE).inc()
     return row

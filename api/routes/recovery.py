@@ -9,13 +9,14 @@ from fastapi import APIRouter
 from rollguard.api import service
 from rollguard.api.auth import Reader
 from rollguard.api.deps import MatcherDep, SessionDep
-from rollguard.api.routes.failures import AUTH_ERRORS
+from rollguard.api.http import StrictJSONRoute
+from rollguard.api.routes.failures import AUTH_ERRORS, BODY_ERRORS
 from rollguard.api.schemas import SuggestIn, SuggestOut
 
-router = APIRouter(prefix="/api/v1/recovery", tags=["recovery"], responses=AUTH_ERRORS)
+router = APIRouter(prefix="/api/v1/recovery", tags=["recovery"], responses=AUTH_ERRORS, route_class=StrictJSONRoute)
 
 
-@router.post("/suggest", response_model=SuggestOut)
+@router.post("/suggest", response_model=SuggestOut, responses=BODY_ERRORS)
 def suggest(body: SuggestIn, principal: Reader, session: SessionDep, matcher: MatcherDep) -> dict[str, Any]:
     m = matcher.match_event(body.error_code, body.error_message)
     attempts, successes = (service.past_recoveries(session, principal.tenant_id, m.entry_code)

@@ -78,8 +78,11 @@ def api() -> None:
               type=click.Choice(["critical", "error", "warning", "info", "debug"]))
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
               help="Worker processes (each with its own connection pool; metrics are per process).")
+@click.option("--max-body-bytes", envvar="ROLLGUARD_API_MAX_BODY_BYTES", default=None,
+              type=click.IntRange(1024, 64 * 1024 * 1024),
+              help="Largest request body; larger ones get 413 before being parsed [default: 2 MiB]")
 def serve(database_url: str | None, host: str, port: int, catalog_path: str | None, migrate: bool,
-          log_level: str, workers: int) -> None:
+          log_level: str, workers: int, max_body_bytes: int | None) -> None:
     """Run the failures API with uvicorn."""
     import os
 
@@ -87,7 +90,8 @@ def serve(database_url: str | None, host: str, port: int, catalog_path: str | No
 
     from rollguard.api import create_app
 
-    settings = _settings(database_url, catalog_path=catalog_path, migrate_on_start=migrate)
+    settings = _settings(database_url, catalog_path=catalog_path, migrate_on_start=migrate,
+                         max_body_bytes=max_body_bytes)
     if migrate:
         _migrate(settings).dispose()
     click.echo(f"failures API on http://{host}:{port} (OpenAPI: /openapi.json)", err=True)
@@ -99,6 +103,7 @@ def serve(database_url: str | None, host: str, port: int, catalog_path: str | No
     os.environ["ROLLGUARD_API_DATABASE_URL"] = settings.database_url
     os.environ["ROLLGUARD_API_CATALOG_PATH"] = str(settings.catalog_path)
     os.environ["ROLLGUARD_API_MIGRATE_ON_START"] = "false"
+    os.environ["ROLLGUARD_API_MAX_BODY_BYTES"] = str(settings.max_body_bytes)
     uvicorn.run("rollguard.api:create_app", factory=True, host=host, port=port, log_level=log_level,
                 workers=workers)
 

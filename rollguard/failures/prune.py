@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Engine, delete, func, select
+from sqlalchemy import Engine, delete, func, select, tuple_
 
 from rollguard.api import rollup
 from rollguard.api.orm import FailureMatch, FailurePatternExport
@@ -48,8 +48,9 @@ def prune(engine: Engine, older_than: timedelta, *, batch_size: int = 5000, dry_
     fm = FailureMatch
     while True:
         with engine.begin() as conn:
-            ids = select(fm.id).where(*conds).limit(batch_size).scalar_subquery()
-            stmt = delete(fm).where(fm.id.in_(ids))
+            # the key is (tenant_id, id): an id alone may name another tenant's failure too
+            keys = select(fm.tenant_id, fm.id).where(*conds).limit(batch_size)
+            stmt = delete(fm).where(tuple_(fm.tenant_id, fm.id).in_(keys))
             if rollup.enabled(conn):  # take the deleted failures out of the hourly roll-up too
                 gone = conn.execute(stmt.returning(
                     fm.tenant_id, fm.created_at, fm.error_code, fm.category, fm.recovery_mode,

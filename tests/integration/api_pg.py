@@ -1,4 +1,5 @@
-"""Helpers for the failures-service integration tests: the API as a real uvicorn process."""
+"""Helpers for the failures-service integration tests: the API in process (TestClient) or as a
+real uvicorn process, on the real PostgreSQL of the ``database_url`` fixture."""
 
 from __future__ import annotations
 
@@ -7,9 +8,45 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
+import pytest
+from fastapi.testclient import TestClient
+
+from rollguard.api import create_app
+from rollguard.api.auth import create_token
+from rollguard.api.settings import Settings
+
+
+@dataclass
+class Api:
+    client: TestClient
+    app: Any
+
+    def token(self, tenant: str, *scopes: str) -> dict[str, str]:
+        with self.app.state.sessionmaker() as s:
+            _, tok = create_token(s, tenant, list(scopes))
+            s.commit()
+        return {"Authorization": f"Bearer {tok}"}
+
+
+@pytest.fixture(name="api")
+def api_fixture(database_url: str, tmp_path: Path) -> Iterator[Api]:
+    """The service on a fresh PostgreSQL database, with the shipped default catalog."""
+    app = create_app(Settings(database_url=database_url, catalog_path=tmp_path / "absent.json"))
+    with TestClient(app) as client:
+        yield Api(client, app)
+
+
+@pytest.fixture(name="admin")
+def admin_fixture(api: Api) -> dict[str, str]:
+    """Headers with an admin token of tenant ``acme``."""
+    return api.token("acme", "failures:admin")
+
 
 
 class ApiServer:

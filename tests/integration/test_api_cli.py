@@ -14,7 +14,7 @@ pytestmark = pytest.mark.integration
 
 def test_migrate_token_serve_revoke(database_url: str, tmp_path: Path) -> None:
     r = cli("api", "migrate", "--database-url", database_url)
-    assert r.returncode == 0 and "0001" in r.stdout, r.stderr
+    assert r.returncode == 0 and "(head)" in r.stdout, r.stderr
     r = cli("api", "token", "create", "--database-url", database_url, "--tenant", "acme",
             "--scopes", "failures:read,failures:write")
     assert r.returncode == 0, r.stderr
@@ -58,3 +58,19 @@ def test_serve_without_url_uses_sqlite_and_says_so(tmp_path: Path) -> None:
     db = tmp_path / "data" / "rollguard" / "failures.db"
     assert db.exists()
     assert f"using the local SQLite file {db}" in (tmp_path / "api.log").read_text()
+
+
+def test_serve_takes_a_body_limit(database_url: str, tmp_path: Path) -> None:
+    r = cli("api", "serve", "--database-url", database_url, "--max-body-bytes", "10")
+    assert r.returncode == 2 and "--max-body-bytes" in r.stderr
+    token = cli("api", "token", "create", "--database-url", database_url, "--tenant", "acme",
+                "--scopes", "failures:write").stdout.strip()
+    server = ApiServer(database_url, tmp_path / "api.log", env={"ROLLGUARD_API_MAX_BODY_BYTES": "4096"}).start()
+    try:
+        h = {"Authorization": f"Bearer {token}"}
+        small = {"run_id": "r", "error_code": "X", "error_message": "m" * 3000}
+        assert httpx.post(server.url + "/api/v1/failures", json=small, headers=h).status_code == 201
+        big = {"run_id": "r", "error_code": "X", "error_message": "m" * 5000}
+        assert httpx.post(server.url + "/api/v1/failures", json=big, headers=h).status_code == 413
+    finally:
+        server.stop()

@@ -76,3 +76,33 @@ def test_tenant_is_mandatory_and_defaults_apply(database_url: str) -> None:
                               "VALUES (:id, 't', 'r', 'X', 'bogus')"), {"id": uuid.uuid4()})
     finally:
         engine.dispose()
+
+
+def test_failure_ids_are_per_tenant_and_downgrade_keeps_every_failure(database_url: str) -> None:
+    engine = create_engine(database_url)
+    insert = text("INSERT INTO failure_matches (id, tenant_id, run_id, error_code) VALUES (:id, :t, 'r', 'X')")
+    fid = uuid.uuid4()
+    try:
+        migrate.upgrade(engine)
+        assert inspect(engine).get_pk_constraint("failure_matches")["constrained_columns"] == ["tenant_id", "id"]
+        with engine.begin() as conn:
+            conn.execute(insert, {"id": fid, "t": "acme"})
+            conn.execute(insert, {"id": fid, "t": "globex"})
+        with pytest.raises(IntegrityError), engine.begin() as conn:
+            conn.execute(insert, {"id": fid, "t": "acme"})
+        # a global key would have to drop one of the two: refused, nothing changed
+        with pytest.raises(RuntimeError, match="used by more than one tenant"):
+            migrate.downgrade(engine, "0001")
+        assert migrate.current_revision(engine) == migrate.head_revision(engine)
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT count(*) FROM failure_matches")).scalar_one() == 2
+            conn.execute(text("DELETE FROM failure_matches WHERE tenant_id = 'globex'"))
+            conn.commit()
+        migrate.downgrade(engine, "0001")
+        assert inspect(engine).get_pk_constraint("failure_matches")["constrained_columns"] == ["id"]
+        migrate.upgrade(engine)
+        assert migrate.current_revision(engine) == migrate.head_revision(engine)
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT tenant_id FROM failure_matches")).scalars().all() == ["acme"]
+    finally:
+        engine.dispose()

@@ -4,6 +4,7 @@ stopped for a while and restarted; every event arrives once, in order, nothing i
 from __future__ import annotations
 
 import time
+import uuid
 from pathlib import Path
 
 import httpx
@@ -100,9 +101,12 @@ def test_an_invalid_event_is_kept_aside_and_does_not_block_the_rest(database_url
     rep = Reporter(server.url, token, spool_path=tmp_path / "spool.db", catalog_path=None, start=False)
     try:
         rep.match_and_persist("TIMEOUT", "r", context={"n": 0})
-        bad = rep.match_and_persist("TIMEOUT", "r", step_index=-1)  # the service refuses it (422)
+        # the SDK makes its own events fit (a bad step_index moves into the context); one spooled
+        # by another writer (an older SDK) can still be refused (422)
+        bad = uuid.uuid4()
+        assert rep.spool.append({"id": str(bad), "run_id": "r", "error_code": "TIMEOUT", "step_index": -1})
         rep.match_and_persist("TIMEOUT", "r", context={"n": 2})
-        rep.report_recovery(bad.event_id, True)  # refers to the refused event: 404, kept aside too
+        rep.report_recovery(bad, True)  # refers to the refused event: 404, kept aside too
         while rep.deliver_once():
             pass
         assert len(rep.spool) == 0
@@ -112,6 +116,40 @@ def test_an_invalid_event_is_kept_aside_and_does_not_block_the_rest(database_url
         h = {"Authorization": f"Bearer {token}"}
         items = httpx.get(server.url + "/api/v1/failures", headers=h).json()["items"]
         assert sorted(i["context"]["n"] for i in items) == [0, 2]
+    finally:
+        rep.close()
+        server.stop()
+
+
+def test_a_database_outage_is_retried_not_refused(database_url: str, tmp_path: Path) -> None:
+    """The service answers 503 + Retry-After while its database refuses connections; the SDK
+    keeps every event, nothing is set aside, and all arrive once the database is back."""
+    import psycopg
+
+    token = _token(database_url)
+    server = ApiServer(database_url, tmp_path / "api.log").start()
+    dsn = database_url.replace("postgresql+psycopg://", "postgresql://")
+    dbname, admin_dsn = dsn.rsplit("/", 1)[1], dsn.rsplit("/", 1)[0] + "/postgres"
+    rep = Reporter(server.url, token, spool_path=tmp_path / "spool.db", catalog_path=None, start=False)
+    try:
+        with psycopg.connect(admin_dsn, autocommit=True) as conn:
+            conn.execute(f'ALTER DATABASE "{dbname}" ALLOW_CONNECTIONS false')
+            conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (dbname,))
+        try:
+            ids = [rep.match_and_persist("TIMEOUT", "db-outage", context={"n": n}).event_id for n in range(5)]
+            assert rep.deliver_once() is False
+            assert rep.breaker.state == "open" and rep.breaker.pause == 5  # the service's Retry-After
+            assert len(rep.spool) == 5 and rep.spool.rejected() == []
+        finally:
+            with psycopg.connect(admin_dsn, autocommit=True) as conn:
+                conn.execute(f'ALTER DATABASE "{dbname}" ALLOW_CONNECTIONS true')
+        rep.breaker.success()  # as the pause running out would
+        while rep.deliver_once():
+            pass
+        assert len(rep.spool) == 0
+        items = httpx.get(server.url + "/api/v1/failures", params={"run_id": "db-outage"},
+                          headers={"Authorization": f"Bearer {token}"}).json()["items"]
+        assert sorted(i["id"] for i in items) == sorted(str(i) for i in ids)
     finally:
         rep.close()
         server.stop()
