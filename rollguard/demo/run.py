@@ -206,7 +206,7 @@ class Demo:
             self.apply(obj)
         self.say(f"applied Secret {m.TOKEN_SECRET}, Deployment/Service/Ingress {m.TARGET}, FeatureFlags "
                  f"{m.CATALOG_FLAG}, {m.COST_FLAG} (false in '{m.ENVIRONMENT}')")
-        self._wait(lambda: self._mounts(m.TARGET) >= 3, "the operator to mount the catalog and flags", 60)
+        self._wait(lambda: self._mounts(m.TARGET) >= 2, "the operator to mount the catalog and flags", 60)
         self._wait(lambda: self._rolled_out(m.TARGET), f"Deployment {m.TARGET} to roll out", 90)
         self._wait(lambda: len(self._ready_pods(m.LABELS)) == m.REPLICAS
                    and all(_http("GET", f"http://{ip}:{m.PORT}/healthz")[0] == 200
