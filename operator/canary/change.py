@@ -27,18 +27,23 @@ from pydantic import ValidationError
 
 from rollguard.flags import plan_namespace
 from rollguard.flags.evaluate import default_env_var, signoff_verdict
-from rollguard.flags.plan import configmap_name
-from rollguard.models.canary import CANARY_OF_LABEL, Change
+from rollguard.kube.names import (
+    CANARY_OF_LABEL,
+    CATALOG_HASH_ANNOTATION,
+    CATALOG_NAME_ANNOTATION,
+    CATALOG_VOLUME,
+    FLAGS_MOUNT_DIR,
+    FLAGS_VOLUME,
+    SIGNOFF_ANNOTATION,
+    TRACK_CANARY,
+    TRACK_LABEL,
+    canary_name,
+    flags_config_map,
+)
+from rollguard.models.canary import Change
 from rollguard.models.flag import FeatureFlag, FeatureFlagSpec
 
-TRACK_LABEL = "rollguard.io/track"
-CATALOG_ANNOTATION_PREFIX = "catalog.rollguard.io/"  # pre-FailureCatalog-mount snapshots only
-CATALOG_NAME_ANNOTATION = "catalog.rollguard.io/name"  # what the catalog controller writes
-CATALOG_HASH_ANNOTATION = "catalog.rollguard.io/hash"
-CATALOG_VOLUME = "rollguard-catalog"
 CATALOG_MIN_PREFIX = 10
-FLAGS_VOLUME = "rollguard-flags"
-FLAGS_MOUNT_PATH = "/etc/rollguard/flags"
 
 
 def flag_env_name(flag: str) -> str:
@@ -146,7 +151,7 @@ def parse_flags(objects: list[dict[str, Any]]) -> list[FeatureFlag]:
 def mounted_flags_environment(template: dict[str, Any]) -> str | None:
     v = _volume(template, FLAGS_VOLUME)
     cm = ((v or {}).get("configMap") or {}).get("name", "")
-    prefix = configmap_name("")
+    prefix = flags_config_map("")
     return cm[len(prefix):] if cm.startswith(prefix) else None
 
 
@@ -161,7 +166,7 @@ def resolve_flags(change: Change, objects: list[dict[str, Any]], target_template
     if mounted != env:
         problems.append(
             f"change.flags.environment: Deployment {target} receives the flags of environment {mounted} "
-            f"(ConfigMap {configmap_name(mounted)}), not {env}" if mounted else
+            f"(ConfigMap {flags_config_map(mounted)}), not {env}" if mounted else
             f"change.flags.environment: Deployment {target} does not receive the flags of any environment; "
             f"make it a target of the FeatureFlags for {env} (spec.targets) first")
     flags = parse_flags(objects)
@@ -186,7 +191,7 @@ def resolve_flags(change: Change, objects: list[dict[str, Any]], target_template
             problems.append(
                 f"change.flags.values.{key}: FeatureFlag {f.name} requires a sign-off and has no valid one "
                 f"({verdict.state}); set spec.requiresSignoff: true on this CanaryRollout and sign it off "
-                f"(annotation rollguard.io/signoff), or sign off the FeatureFlag")
+                f"(annotation {SIGNOFF_ANNOTATION}), or sign off the FeatureFlag")
         refs.append(ref)
     return tuple(refs), problems
 
@@ -244,10 +249,6 @@ def _override_vars(change: Change, resolved: Resolved) -> list[str]:
     return sorted({v for r in resolved.flags for v in r.env_vars})
 
 
-def canary_flags_config_map_name(canary: str) -> str:
-    return f"{canary}-flags"
-
-
 def canary_template(template: dict[str, Any], change: Change, resolved: Resolved,
                     flags_config_map: str | None = None) -> dict[str, Any]:
     """The canary's pod template: the target's with the whole change applied."""
@@ -258,7 +259,7 @@ def canary_template(template: dict[str, Any], change: Change, resolved: Resolved
             for flag, value in change.flags.values.items():
                 _set_env(c, flag_env_name(flag), "true" if value else "false")
         if flags_config_map is not None:
-            _set_volume(t, FLAGS_VOLUME, flags_config_map, FLAGS_MOUNT_PATH)
+            _set_volume(t, FLAGS_VOLUME, flags_config_map, FLAGS_MOUNT_DIR)
     if change.catalog is not None and resolved.catalog is not None:
         cv = resolved.catalog
         _set_volume(t, CATALOG_VOLUME, cv.config_map, None)
@@ -444,8 +445,8 @@ def canary_flag_files(change: Change, objects: tuple[dict[str, Any], ...], signo
 def canary_labels(labels: dict[str, str], selector: dict[str, str]) -> dict[str, str]:
     """The canary pods' labels: the stable Service and Deployment must not select them, so each
     selector label gets a ``-canary`` suffix; the track label tells the two apart in PromQL."""
-    out = {k: (f"{v}-canary" if k in selector else v) for k, v in labels.items()}
-    out[TRACK_LABEL] = "canary"
+    out = {k: (canary_name(v) if k in selector else v) for k, v in labels.items()}
+    out[TRACK_LABEL] = TRACK_CANARY
     return out
 
 
@@ -461,7 +462,7 @@ def canary_deployment(target: dict[str, Any], change: Change, name: str, owner: 
     obj: dict[str, Any] = {
         "apiVersion": "apps/v1", "kind": "Deployment",
         "metadata": {"name": name, "namespace": target["metadata"].get("namespace"),
-                     "labels": {TRACK_LABEL: "canary", CANARY_OF_LABEL: target["metadata"]["name"]}},
+                     "labels": {TRACK_LABEL: TRACK_CANARY, CANARY_OF_LABEL: target["metadata"]["name"]}},
         "spec": {"replicas": spec.get("replicas", 1),
                  "selector": {"matchLabels": canary_labels(selector, selector)},
                  "template": template},
@@ -476,7 +477,7 @@ def canary_service(stable: dict[str, Any], name: str, selector: dict[str, str],
     obj: dict[str, Any] = {
         "apiVersion": "v1", "kind": "Service",
         "metadata": {"name": name, "namespace": stable["metadata"].get("namespace"),
-                     "labels": {TRACK_LABEL: "canary"}},
+                     "labels": {TRACK_LABEL: TRACK_CANARY}},
         "spec": {"selector": canary_labels(stable.get("spec", {}).get("selector") or {}, selector),
                  "ports": [{k: v for k, v in p.items() if k != "nodePort"}
                            for p in stable.get("spec", {}).get("ports", [])]},

@@ -16,6 +16,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from rollguard.kube.names import SIGNOFF_ANNOTATION
 from rollguard.models.canary import (
     CanaryRolloutSpec,
     CanaryRolloutStatus,
@@ -420,7 +421,7 @@ def _preconditions(ctx: _Ctx) -> None:
             ctx.emit("Warning", "MetricsUnavailable", f"Prometheus at {addr} unreachable (onUnavailable: continue)")
     signoff_missing = spec.requires_signoff and not o.signoff
     if signoff_missing:
-        problems.append("sign-off required: set the annotation rollguard.io/signoff on this CanaryRollout")
+        problems.append(f"sign-off required: set the annotation {SIGNOFF_ANNOTATION} on this CanaryRollout")
     if problems:
         message = "; ".join(problems)
         reason = "SignoffRequired" if signoff_missing and len(problems) == 1 else "PreconditionsNotMet"

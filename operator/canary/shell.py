@@ -20,9 +20,18 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from rollguard import API_VERSION, GROUP, VERSION
-from rollguard.flags.plan import configmap_name
 from rollguard.flags.render import FLAGS_FILE
-from rollguard.models.canary import CANARY_OF_LABEL, KIND, CanaryRollout, CanaryRolloutSpec, CanaryRolloutStatus
+from rollguard.kube import names
+from rollguard.kube.client import (
+    APPLY_PATCH,
+    JSON_PATCH,
+    MERGE_PATCH,
+    as_dict,
+    create_if_absent,
+    delete_if_present,
+    get_or_none,
+)
+from rollguard.models.canary import KIND, CanaryRollout, CanaryRolloutSpec, CanaryRolloutStatus
 from rollguard.operator.canary import change as ch
 from rollguard.operator.canary.actions import (
     Action,
@@ -51,18 +60,9 @@ from rollguard.operator.routers import RouteTarget, TrafficRouter, router_for
 
 log = logging.getLogger("rollguard.canary")
 
-REQUEST_ANNOTATION = "rollguard.io/request"          # abort | promote | pause | resume | retry
-REQUEST_ID_ANNOTATION = "rollguard.io/request-id"    # any new value: a new request
-SIGNOFF_ANNOTATION = "rollguard.io/signoff"
 REQUESTS = ("abort", "promote", "pause", "resume", "retry")
-# Writes to objects the rollout does not own (FailureCatalog pin, FeatureFlag values, the canary's
-# flags ConfigMap) carry this field manager, so `managedFields` says who changed them.
-FIELD_MANAGER = "rollguard-canary"
 # Phases in which the canary runs and takes traffic: its flags file is kept current in these.
 CANARY_LIVE_PHASES = ("Progressing", "Paused")
-MERGE = "application/merge-patch+json"
-JSON_PATCH = "application/json-patch+json"
-APPLY = "application/apply-patch+yaml"
 SERVED_TTL_SECONDS = 30.0  # how long "is the FailureCatalog / FeatureFlag kind served" is remembered
 
 
@@ -75,18 +75,18 @@ class Names:
 
     @property
     def canary(self) -> str:
-        return f"{self.target}-canary"
+        return names.canary_name(self.target)
 
     @property
     def canary_service(self) -> str:
-        return f"{self.stable_service}-canary"
+        return names.canary_name(self.stable_service)
 
     @property
     def canary_flags(self) -> str:
-        return ch.canary_flags_config_map_name(self.canary)
+        return names.canary_flags_config_map(self.canary)
 
     def smoke_job(self, attempt: int) -> str:
-        return f"{self.rollout}-smoke-{attempt}"[:63].rstrip("-")
+        return names.smoke_job(self.rollout, attempt)
 
 
 def _names(cr: CanaryRollout) -> Names:
@@ -101,14 +101,6 @@ def _owner(cr: CanaryRollout) -> dict[str, Any] | None:
         return None
     return {"apiVersion": API_VERSION, "kind": KIND, "name": cr.metadata["name"], "uid": uid,
             "controller": True, "blockOwnerDeletion": False}
-
-
-def _json(api: client.ApiClient, obj: Any) -> dict[str, Any]:
-    return cast(dict[str, Any], api.sanitize_for_serialization(obj))  # type: ignore[no-untyped-call]
-
-
-def _missing(e: ApiException) -> bool:
-    return bool(e.status == 404)
 
 
 def _available(dep: dict[str, Any]) -> tuple[bool, str]:
@@ -143,20 +135,12 @@ class Shell:
     # ------------------------------------------------------------------ reads
 
     def _deployment(self, ns: str, name: str) -> dict[str, Any] | None:
-        try:
-            return _json(self.api, self.apps.read_namespaced_deployment(name, ns))
-        except ApiException as e:
-            if _missing(e):
-                return None
-            raise
+        dep = get_or_none(self.apps.read_namespaced_deployment, name, ns)
+        return None if dep is None else as_dict(self.api, dep)
 
     def _service(self, ns: str, name: str) -> dict[str, Any] | None:
-        try:
-            return _json(self.api, self.core.read_namespaced_service(name, ns))
-        except ApiException as e:
-            if _missing(e):
-                return None
-            raise
+        svc = get_or_none(self.core.read_namespaced_service, name, ns)
+        return None if svc is None else as_dict(self.api, svc)
 
     def router(self, cr: CanaryRollout) -> TrafficRouter:
         n = _names(cr)
@@ -200,13 +184,13 @@ class Shell:
         refs_ok = not (starting and resolved.problems)
         metrics = collect(provider, spec, n.namespace) if analysis_due(spec, status, now) else None
         request = None
-        action = ann.get(REQUEST_ANNOTATION)
+        action = ann.get(names.REQUEST_ANNOTATION)
         if action in REQUESTS:
-            request = ManualRequest(action, ann.get(REQUEST_ID_ANNOTATION) or action)
+            request = ManualRequest(action, ann.get(names.REQUEST_ID_ANNOTATION) or action)
         obs = Observations(
             generation=cr.metadata.get("generation"), target=tstate, references_ok=refs_ok,
             references_message="; ".join(resolved.problems) if starting else "",
-            signoff=ann.get(SIGNOFF_ANNOTATION) or None,
+            signoff=ann.get(names.SIGNOFF_ANNOTATION) or None,
             prometheus_online=online, canary_exists=canary is not None, canary_ready=canary_ready,
             traffic_weight=weight, router_error=router_error, smoke=self._smoke(spec, status, n), metrics=metrics,
             request=request, action_error=status.last_action_error)
@@ -234,21 +218,14 @@ class Shell:
         return plural in names
 
     def _custom(self, ns: str, plural: str, name: str) -> dict[str, Any] | None:
-        try:
-            obj = client.CustomObjectsApi(self.api).get_namespaced_custom_object(GROUP, VERSION, ns, plural, name)
-        except ApiException as e:
-            if _missing(e):
-                return None
-            raise
-        return cast(dict[str, Any], obj)
+        obj = get_or_none(client.CustomObjectsApi(self.api).get_namespaced_custom_object, GROUP, VERSION, ns, plural,
+                          name)
+        return cast(dict[str, Any] | None, obj)
 
     def _flags_file(self, ns: str, environment: str) -> dict[str, Any] | None:
-        try:
-            cm = self.core.read_namespaced_config_map(configmap_name(environment), ns)
-        except ApiException as e:
-            if _missing(e):
-                return None
-            raise
+        cm = get_or_none(self.core.read_namespaced_config_map, names.flags_config_map(environment), ns)
+        if cm is None:
+            return None
         try:
             doc = json.loads((cm.data or {}).get(FLAGS_FILE) or "{}")
         except ValueError:
@@ -289,7 +266,7 @@ class Shell:
     def _rollout_signoff(self, cr: CanaryRollout, status: CanaryRolloutStatus) -> dict[str, Any] | None:
         """The rollout's own sign-off (``requiresSignoff`` and the annotation), as a FeatureFlag sign-off.
         Dated at the rollout's start, so that writing it twice writes the same thing."""
-        by = (cr.metadata.get("annotations") or {}).get(SIGNOFF_ANNOTATION)
+        by = (cr.metadata.get("annotations") or {}).get(names.SIGNOFF_ANNOTATION)
         if not cr.spec.requires_signoff or not by:
             return None
         at = status.started_at or dt.datetime.now(dt.UTC)
@@ -307,12 +284,10 @@ class Shell:
             if r.status_code == h.expect_status:
                 return SmokeResult("passed", 0, f"HTTP {r.status_code} from {h.url}")
             return SmokeResult("failed", 1, f"HTTP {r.status_code} from {h.url}, expected {h.expect_status}")
-        try:
-            job = _json(self.api, self.batch.read_namespaced_job(n.smoke_job(status.attempt), n.namespace))
-        except ApiException as e:
-            if _missing(e):
-                return SmokeResult("running", None, "smoke Job not created yet")
-            raise
+        got = get_or_none(self.batch.read_namespaced_job, n.smoke_job(status.attempt), n.namespace)
+        if got is None:
+            return SmokeResult("running", None, "smoke Job not created yet")
+        job = as_dict(self.api, got)
         js = job.get("status") or {}
         if js.get("succeeded"):
             return SmokeResult("passed", 0, "smoke Job succeeded")
@@ -358,11 +333,7 @@ class Shell:
                                  (self.core.delete_namespaced_service, n.canary_service),
                                  (self.core.delete_namespaced_config_map, n.canary_flags),
                                  (self.batch.delete_namespaced_job, n.smoke_job(status.attempt))):
-                try:
-                    delete(name, n.namespace, propagation_policy="Background")
-                except ApiException as e:
-                    if not _missing(e):
-                        raise
+                delete_if_present(delete, name, n.namespace, propagation_policy="Background")
         elif isinstance(action, WriteReport):
             log.info("%s/%s report: %s", n.namespace, n.rollout, action.report.model_dump_json(by_alias=True))
         elif isinstance(action, EmitEvent):
@@ -409,12 +380,10 @@ class Shell:
         if cr.spec.change.flags is None or resolved.flags is None:
             return
         n = _names(cr)
-        try:
-            current = self.core.read_namespaced_config_map(n.canary_flags, n.namespace).data or {}
-        except ApiException as e:
-            if e.status == 404:
-                return  # no canary (yet, or any more): CreateCanary writes the file
-            raise
+        cm = get_or_none(self.core.read_namespaced_config_map, n.canary_flags, n.namespace)
+        if cm is None:
+            return  # no canary (yet, or any more): CreateCanary writes the file
+        current = cm.data or {}
         files = ch.canary_flag_files(cr.spec.change, resolved.flag_objects, self._rollout_signoff(cr, status),
                                      n.namespace, now)
         if files and files != current:
@@ -425,19 +394,19 @@ class Shell:
         body: dict[str, Any] = {
             "apiVersion": "v1", "kind": "ConfigMap",
             "metadata": {"name": n.canary_flags, "namespace": n.namespace,
-                         "labels": {ch.TRACK_LABEL: "canary", CANARY_OF_LABEL: n.target}},
+                         "labels": {names.TRACK_LABEL: names.TRACK_CANARY, names.CANARY_OF_LABEL: n.target}},
             "data": files,
         }
         owner = _owner(cr)
         if owner:
             body["metadata"]["ownerReferences"] = [owner]
-        self.core.patch_namespaced_config_map(n.canary_flags, n.namespace, body, field_manager=FIELD_MANAGER,
-                                              force=True, _content_type=APPLY)
+        self.core.patch_namespaced_config_map(n.canary_flags, n.namespace, body, force=True,
+                                              field_manager=names.CANARY_FIELD_MANAGER, _content_type=APPLY_PATCH)
 
     def _patch_custom(self, n: Names, plural: str, name: str, patch: dict[str, Any]) -> None:
         client.CustomObjectsApi(self.api).patch_namespaced_custom_object(
-            GROUP, VERSION, n.namespace, plural, name, patch, field_manager=FIELD_MANAGER,
-            _content_type=MERGE)
+            GROUP, VERSION, n.namespace, plural, name, patch, field_manager=names.CANARY_FIELD_MANAGER,
+            _content_type=MERGE_PATCH)
 
     def _promote(self, cr: CanaryRollout, status: CanaryRolloutStatus, n: Names,
                  resolved: ch.Resolved | None) -> list[str]:
@@ -492,22 +461,18 @@ class Shell:
         job: dict[str, Any] = {
             "apiVersion": "batch/v1", "kind": "Job",
             "metadata": {"name": n.smoke_job(status.attempt), "namespace": n.namespace,
-                         "labels": {"rollguard.io/smoke-of": n.rollout}},
+                         "labels": {names.SMOKE_OF_LABEL: n.rollout}},
             "spec": {"backoffLimit": 0, "activeDeadlineSeconds": cr.spec.smoke.timeout_seconds,
                      "template": template},
         }
         owner = _owner(cr)
         if owner:
             job["metadata"]["ownerReferences"] = [owner]
-        try:
-            self.batch.create_namespaced_job(n.namespace, cast(Any, job))
-        except ApiException as e:
-            if e.status != 409:  # already there: idempotent
-                raise
+        create_if_absent(self.batch.create_namespaced_job, n.namespace, cast(Any, job))  # there already: done
 
     def _edit_target(self, n: Names, edit: Any) -> bool:
         dep = self.apps.read_namespaced_deployment(n.target, n.namespace)
-        body = _json(self.api, dep)
+        body = as_dict(self.api, dep)
         new_template = edit(body["spec"]["template"])
         if new_template == body["spec"]["template"]:
             return False
@@ -526,8 +491,8 @@ class Shell:
                                            if k in body and body[k] is not None})
         status = cr.status or CanaryRolloutStatus()
         ann = cr.metadata.get("annotations") or {}
-        fresh_request = ann.get(REQUEST_ANNOTATION) in REQUESTS and (
-            ann.get(REQUEST_ID_ANNOTATION) or ann.get(REQUEST_ANNOTATION)) != status.last_request_id
+        fresh_request = ann.get(names.REQUEST_ANNOTATION) in REQUESTS and (
+            ann.get(names.REQUEST_ID_ANNOTATION) or ann.get(names.REQUEST_ANNOTATION)) != status.last_request_id
         if status.phase in TERMINAL and not fresh_request and cr.status is not None:
             return None
         if not fresh_request and quiet(cr.spec, status, now):

@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from rollguard.catalog import content_hash, render_document, validate
 from rollguard.catalog.render import config_map_name
 from rollguard.catalog.validation import spec_of
+from rollguard.kube import names
 from rollguard.models.catalog import (
     CatalogTarget,
     FailureCatalogSpec,
@@ -24,20 +25,14 @@ from rollguard.models.catalog import (
 )
 from rollguard.models.common import Condition, set_condition
 
-ANN_NAME = "catalog.rollguard.io/name"  # pod-template annotation: which catalog is mounted
-ANN_HASH = "catalog.rollguard.io/hash"  # pod-template annotation: which version (rolls the pods)
-LABEL_CATALOG = "catalog.rollguard.io/name"  # on the rendered ConfigMaps
-ANN_FULL_HASH = "catalog.rollguard.io/content-hash"
-VOLUME = "rollguard-catalog"
-
 
 @dataclass(frozen=True)
 class DeploymentView:
     name: str
     labels: dict[str, str]
     containers: list[str]
-    catalog: str | None  # value of ANN_NAME on the pod template
-    hash: str | None  # value of ANN_HASH on the pod template
+    catalog: str | None  # value of names.CATALOG_NAME_ANNOTATION on the pod template
+    hash: str | None  # value of names.CATALOG_HASH_ANNOTATION on the pod template
 
 
 @dataclass(frozen=True)
@@ -226,17 +221,17 @@ def mark_failed(status: dict[str, Any], failures: dict[str, str], generation: in
 
 def mount_manifest(namespace: str, catalog: str, m: Mount) -> dict[str, Any]:
     """The server-side apply configuration: only the fields this operator owns."""
-    from rollguard.catalog.render import MOUNT_DIR
-
     return {
         "apiVersion": "apps/v1", "kind": "Deployment",
         "metadata": {"name": m.deployment, "namespace": namespace},
         "spec": {"template": {
-            "metadata": {"annotations": {ANN_NAME: catalog, ANN_HASH: m.hash}},
+            "metadata": {"annotations": {names.CATALOG_NAME_ANNOTATION: catalog,
+                                         names.CATALOG_HASH_ANNOTATION: m.hash}},
             "spec": {
-                "volumes": [{"name": VOLUME, "configMap": {"name": m.config_map}}],
-                "containers": [{"name": c, "volumeMounts": [{"name": VOLUME, "mountPath": MOUNT_DIR, "readOnly": True}]}
-                               for c in m.containers],
+                "volumes": [{"name": names.CATALOG_VOLUME, "configMap": {"name": m.config_map}}],
+                "containers": [{"name": c, "volumeMounts": [
+                    {"name": names.CATALOG_VOLUME, "mountPath": names.CATALOG_MOUNT_DIR, "readOnly": True}]}
+                    for c in m.containers],
             },
         }},
     }

@@ -13,9 +13,9 @@ import functools
 from typing import Any
 
 import kopf
-from kubernetes import client, config
 
 from rollguard import GROUP, VERSION
+from rollguard.kube.client import api_client
 from rollguard.operator.canary.shell import Shell
 from rollguard.operator.observability import (
     CANARY_ANALYSIS_RUNS,
@@ -31,11 +31,7 @@ TICK_SECONDS = 1.0  # the engine decides what is due; a short tick keeps reactio
 
 @functools.cache
 def _shell() -> Shell:
-    try:
-        config.load_incluster_config()  # type: ignore[no-untyped-call]
-    except config.ConfigException:
-        config.load_kube_config()  # type: ignore[no-untyped-call]
-    return Shell(client.ApiClient())
+    return Shell(api_client())
 
 
 def _record(uid: str, old: dict[str, Any], new: dict[str, Any]) -> None:

@@ -19,10 +19,6 @@ from rollguard.models.common import Condition, K8sModel
 
 KIND = "CanaryRollout"
 PLURAL = "canaryrollouts"
-# On the canary copy of a target Deployment (and the rollout's other canary objects): the
-# FailureCatalog and FeatureFlag controllers leave objects with this label alone, so the canary
-# keeps the catalog version and flag files its rollout gave it.
-CANARY_OF_LABEL = "rollguard.io/canary-of"
 
 DURATION_PATTERN = r"^([0-9]+(ms|s|m|h))+$"
 NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
