@@ -31,7 +31,15 @@ from rollguard.kube.client import (
     delete_if_present,
     get_or_none,
 )
-from rollguard.models.canary import KIND, CanaryRollout, CanaryRolloutSpec, CanaryRolloutStatus
+from rollguard.models.canary import (
+    KIND,
+    LIVE_PHASES,
+    REQUEST_ACTIONS,
+    TERMINAL_PHASES,
+    CanaryRollout,
+    CanaryRolloutSpec,
+    CanaryRolloutStatus,
+)
 from rollguard.operator.canary import change as ch
 from rollguard.operator.canary.actions import (
     Action,
@@ -45,7 +53,6 @@ from rollguard.operator.canary.actions import (
     WriteReport,
 )
 from rollguard.operator.canary.engine import (
-    TERMINAL,
     ManualRequest,
     Observations,
     SmokeResult,
@@ -60,9 +67,6 @@ from rollguard.operator.routers import RouteTarget, TrafficRouter, router_for
 
 log = logging.getLogger("rollguard.canary")
 
-REQUESTS = ("abort", "promote", "pause", "resume", "retry")
-# Phases in which the canary runs and takes traffic: its flags file is kept current in these.
-CANARY_LIVE_PHASES = ("Progressing", "Paused")
 SERVED_TTL_SECONDS = 30.0  # how long "is the FailureCatalog / FeatureFlag kind served" is remembered
 
 
@@ -185,7 +189,7 @@ class Shell:
         metrics = collect(provider, spec, n.namespace) if analysis_due(spec, status, now) else None
         request = None
         action = ann.get(names.REQUEST_ANNOTATION)
-        if action in REQUESTS:
+        if action in REQUEST_ACTIONS:
             request = ManualRequest(action, ann.get(names.REQUEST_ID_ANNOTATION) or action)
         obs = Observations(
             generation=cr.metadata.get("generation"), target=tstate, references_ok=refs_ok,
@@ -491,9 +495,9 @@ class Shell:
                                            if k in body and body[k] is not None})
         status = cr.status or CanaryRolloutStatus()
         ann = cr.metadata.get("annotations") or {}
-        fresh_request = ann.get(names.REQUEST_ANNOTATION) in REQUESTS and (
+        fresh_request = ann.get(names.REQUEST_ANNOTATION) in REQUEST_ACTIONS and (
             ann.get(names.REQUEST_ID_ANNOTATION) or ann.get(names.REQUEST_ANNOTATION)) != status.last_request_id
-        if status.phase in TERMINAL and not fresh_request and cr.status is not None:
+        if status.phase in TERMINAL_PHASES and not fresh_request and cr.status is not None:
             return None
         if not fresh_request and quiet(cr.spec, status, now):
             return None  # nothing can move before the next analysis: no reads at all
@@ -512,7 +516,7 @@ class Shell:
                 error = f"{a.describe()}: {reason}"
                 events.append(EmitEvent("Warning", "ActionFailed", error))
                 break  # order matters (traffic first): do not run later actions past a failure
-        if error is None and new.phase in CANARY_LIVE_PHASES:
+        if error is None and new.phase in LIVE_PHASES:
             try:
                 self._refresh_canary_flags(cr, new, resolved, now)
             except (ApiException, LookupError, ValueError) as e:
@@ -532,7 +536,7 @@ class Shell:
         cr = CanaryRollout.model_validate({k: body[k] for k in ("apiVersion", "kind", "metadata", "spec", "status")
                                            if k in body and body[k] is not None})
         status = cr.status or CanaryRolloutStatus()
-        if status.phase in TERMINAL:
+        if status.phase in TERMINAL_PHASES:
             return
         self.execute(cr, status, SetWeight(0))
         self.execute(cr, status, DeleteCanary())

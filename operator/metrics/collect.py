@@ -6,8 +6,7 @@ import re
 
 from rollguard.kube.names import TRACK_CANARY, canary_name
 from rollguard.models.canary import CanaryRolloutSpec
-from rollguard.operator.canary.analysis import MetricObservation
-from rollguard.operator.metrics.base import MetricProvider, QueryError, QueryResult
+from rollguard.operator.metrics.base import MetricObservation, MetricProvider, QueryError, QueryResult
 
 _VAR = re.compile(r"\{\{\s*([a-zA-Z_]+)\s*\}\}")
 

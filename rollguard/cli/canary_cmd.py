@@ -21,7 +21,7 @@ from pydantic import ValidationError
 
 from rollguard import GROUP, VERSION
 from rollguard.kube import names
-from rollguard.models.canary import PLURAL, CanaryRollout, CanaryRolloutStatus
+from rollguard.models.canary import PLURAL, REQUEST_ACTIONS, CanaryRollout, CanaryRolloutStatus
 
 EXIT_ROLLED_BACK = 1
 EXIT_USAGE = 2
@@ -124,7 +124,7 @@ def run(path: Path, dry_run: bool, watch: int | None, report_path: Path | None, 
     """Apply a CanaryRollout and follow it to PASSED (exit 0) or FAILED (exit 1)."""
     cr = _load(path, dry_run, watch)
     if dry_run:
-        from rollguard.operator.canary.simulate import plan
+        from rollguard.operator.canary.engine import plan
         now = dt.datetime.now(dt.UTC)
         click.echo(f"dry run of {cr.metadata.get('name')}: the actions it would take if every check passes "
                    "(nothing is applied):")
@@ -261,7 +261,7 @@ def _request(action: str) -> click.Command:
     return click.command(action)(cmd)
 
 
-for _action in ("abort", "promote", "pause", "resume", "retry"):
+for _action in REQUEST_ACTIONS:
     canary.add_command(_request(_action))
 
 

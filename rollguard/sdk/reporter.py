@@ -32,8 +32,8 @@ from typing import Any
 import httpx
 from prometheus_client import Counter, Gauge
 
-from rollguard.api.matching import CatalogMatcher, Match, load_matcher
 from rollguard.sdk import catalog_metrics
+from rollguard.sdk.matching import CatalogMatcher, Match, load_matcher
 
 log = logging.getLogger("rollguard.sdk.reporter")
 
