@@ -44,7 +44,7 @@ def rule_of(metric: Metric, profile: Profile | None) -> tuple[RuleKind, float]:
 
 
 def is_golden(metric: Metric) -> bool:
-    """`maxIncrease: 0` means "any increase": the seed's golden mismatch, an immediate rollback."""
+    """`maxIncrease: 0` means "any increase": a golden mismatch, where one more wrong answer is one too many."""
     return metric.rule.max_increase == 0
 
 

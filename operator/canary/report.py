@@ -1,4 +1,4 @@
-"""The rollout report as the seed's canary runner wrote it (snake_case JSON), and progress lines."""
+"""The rollout report file (snake_case JSON, the field names CI pipelines already parse), and progress lines."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from typing import Any
 from rollguard.models.canary import CanaryRolloutStatus, MetricStatus, Report
 
 
-def seed_report(report: Report, *, name: str, namespace: str, phase: str) -> dict[str, Any]:
+def report_file(report: Report, *, name: str, namespace: str, phase: str) -> dict[str, Any]:
     """``success``, ``rollback_triggered``, ``rollback_reason``, ``smoke_returncode``, ``metrics_delta``
-    exactly as the seed's reports had them, plus per-step detail and timings."""
+    under the names the pipelines that gate on a canary read, plus per-step detail and timings."""
     return {
         "success": report.success,
         "rollback_triggered": report.rollback_triggered,

@@ -151,9 +151,6 @@ class Shell:
         return router_for(self.api, cr.spec.traffic, RouteTarget(n.namespace, n.stable_service, n.canary_service,
                                                                    _owner(cr)))
 
-    def observe(self, cr: CanaryRollout, status: CanaryRolloutStatus, now: dt.datetime) -> Observations:
-        return self._observe(cr, status, now)[0]
-
     def _observe(self, cr: CanaryRollout, status: CanaryRolloutStatus,
                  now: dt.datetime) -> tuple[Observations, ch.Resolved]:
         spec, n = cr.spec, _names(cr)

@@ -17,7 +17,7 @@ from pydantic import ValidationError
 
 from rollguard.flags import DeploymentObs, NamespacePlan, build_status, configmap_name, plan_namespace
 from rollguard.flags.evaluate import next_transition
-from rollguard.flags.render import content_hash
+from rollguard.flags.render import files_digest
 from rollguard.kube import names
 from rollguard.models.common import Condition
 from rollguard.models.flag import FeatureFlag, FeatureFlagSpec, FeatureFlagStatus
@@ -106,7 +106,7 @@ def _reconcile(kube: FlagsKube, namespace: str, now: dt.datetime) -> NamespacePl
     owners = [raw[f.name] for f in flags]
     for env in plan.environments:
         files = plan.files[env]
-        kube.apply_configmap(namespace, configmap_name(env), env, files, content_hash(files), owners)
+        kube.apply_configmap(namespace, configmap_name(env), env, files, files_digest(files), owners)
     for cm in kube.list_flag_configmaps(namespace):
         if cm["metadata"].get("labels", {}).get(names.FLAGS_ENVIRONMENT_LABEL) not in plan.environments:
             kube.delete_configmap(namespace, cm["metadata"]["name"])

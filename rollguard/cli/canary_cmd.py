@@ -1,6 +1,6 @@
 """`rollguard canary ...`: run a CanaryRollout and follow it, inspect rollouts, steer them.
 
-Replaces the seed's canary_runner.py: `rollguard canary run -f m4_canary.yaml --watch 300
+`rollguard canary run -f m4_canary.yaml --watch 300
 --report report.json` applies the rollout, shows each step, weight and metric verdict, ends with
 a PASSED / FAILED banner and exits 0 (promoted) or 1 (rolled back / failed).
 """
@@ -90,9 +90,9 @@ def _banner(st: CanaryRolloutStatus) -> None:
 def _write_report(path: Path | None, obj: dict[str, Any], st: CanaryRolloutStatus) -> None:
     if path is None or st.report is None:
         return
-    from rollguard.operator.canary.report import seed_report
+    from rollguard.operator.canary.report import report_file
     meta = obj.get("metadata", {})
-    data = seed_report(st.report, name=meta.get("name", ""), namespace=meta.get("namespace", ""), phase=st.phase)
+    data = report_file(st.report, name=meta.get("name", ""), namespace=meta.get("namespace", ""), phase=st.phase)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(data, indent=2) + "\n")
     click.echo(f"report written to {path}")

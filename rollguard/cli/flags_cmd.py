@@ -297,7 +297,7 @@ def parse_expires(raw: str | None, now: dt.datetime) -> dt.datetime | None:
 
 
 def read_evidence(path: Path, kind: str | None) -> dict[str, Any]:
-    """The evidence block from a report file: the seed's shadow-run report (``shadow.mismatches``),
+    """The evidence block from a report file: a shadow-run report (``shadow.mismatches``),
     a top-level ``mismatches``, or any other file (Manual evidence: its path is the reference)."""
     try:
         text = path.read_text(encoding="utf-8")

@@ -4,10 +4,10 @@ blocking the caller and without losing it.
 Every event goes through a durable local spool (an outbox) and a background sender delivers
 the spool in order with POST /api/v1/failures/batch. So:
 
-- the caller pays a local match and one SQLite append, bounded by ``timeout`` (seed: 2 s);
+- the caller pays a local match and one SQLite append, bounded by ``timeout`` (default 2 s);
   never a network round trip;
 - each HTTP attempt is bounded by ``timeout`` too; after ``breaker_threshold`` consecutive
-  failures (seed: 5) the circuit opens for ``breaker_reset`` seconds (seed: 60) and no attempt
+  failures (default 5) the circuit opens for ``breaker_reset`` seconds (default 60) and no attempt
   is made; then one probe decides whether it closes again;
 - while the service is away events accumulate in the spool and are replayed in order when it
   is back; each carries a client-chosen id, so a batch re-sent after a lost response is not
