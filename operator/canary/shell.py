@@ -61,6 +61,7 @@ from rollguard.operator.canary.engine import (
     decide,
     quiet,
 )
+from rollguard.operator.changekind import ObjectPatch, rollout_signoff
 from rollguard.operator.metrics import provider_for
 from rollguard.operator.metrics.collect import collect
 from rollguard.operator.routers import RouteTarget, TrafficRouter, router_for
@@ -271,7 +272,7 @@ class Shell:
         if not cr.spec.requires_signoff or not by:
             return None
         at = status.started_at or dt.datetime.now(dt.UTC)
-        return ch.rollout_signoff(by, at, f"{cr.metadata.get('namespace', 'default')}/{cr.metadata['name']}")
+        return rollout_signoff(by, at, f"{cr.metadata.get('namespace', 'default')}/{cr.metadata['name']}")
 
     def _smoke(self, spec: CanaryRolloutSpec, status: CanaryRolloutStatus, n: Names) -> SmokeResult | None:
         if spec.smoke is None or status.smoke is None or status.smoke.state != "Running":
@@ -404,54 +405,29 @@ class Shell:
         self.core.patch_namespaced_config_map(n.canary_flags, n.namespace, body, force=True,
                                               field_manager=names.CANARY_FIELD_MANAGER, _content_type=APPLY_PATCH)
 
-    def _patch_custom(self, n: Names, plural: str, name: str, patch: dict[str, Any]) -> None:
+    def _patch(self, n: Names, p: ObjectPatch) -> str:
         client.CustomObjectsApi(self.api).patch_namespaced_custom_object(
-            GROUP, VERSION, n.namespace, plural, name, patch, field_manager=names.CANARY_FIELD_MANAGER,
+            GROUP, VERSION, n.namespace, p.plural, p.name, p.patch, field_manager=names.CANARY_FIELD_MANAGER,
             _content_type=MERGE_PATCH)
+        return p.message
 
     def _promote(self, cr: CanaryRollout, status: CanaryRolloutStatus, n: Names,
                  resolved: ch.Resolved | None) -> list[str]:
-        """Apply the change to the stable: FeatureFlag values first (the source of truth), then the
-        stable's own template (image; flag env overrides off), then the catalog pin. Each step writes
-        only what differs from what it reads, so a repeat (a restarted operator) changes nothing."""
-        res, change, done = self._resolved(cr, n, resolved), cr.spec.change, []
-        signoff = self._rollout_signoff(cr, status)
-        for resource, patch in sorted(ch.flag_patches(res, signoff).items()):
-            self._patch_custom(n, "featureflags", resource, patch)
-            envs = patch["spec"].get("environments", {})
-            what = [f"spec.environments.{k} = {str(v).lower()}" for k, v in envs.items()]
-            if "signoff" in patch["spec"]:
-                what.append(f"spec.signoff recorded from this rollout's sign-off ({patch['spec']['signoff']['by']})")
-            done.append(f"FeatureFlag {resource}: {', '.join(what)}")
+        """Apply the change to the stable: the kinds' resources that are the source of truth first
+        (FeatureFlag values), then the stable's own template (image; flag env overrides off), then
+        the rest (the catalog pin). Each step writes only what differs from what it reads, so a
+        repeat (a restarted operator) changes nothing."""
+        res, change = self._resolved(cr, n, resolved), cr.spec.change
+        before, after, notes = ch.promotion(change, res, self._rollout_signoff(cr, status))
+        done = [self._patch(n, p) for p in before]
         if self._edit_target(n, lambda t: ch.stable_template(t, change, res)):
-            parts = [f"image {change.image.image}"] if change.image is not None else []
-            if change.flags is not None:
-                parts.append("flag env overrides removed" if res.flags is not None else "flag env overrides set")
-            done.append(f"Deployment {n.target}: {', '.join(parts) or 'pod template updated'}")
-        cv = res.catalog
-        if cv is not None:
-            pin = ch.catalog_pin_patch(cv)
-            if pin is not None:
-                self._patch_custom(n, "failurecatalogs", cv.catalog, pin)
-                was = f"was {cv.pinned}" if cv.pinned else "was unpinned"
-                if pin["spec"]["pinnedHash"]:
-                    done.append(f"FailureCatalog {cv.catalog}: spec.pinnedHash = {cv.hash} ({was})")
-                else:
-                    done.append(f"FailureCatalog {cv.catalog}: spec.pinnedHash cleared, {cv.short} is the "
-                                f"spec's own content ({was})")
+            done.append(f"Deployment {n.target}: {', '.join(notes) or 'pod template updated'}")
+        done.extend(self._patch(n, p) for p in after)
         return done
 
     def _restore(self, cr: CanaryRollout, n: Names, snap: dict[str, Any], resolved: ch.Resolved | None) -> list[str]:
-        res, done = self._resolved(cr, n, resolved), []
-        pin = ch.catalog_restore_patch(snap, res.catalog)
-        if pin is not None:
-            self._patch_custom(n, "failurecatalogs", pin[0], pin[1])
-            before = pin[1]["spec"]["pinnedHash"]
-            done.append(f"restored FailureCatalog {pin[0]}: " + (f"spec.pinnedHash = {before}" if before
-                                                                   else "spec.pinnedHash removed"))
-        for resource, patch in sorted(ch.flag_restore_patches(snap, res).items()):
-            self._patch_custom(n, "featureflags", resource, patch)
-            done.append(f"restored FeatureFlag {resource}: " + ", ".join(sorted(patch["spec"])))
+        res = self._resolved(cr, n, resolved)
+        done = [self._patch(n, p) for p in ch.restoration(snap, res)]
         if self._edit_target(n, lambda t: ch.restore(t, snap)):
             done.append(f"restored Deployment {n.target}'s pod template")
         return done
