@@ -1,4 +1,4 @@
-"""What the engine asks the shell to do. Small, immutable, idempotent to carry out twice."""
+"""What the engine asks the reconciler to do. Small, immutable, idempotent to carry out twice."""
 
 from __future__ import annotations
 

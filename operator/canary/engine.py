@@ -102,7 +102,7 @@ def _set_phase(ctx: _Ctx, phase: Phase, reason: str, message: str,
 
 
 def analysis_due(spec: CanaryRolloutSpec, status: CanaryRolloutStatus, now: dt.datetime) -> bool:
-    """Whether the shell should query the metrics before the next :func:`decide`.
+    """Whether the reconciler should query the metrics before the next :func:`decide`.
 
     Analysis runs every interval while Progressing or Paused; the first check at a new weight
     waits a full interval so that it measures traffic at that weight.
@@ -116,7 +116,7 @@ def analysis_due(spec: CanaryRolloutSpec, status: CanaryRolloutStatus, now: dt.d
 
 
 def quiet(spec: CanaryRolloutSpec, status: CanaryRolloutStatus, now: dt.datetime) -> bool:
-    """True when nothing can change before the next analysis: the shell may skip observing.
+    """True when nothing can change before the next analysis: the reconciler may skip observing.
 
     Between analysis checks a setWeight step, a paused rollout and an elapsed watch window only
     move on a check; a pause with a duration only at its end. Skipping those ticks keeps an

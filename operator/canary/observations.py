@@ -49,4 +49,4 @@ class Observations:
     smoke: SmokeResult | None = None
     metrics: dict[str, MetricObservation] | None = None  # None: no analysis this call
     request: ManualRequest | None = None
-    action_error: str | None = None  # the shell's last failed action, if any
+    action_error: str | None = None  # the reconciler's last failed action, if any

@@ -1,43 +1,37 @@
-"""The imperative shell around the engine: read the cluster, call :func:`decide`, carry out actions.
+"""The canary reconciler: observe the cluster, call :func:`decide`, carry out the actions.
 
-Synchronous (the kubernetes client); the kopf handler runs it in a thread. Nothing is kept in
-memory between calls: what the shell needs next time is in the status it returns.
+It does nothing else: reading the change's references is :mod:`.references`, the smoke test
+:mod:`.smoke`, what a change does :mod:`.change` and its kinds, traffic the routers, metrics the
+providers. Synchronous (the kubernetes client); the kopf handler runs it in a thread. Nothing is
+kept in memory between calls: what the reconciler needs next time is in the status it returns.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 import math
-import threading
-import time
-from dataclasses import dataclass
 from typing import Any, cast
 
 import httpx
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from rollguard import API_VERSION, GROUP, VERSION
-from rollguard.flags.render import FLAGS_FILE
+from rollguard import GROUP, VERSION
 from rollguard.kube import names
 from rollguard.kube.client import (
     APPLY_PATCH,
     JSON_PATCH,
     MERGE_PATCH,
     as_dict,
-    create_if_absent,
     delete_if_present,
     get_or_none,
 )
 from rollguard.models.canary import (
-    KIND,
     LIVE_PHASES,
     REQUEST_ACTIONS,
     TERMINAL_PHASES,
     CanaryRollout,
-    CanaryRolloutSpec,
     CanaryRolloutStatus,
 )
 from rollguard.operator.canary import change as ch
@@ -55,57 +49,20 @@ from rollguard.operator.canary.actions import (
 from rollguard.operator.canary.engine import (
     ManualRequest,
     Observations,
-    SmokeResult,
     TargetState,
     analysis_due,
     decide,
     quiet,
 )
+from rollguard.operator.canary.objects import Names, names_of, owner_of
+from rollguard.operator.canary.references import References
+from rollguard.operator.canary.smoke import SmokeTest
 from rollguard.operator.changekind import ObjectPatch, rollout_signoff
 from rollguard.operator.metrics import provider_for
 from rollguard.operator.metrics.collect import collect
 from rollguard.operator.routers import RouteTarget, TrafficRouter, router_for
 
 log = logging.getLogger("rollguard.canary")
-
-SERVED_TTL_SECONDS = 30.0  # how long "is the FailureCatalog / FeatureFlag kind served" is remembered
-
-
-@dataclass
-class Names:
-    namespace: str
-    rollout: str
-    target: str
-    stable_service: str
-
-    @property
-    def canary(self) -> str:
-        return names.canary_name(self.target)
-
-    @property
-    def canary_service(self) -> str:
-        return names.canary_name(self.stable_service)
-
-    @property
-    def canary_flags(self) -> str:
-        return names.canary_flags_config_map(self.canary)
-
-    def smoke_job(self, attempt: int) -> str:
-        return names.smoke_job(self.rollout, attempt)
-
-
-def _names(cr: CanaryRollout) -> Names:
-    meta = cr.metadata
-    return Names(meta.get("namespace", "default"), meta["name"], cr.spec.target_ref.name,
-                 cr.spec.traffic.stable_service or cr.spec.target_ref.name)
-
-
-def _owner(cr: CanaryRollout) -> dict[str, Any] | None:
-    uid = cr.metadata.get("uid")
-    if not uid:
-        return None
-    return {"apiVersion": API_VERSION, "kind": KIND, "name": cr.metadata["name"], "uid": uid,
-            "controller": True, "blockOwnerDeletion": False}
 
 
 def _available(dep: dict[str, Any]) -> tuple[bool, str]:
@@ -129,13 +86,16 @@ def finite(value: Any) -> Any:
         return [finite(v) for v in value]
     return value
 
-class Shell:
+class Reconciler:
+    """One CanaryRollout tick at a time (:meth:`reconcile`), and the cleanup of a deleted one."""
+
     def __init__(self, api: client.ApiClient) -> None:
         self.api = api
         self.apps = client.AppsV1Api(api)
         self.core = client.CoreV1Api(api)
         self.batch = client.BatchV1Api(api)
-        self._served = {}
+        self.references = References(api)
+        self.smoke = SmokeTest(api)
 
     # ------------------------------------------------------------------ reads
 
@@ -148,13 +108,13 @@ class Shell:
         return None if svc is None else as_dict(self.api, svc)
 
     def router(self, cr: CanaryRollout) -> TrafficRouter:
-        n = _names(cr)
+        n = names_of(cr)
         return router_for(self.api, cr.spec.traffic, RouteTarget(n.namespace, n.stable_service, n.canary_service,
-                                                                   _owner(cr)))
+                                                                   owner_of(cr)))
 
     def _observe(self, cr: CanaryRollout, status: CanaryRolloutStatus,
                  now: dt.datetime) -> tuple[Observations, ch.Resolved]:
-        spec, n = cr.spec, _names(cr)
+        spec, n = cr.spec, names_of(cr)
         ann = cr.metadata.get("annotations") or {}
         target = self._deployment(n.namespace, n.target)
         resolved = ch.Resolved()
@@ -163,7 +123,7 @@ class Shell:
         else:
             ok, msg = _available(target)
             template = target["spec"].get("template", {})
-            resolved = self.resolve(cr, template, now)
+            resolved = self.references.resolve(cr, template, now)
             try:
                 has = ch.stable_has_change(template, spec.change, resolved)
                 snap = ch.snapshot(template, spec.change, resolved)
@@ -194,76 +154,9 @@ class Shell:
             references_message="; ".join(resolved.problems) if starting else "",
             signoff=ann.get(names.SIGNOFF_ANNOTATION) or None,
             prometheus_online=online, canary_exists=canary is not None, canary_ready=canary_ready,
-            traffic_weight=weight, router_error=router_error, smoke=self._smoke(spec, status, n), metrics=metrics,
-            request=request, action_error=status.last_action_error)
+            traffic_weight=weight, router_error=router_error, smoke=self.smoke.observe(spec, status, n),
+            metrics=metrics, request=request, action_error=status.last_action_error)
         return obs, resolved
-
-    # ------------------------------------------------------------------ references
-
-    _served: dict[str, tuple[float, bool]]
-    _served_lock = threading.Lock()
-
-    def _kind_served(self, plural: str) -> bool:
-        """Whether the apiserver serves rollguard's ``plural`` (its CRD is installed); remembered briefly."""
-        with self._served_lock:
-            cached = self._served.get(plural)
-            if cached is not None and time.monotonic() - cached[0] < SERVED_TTL_SECONDS:
-                return cached[1]
-        try:
-            served = client.CustomObjectsApi(self.api).get_api_resources(GROUP, VERSION)
-        except ApiException:
-            return False
-        names = {r.name for r in (served.resources if served else [])}
-        with self._served_lock:
-            for p in ("failurecatalogs", "featureflags"):
-                self._served[p] = (time.monotonic(), p in names)
-        return plural in names
-
-    def _custom(self, ns: str, plural: str, name: str) -> dict[str, Any] | None:
-        obj = get_or_none(client.CustomObjectsApi(self.api).get_namespaced_custom_object, GROUP, VERSION, ns, plural,
-                          name)
-        return cast(dict[str, Any] | None, obj)
-
-    def _flags_file(self, ns: str, environment: str) -> dict[str, Any] | None:
-        cm = get_or_none(self.core.read_namespaced_config_map, names.flags_config_map(environment), ns)
-        if cm is None:
-            return None
-        try:
-            doc = json.loads((cm.data or {}).get(FLAGS_FILE) or "{}")
-        except ValueError:
-            return None
-        return doc if isinstance(doc, dict) else None
-
-    def resolve(self, cr: CanaryRollout, template: dict[str, Any], now: dt.datetime) -> ch.Resolved:
-        """The FailureCatalog version and the FeatureFlags the change names, as they are now, and
-        what is wrong with them (precondition problems, each naming the field)."""
-        change, n = cr.spec.change, _names(cr)
-        problems: list[str] = []
-        catalog: ch.CatalogVersion | None = None
-        if change.catalog is not None:
-            if not self._kind_served("failurecatalogs"):
-                problems.append("change.catalog: the FailureCatalog kind is not served (CRD not installed)")
-            else:
-                got = ch.resolve_catalog(change, self._custom(n.namespace, "failurecatalogs", change.catalog.name),
-                                         template, n.namespace, n.target)
-                if isinstance(got, str):
-                    problems.append(got)
-                else:
-                    catalog = got
-        flags: tuple[ch.FlagRef, ...] | None = None
-        objects: tuple[dict[str, Any], ...] = ()
-        env = change.flags.environment if change.flags is not None else None
-        if change.flags is not None and self._kind_served("featureflags"):
-            listed = client.CustomObjectsApi(self.api).list_namespaced_custom_object(
-                GROUP, VERSION, n.namespace, "featureflags")
-            objects = tuple(o for o in cast(dict[str, Any], listed).get("items", [])
-                            if not o["metadata"].get("deletionTimestamp"))
-            flags, flag_problems = ch.resolve_flags(
-                change, list(objects), template, self._flags_file(n.namespace, change.flags.environment),
-                cr.spec.requires_signoff, n.target, now)
-            problems.extend(flag_problems)
-        return ch.Resolved(catalog=catalog, flags=flags, environment=env, flag_objects=objects,
-                           problems=tuple(problems))
 
     def _rollout_signoff(self, cr: CanaryRollout, status: CanaryRolloutStatus) -> dict[str, Any] | None:
         """The rollout's own sign-off (``requiresSignoff`` and the annotation), as a FeatureFlag sign-off.
@@ -274,57 +167,18 @@ class Shell:
         at = status.started_at or dt.datetime.now(dt.UTC)
         return rollout_signoff(by, at, f"{cr.metadata.get('namespace', 'default')}/{cr.metadata['name']}")
 
-    def _smoke(self, spec: CanaryRolloutSpec, status: CanaryRolloutStatus, n: Names) -> SmokeResult | None:
-        if spec.smoke is None or status.smoke is None or status.smoke.state != "Running":
-            return None
-        if spec.smoke.http is not None:
-            h = spec.smoke.http
-            try:
-                r = httpx.get(h.url, timeout=min(5.0, float(spec.smoke.timeout_seconds)))
-            except httpx.HTTPError as e:
-                return SmokeResult("running", None, f"{type(e).__name__}: {e}")  # not up yet: retry until timeout
-            if r.status_code == h.expect_status:
-                return SmokeResult("passed", 0, f"HTTP {r.status_code} from {h.url}")
-            return SmokeResult("failed", 1, f"HTTP {r.status_code} from {h.url}, expected {h.expect_status}")
-        got = get_or_none(self.batch.read_namespaced_job, n.smoke_job(status.attempt), n.namespace)
-        if got is None:
-            return SmokeResult("running", None, "smoke Job not created yet")
-        job = as_dict(self.api, got)
-        js = job.get("status") or {}
-        if js.get("succeeded"):
-            return SmokeResult("passed", 0, "smoke Job succeeded")
-        if js.get("failed"):
-            return SmokeResult("failed", self._job_exit_code(n, job), "smoke Job failed")
-        return SmokeResult("running")
-
-    def _job_exit_code(self, n: Names, job: dict[str, Any]) -> int:
-        uid = job["metadata"].get("uid")
-        try:
-            pods = self.core.list_namespaced_pod(n.namespace, label_selector=f"controller-uid={uid}").items
-        except ApiException as e:
-            if e.status == 403:
-                return 1  # the chart's RBAC grants nothing on Pods: the Job failed, its exit code is unknown
-            raise
-        for p in pods:
-            for cs in (p.status.container_statuses or []) if p.status else []:
-                term = cs.state.terminated if cs.state else None
-                if term is not None and term.exit_code:
-                    return int(term.exit_code)
-        return 1
-
     # ------------------------------------------------------------------ writes
 
     def execute(self, cr: CanaryRollout, status: CanaryRolloutStatus, action: Action,
                 resolved: ch.Resolved | None = None) -> list[str]:
         """Carry out one action; returns what it changed outside the canary objects (for the status)."""
-        n, spec = _names(cr), cr.spec
+        n = names_of(cr)
         if isinstance(action, SetWeight):
             self.router(cr).set_weight(action.weight)
         elif isinstance(action, CreateCanary):
             self._create_canary(cr, status, n, resolved)
         elif isinstance(action, RunSmoke):
-            if spec.smoke is not None and spec.smoke.job is not None:
-                self._create_smoke_job(cr, status, n)
+            self.smoke.start(cr, status, n)
         elif isinstance(action, ApplyChangeToStable):
             return self._promote(cr, status, n, resolved)
         elif isinstance(action, RestoreStable):
@@ -348,7 +202,7 @@ class Shell:
         target = self._deployment(n.namespace, n.target)
         if target is None:
             raise LookupError(f"targetRef.name: Deployment {n.target} not found")
-        return self.resolve(cr, target["spec"].get("template", {}), dt.datetime.now(dt.UTC))
+        return self.references.resolve(cr, target["spec"].get("template", {}), dt.datetime.now(dt.UTC))
 
     def _create_canary(self, cr: CanaryRollout, status: CanaryRolloutStatus, n: Names,
                        resolved: ch.Resolved | None) -> None:
@@ -365,13 +219,13 @@ class Shell:
                                          n.namespace, dt.datetime.now(dt.UTC))
             self._apply_flags_config_map(cr, n, files)
         selector = dict(target["spec"].get("selector", {}).get("matchLabels") or {})
-        dep = ch.canary_deployment(target, cr.spec.change, n.canary, _owner(cr), res, flags_cm)
+        dep = ch.canary_deployment(target, cr.spec.change, n.canary, owner_of(cr), res, flags_cm)
         existing = self._deployment(n.namespace, n.canary)
         if existing is None:
             self.apps.create_namespaced_deployment(n.namespace, cast(Any, dep))
         stable = self._service(n.namespace, n.stable_service)
         if stable is not None and self._service(n.namespace, n.canary_service) is None:
-            svc = ch.canary_service(stable, n.canary_service, selector, _owner(cr))
+            svc = ch.canary_service(stable, n.canary_service, selector, owner_of(cr))
             self.core.create_namespaced_service(n.namespace, cast(Any, svc))
 
     def _refresh_canary_flags(self, cr: CanaryRollout, status: CanaryRolloutStatus, resolved: ch.Resolved,
@@ -381,7 +235,7 @@ class Shell:
         reaches the canary as it reaches the stable. Written only when it differs."""
         if cr.spec.change.flags is None or resolved.flags is None:
             return
-        n = _names(cr)
+        n = names_of(cr)
         cm = get_or_none(self.core.read_namespaced_config_map, n.canary_flags, n.namespace)
         if cm is None:
             return  # no canary (yet, or any more): CreateCanary writes the file
@@ -399,7 +253,7 @@ class Shell:
                          "labels": {names.TRACK_LABEL: names.TRACK_CANARY, names.CANARY_OF_LABEL: n.target}},
             "data": files,
         }
-        owner = _owner(cr)
+        owner = owner_of(cr)
         if owner:
             body["metadata"]["ownerReferences"] = [owner]
         self.core.patch_namespaced_config_map(n.canary_flags, n.namespace, body, force=True,
@@ -431,21 +285,6 @@ class Shell:
         if self._edit_target(n, lambda t: ch.restore(t, snap)):
             done.append(f"restored Deployment {n.target}'s pod template")
         return done
-
-    def _create_smoke_job(self, cr: CanaryRollout, status: CanaryRolloutStatus, n: Names) -> None:
-        assert cr.spec.smoke is not None and cr.spec.smoke.job is not None
-        template = dict(cr.spec.smoke.job.template)
-        job: dict[str, Any] = {
-            "apiVersion": "batch/v1", "kind": "Job",
-            "metadata": {"name": n.smoke_job(status.attempt), "namespace": n.namespace,
-                         "labels": {names.SMOKE_OF_LABEL: n.rollout}},
-            "spec": {"backoffLimit": 0, "activeDeadlineSeconds": cr.spec.smoke.timeout_seconds,
-                     "template": template},
-        }
-        owner = _owner(cr)
-        if owner:
-            job["metadata"]["ownerReferences"] = [owner]
-        create_if_absent(self.batch.create_namespaced_job, n.namespace, cast(Any, job))  # there already: done
 
     def _edit_target(self, n: Names, edit: Any) -> bool:
         dep = self.apps.read_namespaced_deployment(n.target, n.namespace)
