@@ -23,7 +23,7 @@ from rollguard.models.catalog import (
     HistoryItem,
     TargetStatus,
 )
-from rollguard.models.common import Condition, set_condition
+from rollguard.models.common import Condition, Event, set_condition
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,7 @@ class Plan:
     mounts: list[Mount] = field(default_factory=list)
     unmounts: list[str] = field(default_factory=list)
     delete_config_maps: list[str] = field(default_factory=list)
-    events: list[tuple[str, str, str]] = field(default_factory=list)  # (type, reason, message)
+    events: list[Event] = field(default_factory=list)
 
 
 def _cond(type_: str, ok: bool, reason: str, message: str, gen: int | None, now: dt.datetime) -> Condition:
@@ -106,7 +106,7 @@ def plan(name: str, generation: int | None, raw_spec: dict[str, Any], raw_status
         p = Plan(status=st.to_k8s())
         was_invalid = old.phase == "Invalid" and old.observed_generation == generation
         if not was_invalid:
-            p.events.append(("Warning", "ValidationFailed", msg[:1000]))
+            p.events.append(Event("Warning", "ValidationFailed", msg[:1000]))
         return p
 
     spec = FailureCatalogSpec.model_validate(raw_spec)
@@ -147,7 +147,7 @@ def plan(name: str, generation: int | None, raw_spec: dict[str, Any], raw_status
         st.conditions = set_condition(st.conditions, _cond("Ready", False, "PinnedHashNotFound", pin_problem,
                                                            generation, now))
         p.status = st.to_k8s()
-        p.events.append(("Warning", "PinnedHashNotFound", pin_problem))
+        p.events.append(Event("Warning", "PinnedHashNotFound", pin_problem))
         return p
 
     st.active_hash, st.config_map_name, st.entry_count = active.hash, active.config_map_name, active.entry_count
@@ -198,7 +198,7 @@ def plan(name: str, generation: int | None, raw_spec: dict[str, Any], raw_status
         generation, now))
     if newly:
         pinned = " (pinned)" if spec.pinned_hash else ""
-        p.events.append(("Normal", "VersionMounted",
+        p.events.append(Event("Normal", "VersionMounted",
                          f"version {active.version} ({short}){pinned} mounted into {', '.join(newly)}"))
     p.status = st.to_k8s()
     return p

@@ -17,6 +17,7 @@ import kopf
 from rollguard import GROUP, VERSION
 from rollguard.kube.client import api_client
 from rollguard.operator.canary.reconciler import Reconciler
+from rollguard.operator.events import post as post_events
 from rollguard.operator.observability import (
     CANARY_ANALYSIS_RUNS,
     CANARY_ROLLBACKS,
@@ -58,10 +59,7 @@ async def canary_tick(body: kopf.Body, patch: kopf.Patch, logger: kopf.Logger, *
     _record(str(body.metadata.uid), old_status, status)
     for key, value in status.items():
         patch.status[key] = value
-    for e in events:
-        kopf.event(body, type=e.type, reason=e.reason, message=e.message[:1000])
-        if e.type == "Warning":
-            logger.warning("%s: %s", e.reason, e.message)
+    post_events(body, events, warnings_to=logger)
 
 
 @kopf.on.delete(GROUP, VERSION, "canaryrollouts")

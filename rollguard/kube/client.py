@@ -12,8 +12,7 @@ import functools
 import json
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, Literal, ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
@@ -124,18 +123,3 @@ def as_dict(api: client.ApiClient, obj: Any) -> dict[str, Any]:
 def raw_json(resp: Any) -> Any:
     """The JSON body of a call made with ``_preload_content=False`` (None when empty)."""
     return json.loads(resp.data) if resp.data else None
-
-
-# ------------------------------------------------------------------ events
-
-@dataclass(frozen=True)
-class Event:
-    """One Kubernetes Event about the object a controller reconciles."""
-
-    type: Literal["Normal", "Warning"]
-    reason: str  # UpperCamelCase, e.g. VersionMounted
-    message: str
-
-    def describe(self) -> str:
-        """One line for logs and action lists."""
-        return f"event {self.type} {self.reason}: {self.message}"
