@@ -34,8 +34,8 @@ UNMATCHED_CACHE_SECONDS = 30.0
 class _UnmatchedTop(Collector):
     """failure_unmatched_top{error_code}: the most frequent unmatched codes of the last 24 h.
 
-    The seed's misses counter carried the unmatched code as a label, and its known issue #2 was
-    that label's unbounded cardinality. Here an unknown code is never a counter label: this
+    A misses counter with the unmatched code as a label would have unbounded cardinality
+    (callers send any string). Here an unknown code is never a counter label: this
     gauge exports at most UNMATCHED_TOP_N series per scrape, read from the stored failures (the
     hourly roll-up on PostgreSQL), so the dashboard's "Top 10 Unknown Error Classes" keeps
     working and the series count stays bounded whatever callers send. Cached so a scrape

@@ -3,7 +3,8 @@
 The Grafana dashboard, the alert rules and the code that registers the metrics all name these
 series; tests check the dashboard and the rules against this list, so renaming a metric here
 without updating them (or the other way round) fails CI instead of leaving an empty panel.
-Names and labels follow the seed runbooks (M9 failure catalog) plus the operator's own.
+Names and labels are the ones existing dashboards and alerts query (``failure_match_*``),
+plus the operator's own.
 """
 
 from __future__ import annotations
@@ -26,8 +27,8 @@ METRICS: tuple[MetricSpec, ...] = (
     # Backends (rollguard.sdk) matching failures against the mounted catalog.
     MetricSpec("failure_match_hits_total", "counter", ("error_code", "category"),
                "Failures matched to a catalog entry.", "sdk"),
-    # No label: an unknown code or message is never a label value (the seed's known issue #2,
-    # unbounded error_code cardinality). The top unknown codes come from failure_unmatched_top.
+    # No label: an unknown code or message is never a label value (callers send any string:
+    # unbounded cardinality). The top unknown codes come from failure_unmatched_top.
     MetricSpec("failure_match_misses_total", "counter", (),
                "Failures no catalog entry matched.", "sdk"),
     MetricSpec("failure_unmatched_top", "gauge", ("error_code",),

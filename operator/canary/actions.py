@@ -1,11 +1,12 @@
-"""What the engine asks the shell to do. Small, immutable, idempotent to carry out twice."""
+"""What the engine asks the reconciler to do. Small, immutable, idempotent to carry out twice."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 from rollguard.models.canary import Report
+from rollguard.models.common import Event
 
 
 @dataclass(frozen=True)
@@ -64,15 +65,11 @@ class RestoreStable:
         return "restore the stable target to its state before the rollout"
 
 
-@dataclass(frozen=True)
-class EmitEvent:
-    type: Literal["Normal", "Warning"]
-    reason: str
-    message: str
-    mutating = False
+class EmitEvent(Event):
+    """Post an Event about the rollout (the shared :class:`~rollguard.models.common.Event`)."""
 
-    def describe(self) -> str:
-        return f"event {self.type} {self.reason}: {self.message}"
+    __slots__ = ()
+    mutating = False
 
 
 @dataclass(frozen=True)

@@ -8,17 +8,13 @@ from typing import Literal
 
 from rollguard.models.canary import Metric, Profile, Verdict
 from rollguard.operator.canary.profiles import profile_threshold
-from rollguard.operator.metrics.base import NoData, QueryError, QueryResult, Value
+from rollguard.operator.metrics.base import MetricObservation, NoData, QueryError, Value
+
+# MetricObservation is the input of `evaluate`; its home is metrics.base, next to the query results.
+__all__ = ["Evaluation", "MetricObservation", "Reason", "RuleKind", "evaluate", "is_golden", "rule_of"]
 
 RuleKind = Literal["maxIncrease", "maxDeltaPercent", "maxDeltaMs", "max", "min"]
 Reason = Literal["Pass", "Breach", "NoData", "QueryError", "TooFewSamples"]
-
-
-@dataclass(frozen=True)
-class MetricObservation:
-    canary: QueryResult
-    baseline: QueryResult
-    samples: QueryResult | None = None  # the sampleQuery rendered for the canary, if any
 
 
 @dataclass(frozen=True)
@@ -48,7 +44,7 @@ def rule_of(metric: Metric, profile: Profile | None) -> tuple[RuleKind, float]:
 
 
 def is_golden(metric: Metric) -> bool:
-    """`maxIncrease: 0` means "any increase": the seed's golden mismatch, an immediate rollback."""
+    """`maxIncrease: 0` means "any increase": a golden mismatch, where one more wrong answer is one too many."""
     return metric.rule.max_increase == 0
 
 

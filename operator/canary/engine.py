@@ -14,9 +14,12 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Literal
 
+from rollguard.kube.names import SIGNOFF_ANNOTATION
 from rollguard.models.canary import (
+    LIVE_PHASES,
+    TERMINAL_PHASES,
     CanaryRolloutSpec,
     CanaryRolloutStatus,
     ManualAction,
@@ -43,59 +46,16 @@ from rollguard.operator.canary.actions import (
     SetWeight,
     WriteReport,
 )
-from rollguard.operator.canary.analysis import Evaluation, MetricObservation, evaluate, is_golden
-from rollguard.operator.metrics.base import QueryError
+from rollguard.operator.canary.analysis import Evaluation, evaluate, is_golden
+from rollguard.operator.canary.observations import ManualRequest, Observations, SmokeResult, TargetState
+from rollguard.operator.canary.simulate import World, passing_metrics
+from rollguard.operator.metrics.base import MetricObservation, QueryError
 
-TERMINAL: frozenset[Phase] = frozenset({"Succeeded", "RolledBack"})
-RUNNING: frozenset[Phase] = frozenset({"Progressing", "Paused"})
+__all__ = ["ManualRequest", "Observations", "SmokeResult", "TargetState", "analysis_due", "decide", "plan",
+           "quiet"]
+
 MAX_SAMPLES = 20
 MAX_MANUAL_ACTIONS = 50
-
-RequestAction = Literal["abort", "promote", "pause", "resume", "retry"]
-
-
-# --------------------------------------------------------------------------- observations
-
-@dataclass(frozen=True)
-class TargetState:
-    exists: bool = True
-    available: bool = True
-    has_change: bool = False  # the stable target already carries the change
-    snapshot: dict[str, Any] = field(default_factory=dict)  # what the change will touch, as it is now
-    message: str = ""
-
-
-@dataclass(frozen=True)
-class SmokeResult:
-    state: Literal["running", "passed", "failed"]
-    returncode: int | None = None
-    message: str = ""
-
-
-@dataclass(frozen=True)
-class ManualRequest:
-    action: RequestAction
-    request_id: str
-    by: str | None = None  # who asked, when the request says so
-
-
-@dataclass(frozen=True)
-class Observations:
-    generation: int | None = None
-    target: TargetState = field(default_factory=TargetState)
-    references_ok: bool = True
-    references_message: str = ""
-    signoff: str | None = None
-    prometheus_online: bool = True
-    canary_exists: bool = False
-    canary_ready: bool = False
-    traffic_weight: int | None = None  # what the router reports; None: not observed
-    router_error: str | None = None  # the stable route (Ingress / HTTPRoute) is missing or unusable
-    smoke: SmokeResult | None = None
-    metrics: dict[str, MetricObservation] | None = None  # None: no analysis this call
-    request: ManualRequest | None = None
-    action_error: str | None = None  # the shell's last failed action, if any
-
 
 # --------------------------------------------------------------------------- helpers
 
@@ -137,17 +97,17 @@ def _set_phase(ctx: _Ctx, phase: Phase, reason: str, message: str,
         st.phase_since = ctx.now
         st.progress_at = ctx.now
         ctx.emit(event, phase, message)
-    running = phase not in TERMINAL and phase != "Failed"
+    running = phase not in TERMINAL_PHASES and phase != "Failed"
     _condition(ctx, "Progressing", "True" if running else "False", reason, message)
 
 
 def analysis_due(spec: CanaryRolloutSpec, status: CanaryRolloutStatus, now: dt.datetime) -> bool:
-    """Whether the shell should query the metrics before the next :func:`decide`.
+    """Whether the reconciler should query the metrics before the next :func:`decide`.
 
     Analysis runs every interval while Progressing or Paused; the first check at a new weight
     waits a full interval so that it measures traffic at that weight.
     """
-    if status.phase not in RUNNING:
+    if status.phase not in LIVE_PHASES:
         return False
     anchors = [t for t in (status.last_analysis_at, status.weight_changed_at) if t is not None]
     if not anchors:
@@ -156,13 +116,13 @@ def analysis_due(spec: CanaryRolloutSpec, status: CanaryRolloutStatus, now: dt.d
 
 
 def quiet(spec: CanaryRolloutSpec, status: CanaryRolloutStatus, now: dt.datetime) -> bool:
-    """True when nothing can change before the next analysis: the shell may skip observing.
+    """True when nothing can change before the next analysis: the reconciler may skip observing.
 
     Between analysis checks a setWeight step, a paused rollout and an elapsed watch window only
     move on a check; a pause with a duration only at its end. Skipping those ticks keeps an
     operator with many rollouts from reading every object every second.
     """
-    if status.phase not in RUNNING or analysis_due(spec, status, now):
+    if status.phase not in LIVE_PHASES or analysis_due(spec, status, now):
         return False
     if status.phase == "Paused":
         return True
@@ -439,7 +399,7 @@ def _preconditions(ctx: _Ctx) -> None:
             ctx.emit("Warning", "MetricsUnavailable", f"Prometheus at {addr} unreachable (onUnavailable: continue)")
     signoff_missing = spec.requires_signoff and not o.signoff
     if signoff_missing:
-        problems.append("sign-off required: set the annotation rollguard.io/signoff on this CanaryRollout")
+        problems.append(f"sign-off required: set the annotation {SIGNOFF_ANNOTATION} on this CanaryRollout")
     if problems:
         message = "; ".join(problems)
         reason = "SignoffRequired" if signoff_missing and len(problems) == 1 else "PreconditionsNotMet"
@@ -462,8 +422,6 @@ def _preconditions(ctx: _Ctx) -> None:
 
 
 def _dry_run(ctx: _Ctx) -> None:
-    from rollguard.operator.canary.simulate import plan  # the simulator calls decide: import late
-
     st = ctx.st
     st.planned_actions = [f"{when}: {a.describe()}" for when, a in plan(ctx.spec, ctx.now)]
     st.finished_at = ctx.now
@@ -567,15 +525,15 @@ def _request(ctx: _Ctx, req: ManualRequest) -> None:
     phase = st.phase
     accepted, message = False, ""
     if req.action == "abort":
-        if phase in TERMINAL or phase in ("RollingBack", "Failed"):
+        if phase in TERMINAL_PHASES or phase in ("RollingBack", "Failed"):
             message = f"abort ignored: nothing to abort in phase {phase}"
         else:
             accepted, message = True, f"aborted manually in phase {phase}"
     elif req.action == "promote":
-        if phase in RUNNING and st.last_check_verdict == "breach":
+        if phase in LIVE_PHASES and st.last_check_verdict == "breach":
             message = (f"promote refused: the last check at {ctx.where()} breached; "
                        "wait for a passing check or abort")
-        elif phase in RUNNING:
+        elif phase in LIVE_PHASES:
             evidence = (f"{st.checks_passed} analysis check(s) passed so far" if st.checks_passed
                         else "no analysis check has passed: promoting without evidence")
             accepted, message = True, (f"promoted manually by {req.by or 'unknown'} at {ctx.where()}, "
@@ -644,7 +602,7 @@ def decide(spec: CanaryRolloutSpec, status: CanaryRolloutStatus, obs: Observatio
         _request(ctx, req)
         if (ctx.st.phase, ctx.st.current_step) != before:
             ctx.hold = True
-        if req.action != "retry" and ctx.st.phase not in RUNNING:
+        if req.action != "retry" and ctx.st.phase not in LIVE_PHASES:
             return ctx.st, ctx.actions  # the request already ran the new phase's first step
     st = ctx.st
     phase = st.phase
@@ -652,10 +610,38 @@ def decide(spec: CanaryRolloutSpec, status: CanaryRolloutStatus, obs: Observatio
         _preconditions(ctx)
     elif phase == "Initializing":
         _initializing(ctx)
-    elif phase in RUNNING:
+    elif phase in LIVE_PHASES:
         _running(ctx)
     elif phase == "Promoting":
         _promoting(ctx)
     elif phase in ("RollingBack", "Failed"):
         _rolling_back(ctx)
     return ctx.st, ctx.actions
+
+
+# --------------------------------------------------------------------------- dry run
+
+def plan(spec: CanaryRolloutSpec, now: dt.datetime, max_ticks: int = 20000) -> list[tuple[str, Action]]:
+    """Every mutating action of a rollout in which every check passes, with where it happens."""
+    live = spec.model_copy(update={"dry_run": False})
+    world = World()
+    st = CanaryRolloutStatus()
+    tick = max(1.0, min(parse_duration(spec.analysis.interval), 60.0))
+    out: list[tuple[str, Action]] = []
+    resumes = 0
+    for _ in range(max_ticks):
+        metrics = passing_metrics(live) if analysis_due(live, st, now) else None
+        request = None
+        if st.phase == "Paused":
+            resumes += 1
+            request = ManualRequest("resume", f"dry-run-resume-{resumes}")
+        st, actions = decide(live, st, world.observe(metrics=metrics, request=request), now)
+        where = f"{st.phase} step {st.current_step}"
+        for a in actions:
+            world.apply(a)
+            if a.mutating and (not out or out[-1][1] != a):
+                out.append((where, a))
+        if st.phase in TERMINAL_PHASES:
+            break
+        now += dt.timedelta(seconds=tick)
+    return out

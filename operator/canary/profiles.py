@@ -1,4 +1,4 @@
-"""Threshold profiles from the canary playbook (seed 001, "Thresholds Guidance")."""
+"""Threshold profiles: named sets of metric thresholds, so a rollout says how strict it is once."""
 
 from __future__ import annotations
 

@@ -1,16 +1,15 @@
 """A simulated world for the engine: carries out actions on an in-memory model of the cluster.
 
-Used by dry runs (``spec.dryRun`` and ``rollguard canary run --dry-run``) to list every action
-a rollout would take when every check passes, and by the tests to drive :func:`decide` through
-whole rollouts without a cluster.
+Used by dry runs (``spec.dryRun`` and ``rollguard canary run --dry-run``, through
+:func:`rollguard.operator.canary.engine.plan`) to list every action a rollout would take when
+every check passes, and by the tests to drive ``decide`` through whole rollouts without a cluster.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass, field
 
-from rollguard.models.canary import CanaryRolloutSpec, CanaryRolloutStatus, Metric, parse_duration
+from rollguard.models.canary import CanaryRolloutSpec, Metric
 from rollguard.operator.canary.actions import (
     Action,
     ApplyChangeToStable,
@@ -20,9 +19,9 @@ from rollguard.operator.canary.actions import (
     RunSmoke,
     SetWeight,
 )
-from rollguard.operator.canary.analysis import MetricObservation, rule_of
-from rollguard.operator.canary.engine import TERMINAL, ManualRequest, Observations, SmokeResult, TargetState
-from rollguard.operator.metrics.base import Value
+from rollguard.operator.canary.analysis import rule_of
+from rollguard.operator.canary.observations import ManualRequest, Observations, SmokeResult, TargetState
+from rollguard.operator.metrics.base import MetricObservation, Value
 
 
 @dataclass
@@ -67,31 +66,3 @@ def passing_observation(metric: Metric, profile: str | None) -> MetricObservatio
 
 def passing_metrics(spec: CanaryRolloutSpec) -> dict[str, MetricObservation]:
     return {m.name: passing_observation(m, spec.analysis.profile) for m in spec.analysis.metrics}
-
-
-def plan(spec: CanaryRolloutSpec, now: dt.datetime, max_ticks: int = 20000) -> list[tuple[str, Action]]:
-    """Every mutating action of a rollout in which every check passes, with where it happens."""
-    from rollguard.operator.canary.engine import analysis_due, decide
-
-    live = spec.model_copy(update={"dry_run": False})
-    world = World()
-    st = CanaryRolloutStatus()
-    tick = max(1.0, min(parse_duration(spec.analysis.interval), 60.0))
-    out: list[tuple[str, Action]] = []
-    resumes = 0
-    for _ in range(max_ticks):
-        metrics = passing_metrics(live) if analysis_due(live, st, now) else None
-        request = None
-        if st.phase == "Paused":
-            resumes += 1
-            request = ManualRequest("resume", f"dry-run-resume-{resumes}")
-        st, actions = decide(live, st, world.observe(metrics=metrics, request=request), now)
-        where = f"{st.phase} step {st.current_step}"
-        for a in actions:
-            world.apply(a)
-            if a.mutating and (not out or out[-1][1] != a):
-                out.append((where, a))
-        if st.phase in TERMINAL:
-            break
-        now += dt.timedelta(seconds=tick)
-    return out

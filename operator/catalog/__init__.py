@@ -1,1 +1,1 @@
-"""FailureCatalog reconciliation: a pure planning core (``core``) and its Kubernetes shell (``kube``)."""
+"""FailureCatalog reconciliation: a pure planning core (``core``) and its Kubernetes side (``kube``)."""

@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from rollguard.catalog import content_hash, render_document, validate
 from rollguard.catalog.render import config_map_name
 from rollguard.catalog.validation import spec_of
+from rollguard.kube import names
 from rollguard.models.catalog import (
     CatalogTarget,
     FailureCatalogSpec,
@@ -22,13 +23,7 @@ from rollguard.models.catalog import (
     HistoryItem,
     TargetStatus,
 )
-from rollguard.models.common import Condition, set_condition
-
-ANN_NAME = "catalog.rollguard.io/name"  # pod-template annotation: which catalog is mounted
-ANN_HASH = "catalog.rollguard.io/hash"  # pod-template annotation: which version (rolls the pods)
-LABEL_CATALOG = "catalog.rollguard.io/name"  # on the rendered ConfigMaps
-ANN_FULL_HASH = "catalog.rollguard.io/content-hash"
-VOLUME = "rollguard-catalog"
+from rollguard.models.common import Condition, Event, set_condition
 
 
 @dataclass(frozen=True)
@@ -36,8 +31,8 @@ class DeploymentView:
     name: str
     labels: dict[str, str]
     containers: list[str]
-    catalog: str | None  # value of ANN_NAME on the pod template
-    hash: str | None  # value of ANN_HASH on the pod template
+    catalog: str | None  # value of names.CATALOG_NAME_ANNOTATION on the pod template
+    hash: str | None  # value of names.CATALOG_HASH_ANNOTATION on the pod template
 
 
 @dataclass(frozen=True)
@@ -62,7 +57,7 @@ class Plan:
     mounts: list[Mount] = field(default_factory=list)
     unmounts: list[str] = field(default_factory=list)
     delete_config_maps: list[str] = field(default_factory=list)
-    events: list[tuple[str, str, str]] = field(default_factory=list)  # (type, reason, message)
+    events: list[Event] = field(default_factory=list)
 
 
 def _cond(type_: str, ok: bool, reason: str, message: str, gen: int | None, now: dt.datetime) -> Condition:
@@ -111,7 +106,7 @@ def plan(name: str, generation: int | None, raw_spec: dict[str, Any], raw_status
         p = Plan(status=st.to_k8s())
         was_invalid = old.phase == "Invalid" and old.observed_generation == generation
         if not was_invalid:
-            p.events.append(("Warning", "ValidationFailed", msg[:1000]))
+            p.events.append(Event("Warning", "ValidationFailed", msg[:1000]))
         return p
 
     spec = FailureCatalogSpec.model_validate(raw_spec)
@@ -152,7 +147,7 @@ def plan(name: str, generation: int | None, raw_spec: dict[str, Any], raw_status
         st.conditions = set_condition(st.conditions, _cond("Ready", False, "PinnedHashNotFound", pin_problem,
                                                            generation, now))
         p.status = st.to_k8s()
-        p.events.append(("Warning", "PinnedHashNotFound", pin_problem))
+        p.events.append(Event("Warning", "PinnedHashNotFound", pin_problem))
         return p
 
     st.active_hash, st.config_map_name, st.entry_count = active.hash, active.config_map_name, active.entry_count
@@ -203,7 +198,7 @@ def plan(name: str, generation: int | None, raw_spec: dict[str, Any], raw_status
         generation, now))
     if newly:
         pinned = " (pinned)" if spec.pinned_hash else ""
-        p.events.append(("Normal", "VersionMounted",
+        p.events.append(Event("Normal", "VersionMounted",
                          f"version {active.version} ({short}){pinned} mounted into {', '.join(newly)}"))
     p.status = st.to_k8s()
     return p
@@ -226,17 +221,17 @@ def mark_failed(status: dict[str, Any], failures: dict[str, str], generation: in
 
 def mount_manifest(namespace: str, catalog: str, m: Mount) -> dict[str, Any]:
     """The server-side apply configuration: only the fields this operator owns."""
-    from rollguard.catalog.render import MOUNT_DIR
-
     return {
         "apiVersion": "apps/v1", "kind": "Deployment",
         "metadata": {"name": m.deployment, "namespace": namespace},
         "spec": {"template": {
-            "metadata": {"annotations": {ANN_NAME: catalog, ANN_HASH: m.hash}},
+            "metadata": {"annotations": {names.CATALOG_NAME_ANNOTATION: catalog,
+                                         names.CATALOG_HASH_ANNOTATION: m.hash}},
             "spec": {
-                "volumes": [{"name": VOLUME, "configMap": {"name": m.config_map}}],
-                "containers": [{"name": c, "volumeMounts": [{"name": VOLUME, "mountPath": MOUNT_DIR, "readOnly": True}]}
-                               for c in m.containers],
+                "volumes": [{"name": names.CATALOG_VOLUME, "configMap": {"name": m.config_map}}],
+                "containers": [{"name": c, "volumeMounts": [
+                    {"name": names.CATALOG_VOLUME, "mountPath": names.CATALOG_MOUNT_DIR, "readOnly": True}]}
+                    for c in m.containers],
             },
         }},
     }

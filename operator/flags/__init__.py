@@ -1,1 +1,1 @@
-"""The imperative shell of feature flags: Kubernetes I/O and the namespace reconciler."""
+"""The FeatureFlag controller: Kubernetes I/O and the namespace reconciler."""

@@ -15,61 +15,44 @@ its mount. Removal uses strategic-merge ``$patch: delete`` on exactly those entr
 from __future__ import annotations
 
 import datetime as dt
-import json
 import uuid
 from typing import Any
 
-from kubernetes import client, config
-from kubernetes.client.exceptions import ApiException
+from kubernetes import client
 
 from rollguard import GROUP, VERSION
+from rollguard.kube import names
+from rollguard.kube.client import (
+    APPLY_PATCH,
+    MERGE_PATCH,
+    STRATEGIC_MERGE_PATCH,
+    api_client,
+    delete_if_present,
+    get_or_none,
+    raw_json,
+)
 
-FIELD_MANAGER = "rollguard-flags"
 PLURAL = "featureflags"
-VOLUME_NAME = "rollguard-flags"
-MOUNT_PATH = "/etc/rollguard/flags"
-ENV_LABEL = "rollguard.io/flags-environment"
-HASH_ANNOTATION = "rollguard.io/flags-hash"
-MANAGED_BY = {"app.kubernetes.io/managed-by": "rollguard", "app.kubernetes.io/component": "feature-flags"}
-APPLY = "application/apply-patch+yaml"
-MERGE = "application/merge-patch+json"
-STRATEGIC = "application/strategic-merge-patch+json"
-
-_loaded = False
-
-
-def _api() -> client.ApiClient:
-    global _loaded
-    if not _loaded:
-        try:
-            config.load_incluster_config()  # type: ignore[no-untyped-call]
-        except config.ConfigException:
-            config.load_kube_config()  # type: ignore[no-untyped-call]
-        _loaded = True
-    return client.ApiClient()
-
-
-def _json(resp: Any) -> Any:
-    return json.loads(resp.data) if resp.data else None
+MANAGED_BY = {names.MANAGED_BY_LABEL: names.MANAGED_BY, "app.kubernetes.io/component": "feature-flags"}
 
 
 class FlagsKube:
-    """Thin wrapper over the Kubernetes API for one operator process (thread-safe: one ApiClient per call)."""
+    """Thin wrapper over the Kubernetes API for one operator process (thread-safe: the client is)."""
 
     def list_flags(self, namespace: str) -> list[dict[str, Any]]:
-        api = client.CustomObjectsApi(_api())
+        api = client.CustomObjectsApi(api_client())
         out: dict[str, Any] = api.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL)  # type: ignore[assignment]
         return [o for o in out.get("items", []) if not o["metadata"].get("deletionTimestamp")]
 
     def list_deployments(self, namespace: str) -> list[dict[str, Any]]:
-        resp = client.AppsV1Api(_api()).list_namespaced_deployment(namespace, _preload_content=False)
-        items: list[dict[str, Any]] = _json(resp).get("items", [])
+        resp = client.AppsV1Api(api_client()).list_namespaced_deployment(namespace, _preload_content=False)
+        items: list[dict[str, Any]] = raw_json(resp).get("items", [])
         return items
 
     def list_flag_configmaps(self, namespace: str) -> list[dict[str, Any]]:
-        resp = client.CoreV1Api(_api()).list_namespaced_config_map(namespace, label_selector=ENV_LABEL,
-                                                                   _preload_content=False)
-        items: list[dict[str, Any]] = _json(resp).get("items", [])
+        resp = client.CoreV1Api(api_client()).list_namespaced_config_map(
+            namespace, label_selector=names.FLAGS_ENVIRONMENT_LABEL, _preload_content=False)
+        items: list[dict[str, Any]] = raw_json(resp).get("items", [])
         return items
 
     def apply_configmap(self, namespace: str, name: str, environment: str, data: dict[str, str], digest: str,
@@ -78,8 +61,8 @@ class FlagsKube:
             "apiVersion": "v1", "kind": "ConfigMap",
             "metadata": {
                 "name": name, "namespace": namespace,
-                "labels": {**MANAGED_BY, ENV_LABEL: environment},
-                "annotations": {HASH_ANNOTATION: digest},
+                "labels": {**MANAGED_BY, names.FLAGS_ENVIRONMENT_LABEL: environment},
+                "annotations": {names.FLAGS_HASH_ANNOTATION: digest},
                 # Every flag of the namespace owns the ConfigMap: when the last one goes, the garbage
                 # collector removes it even if the operator is not running.
                 "ownerReferences": [{"apiVersion": f"{GROUP}/{VERSION}", "kind": "FeatureFlag",
@@ -87,52 +70,43 @@ class FlagsKube:
             },
             "data": data,
         }
-        client.CoreV1Api(_api()).patch_namespaced_config_map(
-            name, namespace, body, field_manager=FIELD_MANAGER, force=True, _content_type=APPLY,
+        client.CoreV1Api(api_client()).patch_namespaced_config_map(
+            name, namespace, body, field_manager=names.FLAGS_FIELD_MANAGER, force=True, _content_type=APPLY_PATCH,
             _preload_content=False)
 
     def delete_configmap(self, namespace: str, name: str) -> None:
-        try:
-            client.CoreV1Api(_api()).delete_namespaced_config_map(name, namespace, _preload_content=False)
-        except ApiException as e:
-            if e.status != 404:
-                raise
+        delete_if_present(client.CoreV1Api(api_client()).delete_namespaced_config_map, name, namespace,
+                          _preload_content=False)
 
     def mount(self, namespace: str, deployment: str, configmap: str, containers: list[str]) -> None:
         """Mount the environment's ConfigMap at /etc/rollguard/flags in every container (no subPath:
         kubelet then swaps the files in place when the ConfigMap changes, no restart needed)."""
         body = {"spec": {"template": {"spec": {
             # optional: a pod still starts if the ConfigMap is gone; the SDK then answers False.
-            "volumes": [{"name": VOLUME_NAME, "configMap": {"name": configmap, "optional": True}}],
+            "volumes": [{"name": names.FLAGS_VOLUME, "configMap": {"name": configmap, "optional": True}}],
             "containers": [{"name": c, "volumeMounts": [
-                {"name": VOLUME_NAME, "mountPath": MOUNT_PATH, "readOnly": True}]} for c in containers],
+                {"name": names.FLAGS_VOLUME, "mountPath": names.FLAGS_MOUNT_DIR, "readOnly": True}]}
+                for c in containers],
         }}}}
-        client.AppsV1Api(_api()).patch_namespaced_deployment(
-            deployment, namespace, body, field_manager=FIELD_MANAGER, _content_type=STRATEGIC,
+        client.AppsV1Api(api_client()).patch_namespaced_deployment(
+            deployment, namespace, body, field_manager=names.FLAGS_FIELD_MANAGER, _content_type=STRATEGIC_MERGE_PATCH,
             _preload_content=False)
 
     def unmount(self, namespace: str, deployment: str, containers: list[str]) -> None:
         """Remove the flags volume and the flags volumeMount of each container, nothing else."""
         body = {"spec": {"template": {"spec": {
-            "volumes": [{"name": VOLUME_NAME, "$patch": "delete"}],
-            "containers": [{"name": c, "volumeMounts": [{"mountPath": MOUNT_PATH, "$patch": "delete"}]}
+            "volumes": [{"name": names.FLAGS_VOLUME, "$patch": "delete"}],
+            "containers": [{"name": c, "volumeMounts": [{"mountPath": names.FLAGS_MOUNT_DIR, "$patch": "delete"}]}
                            for c in containers],
         }}}}
-        try:
-            client.AppsV1Api(_api()).patch_namespaced_deployment(
-                deployment, namespace, body, field_manager=FIELD_MANAGER, _content_type=STRATEGIC,
-                _preload_content=False)
-        except ApiException as e:
-            if e.status != 404:
-                raise
+        get_or_none(client.AppsV1Api(api_client()).patch_namespaced_deployment, deployment, namespace, body,
+                    field_manager=names.FLAGS_FIELD_MANAGER, _content_type=STRATEGIC_MERGE_PATCH,
+                    _preload_content=False)  # a Deployment deleted meanwhile has nothing to unmount
 
     def patch_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
-        try:
-            client.CustomObjectsApi(_api()).patch_namespaced_custom_object_status(
-                GROUP, VERSION, namespace, PLURAL, name, {"status": status}, _content_type=MERGE)
-        except ApiException as e:
-            if e.status != 404:  # deleted meanwhile
-                raise
+        # a flag deleted meanwhile has no status to write
+        get_or_none(client.CustomObjectsApi(api_client()).patch_namespaced_custom_object_status,
+                    GROUP, VERSION, namespace, PLURAL, name, {"status": status}, _content_type=MERGE_PATCH)
 
     def post_event(self, obj: dict[str, Any], type_: str, reason: str, message: str, now: dt.datetime) -> None:
         meta = obj["metadata"]
@@ -144,10 +118,10 @@ class FlagsKube:
                                "namespace": meta["namespace"], "uid": meta.get("uid"),
                                "resourceVersion": meta.get("resourceVersion")},
             "type": type_, "reason": reason, "message": message[:1024],
-            "source": {"component": "rollguard-operator"}, "reportingComponent": "rollguard-operator",
-            "reportingInstance": "rollguard-operator",
+            "source": {"component": names.OPERATOR_COMPONENT}, "reportingComponent": names.OPERATOR_COMPONENT,
+            "reportingInstance": names.OPERATOR_COMPONENT,
             "firstTimestamp": ts, "lastTimestamp": ts, "count": 1,
         }
         # A plain dict is sent as JSON like any other body; the typed signature only knows its model.
-        client.CoreV1Api(_api()).create_namespaced_event(meta["namespace"], body,  # type: ignore[arg-type]
+        client.CoreV1Api(api_client()).create_namespaced_event(meta["namespace"], body,  # type: ignore[arg-type]
                                                          _preload_content=False)

@@ -17,18 +17,14 @@ from pydantic import ValidationError
 
 from rollguard.flags import DeploymentObs, NamespacePlan, build_status, configmap_name, plan_namespace
 from rollguard.flags.evaluate import next_transition
-from rollguard.flags.plan import CONFIGMAP_PREFIX
-from rollguard.flags.render import content_hash
-from rollguard.models.canary import CANARY_OF_LABEL
+from rollguard.flags.render import files_digest
+from rollguard.kube import names
 from rollguard.models.common import Condition
 from rollguard.models.flag import FeatureFlag, FeatureFlagSpec, FeatureFlagStatus
-from rollguard.operator.flags.kube import ENV_LABEL, MOUNT_PATH, VOLUME_NAME, FlagsKube
+from rollguard.operator.flags.kube import FlagsKube
 
 log = logging.getLogger("rollguard.operator.flags")
 
-OPERATOR_ACTOR = "rollguard-operator"
-CHANGED_BY_ANNOTATION = "rollguard.io/changed-by"
-CLI_MANAGER = "rollguard-cli"
 
 _locks: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
 _locks_guard = threading.Lock()
@@ -44,10 +40,10 @@ def deployment_obs(d: dict[str, Any]) -> DeploymentObs:
     mounted = None
     for v in pod.get("volumes") or []:
         cm = (v.get("configMap") or {}).get("name", "")
-        if v.get("name") == VOLUME_NAME and cm.startswith(CONFIGMAP_PREFIX):
-            mounted = cm[len(CONFIGMAP_PREFIX):]
+        if v.get("name") == names.FLAGS_VOLUME and cm.startswith(names.FLAGS_CONFIG_MAP_PREFIX):
+            mounted = cm[len(names.FLAGS_CONFIG_MAP_PREFIX):]
     containers = pod.get("containers") or []
-    all_mounted = all(any(m.get("name") == VOLUME_NAME and m.get("mountPath") == MOUNT_PATH
+    all_mounted = all(any(m.get("name") == names.FLAGS_VOLUME and m.get("mountPath") == names.FLAGS_MOUNT_DIR
                           for m in c.get("volumeMounts") or []) for c in containers)
     return DeploymentObs(name=d["metadata"]["name"], labels=d["metadata"].get("labels") or {},
                          containers=tuple(c["name"] for c in containers),
@@ -65,9 +61,9 @@ def actor_of(obj: dict[str, Any]) -> str:
         return "unknown"
     latest = max(entries, key=lambda m: str(m.get("time") or ""))
     manager = str(latest.get("manager") or "unknown")
-    by = (meta.get("annotations") or {}).get(CHANGED_BY_ANNOTATION)
-    if manager == CLI_MANAGER and by:
-        return f"{by} (via {CLI_MANAGER})"
+    by = (meta.get("annotations") or {}).get(names.CHANGED_BY_ANNOTATION)
+    if manager == names.CLI_FIELD_MANAGER and by:
+        return f"{by} (via {names.CLI_FIELD_MANAGER})"
     return manager
 
 
@@ -104,15 +100,15 @@ def _reconcile(kube: FlagsKube, namespace: str, now: dt.datetime) -> NamespacePl
     # A CanaryRollout's canary copy of a target keeps the flags volume its rollout gave it (the
     # target's environment, or the canary's own flags file): not a target, not ours to unmount.
     deployments = [deployment_obs(d) for d in kube.list_deployments(namespace)
-                   if CANARY_OF_LABEL not in (d["metadata"].get("labels") or {})]
+                   if names.CANARY_OF_LABEL not in (d["metadata"].get("labels") or {})]
     plan = plan_namespace(flags, deployments, namespace, now)
 
     owners = [raw[f.name] for f in flags]
     for env in plan.environments:
         files = plan.files[env]
-        kube.apply_configmap(namespace, configmap_name(env), env, files, content_hash(files), owners)
+        kube.apply_configmap(namespace, configmap_name(env), env, files, files_digest(files), owners)
     for cm in kube.list_flag_configmaps(namespace):
-        if cm["metadata"].get("labels", {}).get(ENV_LABEL) not in plan.environments:
+        if cm["metadata"].get("labels", {}).get(names.FLAGS_ENVIRONMENT_LABEL) not in plan.environments:
             kube.delete_configmap(namespace, cm["metadata"]["name"])
     by_name = {d.name: d for d in deployments}
     for dep, env in sorted(plan.mounts.items()):
@@ -127,7 +123,7 @@ def _reconcile(kube: FlagsKube, namespace: str, now: dt.datetime) -> NamespacePl
         prev = previous_status(obj)
         generation = obj["metadata"].get("generation")
         spec_changed = prev is None or prev.observed_generation != generation
-        actor = actor_of(obj) if spec_changed else OPERATOR_ACTOR
+        actor = actor_of(obj) if spec_changed else names.OPERATOR_COMPONENT
         status, events = build_status(fp, prev, generation, actor, now)
         if prev != status:
             new = status.to_k8s()

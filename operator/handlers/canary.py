@@ -1,7 +1,7 @@
 """CanaryRollout handlers: a timer per rollout that observes, calls the engine, carries out actions.
 
 Thin on purpose: all decisions are in ``rollguard.operator.canary.engine.decide``; all cluster I/O
-in ``rollguard.operator.canary.shell``. State lives only in the resource's status, so a
+in ``rollguard.operator.canary.reconciler``. State lives only in the resource's status, so a
 restarted operator picks every rollout up where it stood.
 """
 
@@ -13,10 +13,11 @@ import functools
 from typing import Any
 
 import kopf
-from kubernetes import client, config
 
 from rollguard import GROUP, VERSION
-from rollguard.operator.canary.shell import Shell
+from rollguard.kube.client import api_client
+from rollguard.operator.canary.reconciler import Reconciler
+from rollguard.operator.events import post as post_events
 from rollguard.operator.observability import (
     CANARY_ANALYSIS_RUNS,
     CANARY_ROLLBACKS,
@@ -30,12 +31,8 @@ TICK_SECONDS = 1.0  # the engine decides what is due; a short tick keeps reactio
 
 
 @functools.cache
-def _shell() -> Shell:
-    try:
-        config.load_incluster_config()  # type: ignore[no-untyped-call]
-    except config.ConfigException:
-        config.load_kube_config()  # type: ignore[no-untyped-call]
-    return Shell(client.ApiClient())
+def _reconciler() -> Reconciler:
+    return Reconciler(api_client())
 
 
 def _record(uid: str, old: dict[str, Any], new: dict[str, Any]) -> None:
@@ -53,7 +50,7 @@ def _record(uid: str, old: dict[str, Any], new: dict[str, Any]) -> None:
 async def canary_tick(body: kopf.Body, patch: kopf.Patch, logger: kopf.Logger, **_: Any) -> None:
     raw = {k: dict(v) if hasattr(v, "keys") else v for k, v in body.items()}
     with reconcile_timer("CanaryRollout"):
-        result = await asyncio.to_thread(_shell().reconcile, raw, dt.datetime.now(dt.UTC))
+        result = await asyncio.to_thread(_reconciler().reconcile, raw, dt.datetime.now(dt.UTC))
     old_status = dict(body.get("status") or {})
     if result is None:
         _record(str(body.metadata.uid), old_status, {})
@@ -62,16 +59,13 @@ async def canary_tick(body: kopf.Body, patch: kopf.Patch, logger: kopf.Logger, *
     _record(str(body.metadata.uid), old_status, status)
     for key, value in status.items():
         patch.status[key] = value
-    for e in events:
-        kopf.event(body, type=e.type, reason=e.reason, message=e.message[:1000])
-        if e.type == "Warning":
-            logger.warning("%s: %s", e.reason, e.message)
+    post_events(body, events, warnings_to=logger)
 
 
 @kopf.on.delete(GROUP, VERSION, "canaryrollouts")
 async def canary_deleted(body: kopf.Body, **_: Any) -> None:
     """Deleting a running rollout is an abort: nothing of the canary may be left in the traffic path."""
     raw = {k: dict(v) if hasattr(v, "keys") else v for k, v in body.items()}
-    await asyncio.to_thread(_shell().cleanup, raw)
+    await asyncio.to_thread(_reconciler().cleanup, raw)
     forget_canary(str(body.metadata.uid))
 

@@ -18,6 +18,7 @@ from kubernetes.client.exceptions import ApiException
 
 from rollguard import GROUP, VERSION
 from rollguard.operator.catalog import core, kube
+from rollguard.operator.events import post as post_events
 from rollguard.operator.observability import timed
 
 PLURAL = "failurecatalogs"
@@ -67,8 +68,7 @@ def _reconcile(body: kopf.Body, patch: kopf.Patch, logger: Any) -> None:
                 kube.delete_config_map(ns, cm)
             except ApiException as e:
                 logger.warning(f"cannot garbage-collect ConfigMap {cm}: {e.reason}")
-        for type_, reason, message in p.events:
-            kopf.event(body, type=type_, reason=reason, message=message)
+        post_events(body, p.events)
         for key, value in status.items():
             patch.status[key] = value
         # fields the planner dropped (e.g. activeHash of a never-valid catalog) stay absent

@@ -13,27 +13,36 @@ from typing import Protocol
 
 @dataclass(frozen=True)
 class Value:
+    """A number, and how many series (or observations) it rests on."""
+
     value: float
     samples: int = 1  # series (or observations) the value rests on
-
-    kind = "value"
 
 
 @dataclass(frozen=True)
 class NoData:
-    reason: str = "empty result"
+    """The query ran and found nothing (no traffic yet, a label that selects nothing)."""
 
-    kind = "nodata"
+    reason: str = "empty result"
 
 
 @dataclass(frozen=True)
 class QueryError:
-    message: str
+    """The query could not run (backend down, bad PromQL): not a breach, not a pass."""
 
-    kind = "error"
+    message: str
 
 
 QueryResult = Value | NoData | QueryError
+
+
+@dataclass(frozen=True)
+class MetricObservation:
+    """One metric's query results for one analysis round: canary and baseline side."""
+
+    canary: QueryResult
+    baseline: QueryResult
+    samples: QueryResult | None = None  # the sampleQuery rendered for the canary, if any
 
 
 class MetricProvider(Protocol):

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 
+from rollguard.kube.names import TRACK_CANARY, canary_name
 from rollguard.models.canary import CanaryRolloutSpec
-from rollguard.operator.canary.analysis import MetricObservation
-from rollguard.operator.metrics.base import MetricProvider, QueryError, QueryResult
+from rollguard.operator.metrics.base import MetricObservation, MetricProvider, QueryError, QueryResult
 
 _VAR = re.compile(r"\{\{\s*([a-zA-Z_]+)\s*\}\}")
 
@@ -15,7 +15,7 @@ def render(template: str, *, track: str, namespace: str, target: str, interval: 
     """Fill ``{{track}}`` (canary|stable), ``{{namespace}}``, ``{{target}}``, ``{{workload}}``
     (the Deployment of that track) and ``{{interval}}`` (the analysis interval, a PromQL range)."""
     values = {"track": track, "namespace": namespace, "target": target, "interval": interval,
-              "workload": f"{target}-canary" if track == "canary" else target}
+              "workload": canary_name(target) if track == TRACK_CANARY else target}
 
     def sub(m: re.Match[str]) -> str:
         if m.group(1) not in values:

@@ -11,8 +11,8 @@ import copy
 from typing import Any, cast
 
 from kubernetes import client
-from kubernetes.client.exceptions import ApiException
 
+from rollguard.kube.client import get_or_none
 from rollguard.operator.routers.base import RouteTarget
 
 GROUP, VERSION, PLURAL = "gateway.networking.k8s.io", "v1", "httproutes"
@@ -65,13 +65,11 @@ class GatewayAPIRouter:
         self.target, self.route, self.rule_index, self.port = target, route, rule_index, port
 
     def _get(self) -> dict[str, Any]:
-        try:
-            obj = self.co.get_namespaced_custom_object(GROUP, VERSION, self.target.namespace, PLURAL, self.route)
-            return cast(dict[str, Any], obj)
-        except ApiException as e:
-            if e.status == 404:
-                raise LookupError(f"traffic.httpRoute.name: HTTPRoute {self.route} not found") from e
-            raise
+        obj = get_or_none(self.co.get_namespaced_custom_object, GROUP, VERSION, self.target.namespace, PLURAL,
+                          self.route)
+        if obj is None:
+            raise LookupError(f"traffic.httpRoute.name: HTTPRoute {self.route} not found")
+        return cast(dict[str, Any], obj)
 
     def set_weight(self, weight: int) -> None:
         route = self._get()

@@ -10,8 +10,9 @@ import copy
 from typing import Any, cast
 
 from kubernetes import client
-from kubernetes.client.exceptions import ApiException
 
+from rollguard.kube import names
+from rollguard.kube.client import as_dict, delete_if_present, get_or_none
 from rollguard.operator.routers.base import RouteTarget
 
 CANARY = "nginx.ingress.kubernetes.io/canary"
@@ -19,7 +20,7 @@ CANARY_WEIGHT = "nginx.ingress.kubernetes.io/canary-weight"
 
 
 def canary_ingress_name(stable: str) -> str:
-    return f"{stable}-canary"
+    return names.canary_name(stable)
 
 
 def canary_ingress(stable: dict[str, Any], target: RouteTarget, weight: int) -> dict[str, Any]:
@@ -40,7 +41,7 @@ def canary_ingress(stable: dict[str, Any], target: RouteTarget, weight: int) -> 
     meta: dict[str, Any] = {
         "name": canary_ingress_name(stable["metadata"]["name"]),
         "namespace": target.namespace,
-        "labels": {"rollguard.io/track": "canary"},
+        "labels": {names.TRACK_LABEL: names.TRACK_CANARY},
         "annotations": {CANARY: "true", CANARY_WEIGHT: str(weight)},
     }
     if target.owner:
@@ -55,14 +56,8 @@ class NginxRouter:
         self.name = canary_ingress_name(ingress)
 
     def _read(self, name: str) -> dict[str, Any] | None:
-        try:
-            obj: dict[str, Any] = self.net.api_client.sanitize_for_serialization(
-                self.net.read_namespaced_ingress(name, self.target.namespace))
-            return obj
-        except ApiException as e:
-            if e.status == 404:
-                return None
-            raise
+        obj = get_or_none(self.net.read_namespaced_ingress, name, self.target.namespace)
+        return None if obj is None else as_dict(self.net.api_client, obj)
 
     def set_weight(self, weight: int) -> None:
         current = self._read(self.name)
@@ -93,8 +88,4 @@ class NginxRouter:
             return 0
 
     def remove(self) -> None:
-        try:
-            self.net.delete_namespaced_ingress(self.name, self.target.namespace)
-        except ApiException as e:
-            if e.status != 404:
-                raise
+        delete_if_present(self.net.delete_namespaced_ingress, self.name, self.target.namespace)

@@ -1,8 +1,8 @@
 """The error codes of the default catalog as a Python enum, for code that raises them.
 
 Written out by hand on purpose: ``tests/unit/test_catalog_default.py`` checks that these
-are exactly the codes of ``default_catalog.yaml`` (the seed's "catalog alignment" check),
-so adding a code to one without the other fails CI.
+are exactly the codes of ``default_catalog.yaml``, so adding a code to one without the other
+fails CI instead of raising a code no catalog entry describes.
 """
 
 from __future__ import annotations

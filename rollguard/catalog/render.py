@@ -6,11 +6,13 @@ import hashlib
 import json
 from typing import Any
 
+from rollguard.kube.names import CATALOG_FILE as FILE_NAME
+from rollguard.kube.names import CATALOG_MOUNT_DIR as MOUNT_DIR
+from rollguard.kube.names import CATALOG_MOUNT_PATH as MOUNT_PATH
 from rollguard.models.catalog import FailureCatalogSpec
 
-MOUNT_DIR = "/etc/rollguard/catalog"
-FILE_NAME = "catalog.json"
-MOUNT_PATH = f"{MOUNT_DIR}/{FILE_NAME}"
+__all__ = ["FILE_NAME", "MOUNT_DIR", "MOUNT_PATH", "config_map_name", "content", "content_hash", "render_document",
+           "short_hash"]
 
 
 def content(spec: FailureCatalogSpec) -> dict[str, Any]:

@@ -21,15 +21,12 @@ import yaml
 from pydantic import ValidationError
 
 from rollguard import GROUP, VERSION
-from rollguard.models.canary import PLURAL, CanaryRollout, CanaryRolloutStatus
+from rollguard.kube import names
+from rollguard.models.canary import PLURAL, REQUEST_ACTIONS, CanaryRollout, CanaryRolloutStatus
 
 EXIT_ROLLED_BACK = 1
 EXIT_USAGE = 2
 EXIT_TIMEOUT = 3
-REQUEST_ANNOTATION = "rollguard.io/request"
-REQUEST_ID_ANNOTATION = "rollguard.io/request-id"
-REQUEST_BY_ANNOTATION = "rollguard.io/request-by"
-SIGNOFF_ANNOTATION = "rollguard.io/signoff"
 
 
 def _fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
@@ -57,15 +54,13 @@ def _load(path: Path, dry_run: bool, watch: int | None) -> CanaryRollout:
 
 
 def _api(kubeconfig: str | None) -> Any:
-    from kubernetes import client, config
+    from kubernetes import client
+
+    from rollguard.kube.client import api_client
     try:
-        config.load_kube_config(config_file=kubeconfig)  # type: ignore[no-untyped-call]
-    except Exception as e:  # any failure here means "no usable kubeconfig"; try in-cluster next
-        try:
-            config.load_incluster_config()  # type: ignore[no-untyped-call]
-        except config.ConfigException:
-            _fail(f"no Kubernetes credentials (KUBECONFIG / --kubeconfig): {e}")
-    return client.CustomObjectsApi()
+        return client.CustomObjectsApi(api_client(kubeconfig))
+    except Exception as e:  # any failure here means "no usable credentials"
+        _fail(f"no Kubernetes credentials (KUBECONFIG / --kubeconfig): {e}")
 
 
 SERVICEACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
@@ -95,13 +90,11 @@ def rollout_namespace(path: Path, manifest_ns: str | None, option_ns: str | None
 
 
 def _get(api: Any, ns: str, name: str) -> dict[str, Any]:
-    from kubernetes.client.exceptions import ApiException
-    try:
-        return cast(dict[str, Any], api.get_namespaced_custom_object(GROUP, VERSION, ns, PLURAL, name))
-    except ApiException as e:
-        if e.status == 404:
-            _fail(f"canaryrollout {ns}/{name} not found", 1)
-        raise
+    from rollguard.kube.client import get_or_none
+    obj = get_or_none(api.get_namespaced_custom_object, GROUP, VERSION, ns, PLURAL, name)
+    if obj is None:
+        _fail(f"canaryrollout {ns}/{name} not found", 1)
+    return cast(dict[str, Any], obj)
 
 
 def _status(obj: dict[str, Any]) -> CanaryRolloutStatus:
@@ -140,7 +133,8 @@ def _write_report(path: Path | None, obj: dict[str, Any], st: CanaryRolloutStatu
         return
     from rollguard.operator.canary.report import report_document
     meta = obj.get("metadata", {})
-    data = report_document(st.report, name=meta.get("name", ""), namespace=meta.get("namespace", ""), phase=st.phase)
+    data = report_document(st.report, name=meta.get("name", ""), namespace=meta.get("namespace", ""),
+                           phase=st.phase)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(data, indent=2) + "\n")
     click.echo(f"report written to {path}")
@@ -179,7 +173,7 @@ def run(path: Path, dry_run: bool, watch: int | None, report_path: Path | None, 
     """
     cr = _load(path, dry_run, watch)
     if dry_run:
-        from rollguard.operator.canary.simulate import plan
+        from rollguard.operator.canary.engine import plan
         now = dt.datetime.now(dt.UTC)
         click.echo(f"dry run of {cr.metadata.get('name')}: the actions it would take if every check passes "
                    "(nothing is applied):")
@@ -190,14 +184,16 @@ def run(path: Path, dry_run: bool, watch: int | None, report_path: Path | None, 
         return
     manifest_ns = cr.metadata.get("namespace")
     namespace = rollout_namespace(path, str(manifest_ns) if manifest_ns else None, namespace, kubeconfig)
+    from rollguard.kube.client import APPLY_PATCH
+
     api = _api(kubeconfig)
     body = cr.model_dump(by_alias=True, exclude_none=True, mode="json", exclude={"status"})
     body["metadata"]["namespace"] = namespace
     name = body["metadata"]["name"]
     _clear_finished(api, namespace, name)
     api.patch_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name, body,
-                                       field_manager="rollguard", force=True,
-                                       _content_type="application/apply-patch+yaml")
+                                       field_manager=names.CLI_CANARY_FIELD_MANAGER, force=True,
+                                       _content_type=APPLY_PATCH)
     click.echo(f"canaryrollout {namespace}/{name} applied; following it (Ctrl-C stops following, not the rollout)")
     obj = _follow(api, namespace, name, timeout)
     st = _status(obj)
@@ -210,13 +206,10 @@ def run(path: Path, dry_run: bool, watch: int | None, report_path: Path | None, 
 def _clear_finished(api: Any, ns: str, name: str) -> None:
     """Running a file again is a new rollout: a finished one of the same name is deleted first
     (its report stays in the file written by --report); a Failed one is refused."""
-    from kubernetes.client.exceptions import ApiException
-    try:
-        old = api.get_namespaced_custom_object(GROUP, VERSION, ns, PLURAL, name)
-    except ApiException as e:
-        if e.status == 404:
-            return
-        raise
+    from rollguard.kube.client import get_or_none
+    old = get_or_none(api.get_namespaced_custom_object, GROUP, VERSION, ns, PLURAL, name)
+    if old is None:
+        return
     phase = _status(old).phase
     if phase == "Failed":
         _fail(f"canaryrollout {ns}/{name} is Failed (its rollback has not completed): "
@@ -227,12 +220,8 @@ def _clear_finished(api: Any, ns: str, name: str) -> None:
     api.delete_namespaced_custom_object(GROUP, VERSION, ns, PLURAL, name)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        try:
-            api.get_namespaced_custom_object(GROUP, VERSION, ns, PLURAL, name)
-        except ApiException as e:
-            if e.status == 404:
-                return
-            raise
+        if get_or_none(api.get_namespaced_custom_object, GROUP, VERSION, ns, PLURAL, name) is None:
+            return
         time.sleep(0.5)
     _fail(f"canaryrollout {ns}/{name} was not deleted within 60s (is the operator running?)", EXIT_TIMEOUT)
 
@@ -313,8 +302,8 @@ def _request(action: str) -> click.Command:
         _get(api, namespace, name)
         request_id = f"{action}-{uuid.uuid4().hex[:12]}"
         api.patch_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name, {"metadata": {"annotations": {
-            REQUEST_ANNOTATION: action, REQUEST_ID_ANNOTATION: request_id,
-            REQUEST_BY_ANNOTATION: who or getpass.getuser()}}})
+            names.REQUEST_ANNOTATION: action, names.REQUEST_ID_ANNOTATION: request_id,
+            names.REQUEST_BY_ANNOTATION: who or getpass.getuser()}}})
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             st = _status(_get(api, namespace, name))
@@ -336,7 +325,7 @@ def _request(action: str) -> click.Command:
     return click.command(action)(cmd)
 
 
-for _action in ("abort", "promote", "pause", "resume", "retry"):
+for _action in REQUEST_ACTIONS:
     canary.add_command(_request(_action))
 
 
@@ -351,5 +340,5 @@ def signoff(name: str, who: str, namespace: str | None, kubeconfig: str | None) 
     api = _api(kubeconfig)
     _get(api, namespace, name)
     api.patch_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name,
-                                       {"metadata": {"annotations": {SIGNOFF_ANNOTATION: who}}})
+                                       {"metadata": {"annotations": {names.SIGNOFF_ANNOTATION: who}}})
     click.echo(f"signed off {namespace}/{name}: {who}")

@@ -152,15 +152,15 @@ def rollback_cmd(name: str, namespace: str | None, to_hash: str | None, unpin: b
     from kubernetes import client, config
     from kubernetes.client.exceptions import ApiException
 
+    from rollguard.kube.client import api_client
+
+    api = client.CustomObjectsApi(api_client())
     try:
         kubeconfig = os.environ.get("KUBECONFIG")  # as it is now: the library reads it at import
-        config.load_kube_config(config_file=kubeconfig)  # type: ignore[no-untyped-call]
         current = config.list_kube_config_contexts(config_file=kubeconfig)[1]  # type: ignore[no-untyped-call]
         ns = namespace or current["context"].get("namespace", "default")
     except config.ConfigException:
-        config.load_incluster_config()  # type: ignore[no-untyped-call]
         ns = namespace or Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace").read_text().strip()
-    api = client.CustomObjectsApi()
     try:
         obj: Any = api.get_namespaced_custom_object(GROUP, VERSION, ns, PLURAL, name)
     except ApiException as e:

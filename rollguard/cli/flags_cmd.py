@@ -23,11 +23,12 @@ import yaml
 
 from rollguard import GROUP, VERSION
 from rollguard.flags.evaluate import signoff_verdict
+from rollguard.kube import names
 from rollguard.models.flag import ENVIRONMENT_MAX, ENVIRONMENT_PATTERN, FeatureFlagSpec, Signoff
 
 PLURAL = "featureflags"
-FIELD_MANAGER = "rollguard-cli"
-CHANGED_BY = "rollguard.io/changed-by"
+FIELD_MANAGER = names.CLI_FIELD_MANAGER
+CHANGED_BY = names.CHANGED_BY_ANNOTATION
 EXIT_API, EXIT_USAGE, EXIT_REFUSED = 1, 2, 3
 _DURATION = re.compile(r"^(\d+)([mhdw])$")
 _UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -41,12 +42,13 @@ class Ctx:
 
     def api(self) -> Any:
         if self._api is None:
-            from kubernetes import client, config
+            from kubernetes import client
+
+            from rollguard.kube.client import api_client
             try:
-                config.load_kube_config(config_file=self.kubeconfig, context=self.context)  # type: ignore[no-untyped-call]
+                self._api = client.CustomObjectsApi(api_client(self.kubeconfig, self.context))
             except Exception as e:
                 fail(EXIT_API, f"cannot load kubeconfig ({self.kubeconfig or 'KUBECONFIG / ~/.kube/config'}): {e}")
-            self._api = client.CustomObjectsApi()
         return self._api
 
     @property
@@ -295,7 +297,7 @@ def parse_expires(raw: str | None, now: dt.datetime) -> dt.datetime | None:
 
 
 def read_evidence(path: Path, kind: str | None) -> dict[str, Any]:
-    """The evidence block from a report file: the seed's shadow-run report (``shadow.mismatches``),
+    """The evidence block from a report file: a shadow-run report (``shadow.mismatches``),
     a top-level ``mismatches``, or any other file (Manual evidence: its path is the reference)."""
     try:
         text = path.read_text(encoding="utf-8")

@@ -86,6 +86,14 @@ def _http(method: str, url: str, body: dict[str, Any] | None = None, token: str 
             return int(e.code), raw.decode(errors="replace")
 
 
+def _answers(url: str) -> bool:
+    """Whether something answers 200 at ``url`` yet."""
+    try:
+        return _http("GET", url, timeout=2.0)[0] == 200
+    except OSError:
+        return False
+
+
 class Demo:
     """The whole demo: ``run()`` starts everything, runs both rollouts and returns a :class:`DemoResult`."""
 
@@ -413,6 +421,9 @@ class Demo:
                 self.show("get", "pods", "-n", NAMESPACE, "-L", TRACK_LABEL)
                 shown_pods = True
             if misbehave_at is not None and not misbehaving and (st.get("canaryWeight") or 0) >= misbehave_at:
+                # kwok reports a pod Ready before its process listens (no readiness probe runs)
+                self._wait(lambda: all(_answers(f"http://{ip}:{m.PORT}/healthz") for ip in self._canary_pods()),
+                           "the canary pods to answer", 60)
                 for ip in self._canary_pods():
                     _http("POST", f"http://{ip}:{m.PORT}/control", {"error_rate": 0.2})
                 misbehaving = True

@@ -7,7 +7,8 @@ Pure functions only (no Kubernetes client here): ``evaluate`` for one flag in on
 from rollguard.flags.evaluate import EnvValue, SignoffVerdict, default_env_var, evaluate, signoff_verdict
 from rollguard.flags.plan import DeploymentObs, NamespacePlan, configmap_name, plan_namespace
 from rollguard.flags.render import render_flagd, render_flags
-from rollguard.flags.status import Event, build_status
+from rollguard.flags.status import build_status
+from rollguard.models.common import Event
 
 __all__ = [
     "DeploymentObs", "EnvValue", "Event", "NamespacePlan", "SignoffVerdict", "build_status", "configmap_name",

@@ -16,13 +16,11 @@ from dataclasses import dataclass, field
 
 from rollguard.flags.evaluate import SignoffVerdict, evaluate, flag_environments, signoff_verdict
 from rollguard.flags.render import FLAGD_FILE, FLAGS_FILE, Evaluated, dumps, render_flagd, render_flags
+from rollguard.kube.names import FLAGS_CONFIG_MAP_PREFIX as CONFIGMAP_PREFIX
+from rollguard.kube.names import flags_config_map as configmap_name
 from rollguard.models.flag import FeatureFlag
 
-CONFIGMAP_PREFIX = "rollguard-flags-"
-
-
-def configmap_name(environment: str) -> str:
-    return CONFIGMAP_PREFIX + environment
+__all__ = ["CONFIGMAP_PREFIX", "DeploymentObs", "FlagPlan", "NamespacePlan", "configmap_name", "plan_namespace"]
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,7 @@ def flag_entry(e: Evaluated) -> dict[str, Any]:
     spec = e.flag.spec
     entry: dict[str, Any] = {
         "value": e.value.value,
-        "enabled": e.value.value is True,  # the seed's `.flags.<name>.enabled`
+        "enabled": e.value.value is True,  # readers that only know on/off read `.flags.<name>.enabled`
         "type": spec.type,
         "default": spec.default_value,
         "desired": e.value.desired,
@@ -97,7 +97,9 @@ def dumps(doc: dict[str, Any]) -> str:
     return json.dumps(doc, indent=2, sort_keys=True) + "\n"
 
 
-def content_hash(files: dict[str, str]) -> str:
+def files_digest(files: dict[str, str]) -> str:
+    """A short digest of a flags ConfigMap's files (16 hex characters), written as an annotation so
+    a change is visible at a glance. Not a catalog version's ``content_hash``: that names a version."""
     h = hashlib.sha256()
     for name in sorted(files):
         h.update(name.encode() + b"\0" + files[name].encode() + b"\0")

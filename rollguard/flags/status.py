@@ -7,19 +7,11 @@ operator that re-reconciles an unchanged flag records nothing new and emits noth
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
 from typing import Literal
 
 from rollguard.flags.plan import FlagPlan, configmap_name
-from rollguard.models.common import Condition, set_condition
+from rollguard.models.common import Condition, Event, set_condition
 from rollguard.models.flag import HISTORY_MAX, EnvironmentStatus, FeatureFlagStatus, HistoryEntry, SignoffStatus
-
-
-@dataclass(frozen=True)
-class Event:
-    type: Literal["Normal", "Warning"]
-    reason: str
-    message: str
 
 
 def _b(v: bool) -> str:

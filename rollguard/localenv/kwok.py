@@ -116,7 +116,7 @@ def pod_stages() -> list[dict[str, Any]]:
               {"statusTemplate": _terminated_status("Succeeded", "0", "Completed")}),
         stage("pod-fail", [_NOT_DELETED, _RUNNING, _RUNS_TO_COMPLETION, {"key": _EXIT_CODE, "operator": "Exists"}],
               {"statusTemplate": _terminated_status(
-                  "Failed", '{{ index .metadata.annotations "' + EXIT_CODE_ANNOTATION + '" }}', "Error")}),
+                  "Failed", '{{ index $.metadata.annotations "' + EXIT_CODE_ANNOTATION + '" }}', "Error")}),
         stage("pod-delete", [{"key": ".metadata.deletionTimestamp", "operator": "Exists"}],
               {"finalizers": {"empty": True}, "delete": True}),
     ]

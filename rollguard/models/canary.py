@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import re
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import Field, model_validator
 
@@ -19,10 +19,6 @@ from rollguard.models.common import Condition, K8sModel
 
 KIND = "CanaryRollout"
 PLURAL = "canaryrollouts"
-# On the canary copy of a target Deployment (and the rollout's other canary objects): the
-# FailureCatalog and FeatureFlag controllers leave objects with this label alone, so the canary
-# keeps the catalog version and flag files its rollout gave it.
-CANARY_OF_LABEL = "rollguard.io/canary-of"
 
 DURATION_PATTERN = r"^([0-9]+(ms|s|m|h))+$"
 NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
@@ -40,6 +36,13 @@ def parse_duration(text: str) -> float:
 
 Phase = Literal["Pending", "Blocked", "Initializing", "Progressing", "Paused", "Promoting",
                 "Succeeded", "RollingBack", "RolledBack", "Failed"]
+# Phases a rollout stays in until a manual request starts it again.
+TERMINAL_PHASES: frozenset[Phase] = frozenset({"Succeeded", "RolledBack"})
+# Phases in which the canary runs and takes traffic (analysis runs, its flags file is kept current).
+LIVE_PHASES: frozenset[Phase] = frozenset({"Progressing", "Paused"})
+# What a user may ask of a running rollout (annotation rollguard.io/request, or the CLI).
+RequestAction = Literal["abort", "promote", "pause", "resume", "retry"]
+REQUEST_ACTIONS: tuple[RequestAction, ...] = get_args(RequestAction)
 Verdict = Literal["pass", "breach", "inconclusive"]
 Profile = Literal["conservative", "moderate", "permissive"]
 
@@ -317,7 +320,7 @@ class Report(K8sModel):
 
 
 class ManualAction(K8sModel):
-    action: Literal["abort", "promote", "pause", "resume", "retry"]
+    action: RequestAction
     request_id: str
     at: dt.datetime
     accepted: bool

@@ -1,9 +1,9 @@
-"""Pieces every resource shares: model config, status conditions (Kubernetes API conventions)."""
+"""Pieces every resource shares: model config, status conditions (Kubernetes API conventions), Events."""
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
@@ -47,3 +47,16 @@ def set_condition(conditions: list[Condition], new: Condition) -> list[Condition
     if not found:
         out.append(new)
     return out
+
+
+class Event(NamedTuple):
+    """One Kubernetes Event a controller posts about the object it reconciles (or another of its
+    kind). A planner returns them; the kopf handler posts them (``rollguard.operator.events``)."""
+
+    type: Literal["Normal", "Warning"]
+    reason: str  # UpperCamelCase, e.g. VersionMounted
+    message: str
+
+    def describe(self) -> str:
+        """One line for logs and action lists."""
+        return f"event {self.type} {self.reason}: {self.message}"

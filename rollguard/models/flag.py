@@ -37,7 +37,7 @@ StrictInt = Annotated[int, Strict()]
 
 
 class SignoffEvidence(K8sModel):
-    """What the approval rests on, e.g. the seed's 24h shadow run with its mismatch count."""
+    """What the approval rests on, e.g. a 24 h shadow run with its mismatch count."""
 
     kind: EvidenceKind
     mismatches: StrictInt | None = Field(default=None, ge=0)

@@ -1,4 +1,4 @@
-"""Prometheus counters of the catalog matcher (names from the seed runbooks).
+"""Prometheus counters of the catalog matcher (names listed in ``rollguard.metrics_catalog``).
 
 Label cardinality is bounded by the catalog: ``error_code`` and ``category`` only ever take
 values of a catalog entry (at most 500 per catalog); an unrecognised code or message is

@@ -347,7 +347,6 @@ def test_restart_resumes_from_a_half_done_update(kubectl: Kubectl, kubeconfig: P
     v2 = catalog(version="2", entries=[entry(suggestion="v2")], targets=targets)
     kubectl.apply(v2, namespace=ns)
     monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
-    kube._api_client.cache_clear()
     owner = get(kubectl, ns, "failurecatalog", "cat")
     full = hash_of(v2)
     kube.create_config_map(ns, "cat", owner, f"cat-{full[:10]}", full,

@@ -7,7 +7,7 @@ import json
 import math
 
 from rollguard.models.canary import MetricStatus
-from rollguard.operator.canary.shell import finite
+from rollguard.operator.canary.reconciler import finite
 
 
 def test_an_infinite_delta_is_written_as_absent() -> None:

@@ -1,0 +1,184 @@
+"""Typed shapes of the Kubernetes objects rollguard reads, and pure edits of a pod template.
+
+The TypedDicts name the parts of Deployment, Service, Ingress and HTTPRoute JSON the code
+reads (``total=False``: the apiserver omits empty fields); everything else passes through
+untouched. The edit functions work in place on a pod template's JSON and leave it as the
+apiserver would store it (no empty lists), so "edited" and "as read" compare equal when nothing
+changed.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypedDict
+
+
+class ObjectMeta(TypedDict, total=False):
+    name: str
+    namespace: str
+    uid: str
+    labels: dict[str, str]
+    annotations: dict[str, str]
+    ownerReferences: list[dict[str, Any]]
+    resourceVersion: str
+
+
+class EnvVar(TypedDict, total=False):
+    name: str
+    value: str
+
+
+class VolumeMount(TypedDict, total=False):
+    name: str
+    mountPath: str
+    readOnly: bool
+
+
+class Container(TypedDict, total=False):
+    name: str
+    image: str
+    env: list[EnvVar]
+    volumeMounts: list[VolumeMount]
+
+
+class ConfigMapSource(TypedDict, total=False):
+    name: str
+    optional: bool
+
+
+class Volume(TypedDict, total=False):
+    name: str
+    configMap: ConfigMapSource
+
+
+class PodSpec(TypedDict, total=False):
+    containers: list[Container]
+    volumes: list[Volume]
+
+
+class PodTemplate(TypedDict, total=False):
+    metadata: ObjectMeta
+    spec: PodSpec
+
+
+class LabelSelector(TypedDict, total=False):
+    matchLabels: dict[str, str]
+
+
+class DeploymentSpec(TypedDict, total=False):
+    replicas: int
+    selector: LabelSelector
+    template: PodTemplate
+
+
+class DeploymentStatus(TypedDict, total=False):
+    availableReplicas: int
+    replicas: int
+
+
+class Deployment(TypedDict, total=False):
+    apiVersion: str
+    kind: str
+    metadata: ObjectMeta
+    spec: DeploymentSpec
+    status: DeploymentStatus
+
+
+class ServicePort(TypedDict, total=False):
+    name: str
+    port: int
+    targetPort: int | str
+    nodePort: int
+
+
+class ServiceSpec(TypedDict, total=False):
+    selector: dict[str, str]
+    ports: list[ServicePort]
+
+
+class Service(TypedDict, total=False):
+    apiVersion: str
+    kind: str
+    metadata: ObjectMeta
+    spec: ServiceSpec
+
+
+class IngressServiceBackend(TypedDict, total=False):
+    name: str
+    port: dict[str, Any]
+
+
+class IngressBackend(TypedDict, total=False):
+    service: IngressServiceBackend
+
+
+class Ingress(TypedDict, total=False):
+    apiVersion: str
+    kind: str
+    metadata: ObjectMeta
+    spec: dict[str, Any]  # rules[].http.paths[].backend and defaultBackend: IngressBackend
+
+
+class BackendRef(TypedDict, total=False):
+    name: str
+    kind: str
+    group: str
+    port: int
+    weight: int
+
+
+class HTTPRouteRule(TypedDict, total=False):
+    backendRefs: list[BackendRef]
+
+
+class HTTPRouteSpec(TypedDict, total=False):
+    rules: list[HTTPRouteRule]
+
+
+class HTTPRoute(TypedDict, total=False):
+    apiVersion: str
+    kind: str
+    metadata: ObjectMeta
+    spec: HTTPRouteSpec
+
+
+# ------------------------------------------------------------------ pod template edits
+
+def containers(template: PodTemplate) -> list[Container]:
+    """The template's containers (the list is created when absent, so edits stick)."""
+    return template.setdefault("spec", {}).setdefault("containers", [])
+
+
+def volume(template: PodTemplate, name: str) -> Volume | None:
+    """A copy of volume ``name``, or None."""
+    for v in (template.get("spec") or {}).get("volumes") or []:
+        if v.get("name") == name:
+            return Volume(**v)
+    return None
+
+
+def set_env(container: Container, name: str, value: str | None) -> None:
+    """Set env var ``name`` to ``value``; None removes it."""
+    env = [e for e in container.get("env") or [] if e.get("name") != name]
+    if value is not None:
+        env.append({"name": name, "value": value})
+    if env:
+        container["env"] = env
+    else:
+        container.pop("env", None)  # the apiserver stores no empty list either: templates compare equal
+
+
+def set_config_map_volume(template: PodTemplate, name: str, config_map: str, mount_path: str | None) -> None:
+    """Point volume ``name`` at ``config_map``; add it (and a read-only mount in every container at
+    ``mount_path``) when the template does not have it yet."""
+    spec = template.setdefault("spec", {})
+    volumes = spec.setdefault("volumes", [])
+    for v in volumes:
+        if v.get("name") == name:
+            v["configMap"] = {**(v.get("configMap") or {}), "name": config_map}
+            return
+    volumes.append({"name": name, "configMap": {"name": config_map, "optional": True}})
+    if mount_path is not None:
+        for c in containers(template):
+            mounts = c.setdefault("volumeMounts", [])
+            if not any(m.get("mountPath") == mount_path for m in mounts):
+                mounts.append({"name": name, "mountPath": mount_path, "readOnly": True})
