@@ -20,8 +20,9 @@ It does what a real backend built on rollguard does, on a small scale:
   ``nova_cost_refused_total`` (plus the SDK's own);
 - ``POST /control`` makes it misbehave: ``{"error_rate": 0.4}`` (non-retryable errors),
   ``{"golden_mismatch_rate": 0.1}``; ``GET /control`` shows its state;
-- on SIGTERM it flushes its reporter and prints one last line, ``FINAL {json state}``, so what
-  a deleted pod reported can still be read from its log.
+- it prints ``SERVING on HOST:PORT`` once it listens, and on SIGTERM it flushes its reporter
+  and prints one last line, ``FINAL {json state}``, so what a deleted pod reported can still be
+  read from its log.
 
     python -m rollguard.demo.backend --host $(POD_IP) --port 8000 \\
         --failures-url http://127.0.0.1:8000 --spool /var/lib/agent-runtime/spool.db
@@ -272,6 +273,8 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, on_term)
     server = ThreadingHTTPServer((args.host, args.port), make_handler(rt))
     server.daemon_threads = True
+    # What the demo reads from a deleted pod's log: a pod that never printed this never served.
+    print(f"SERVING on {args.host}:{args.port}", flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:

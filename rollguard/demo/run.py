@@ -500,6 +500,8 @@ class Demo:
                 continue
             log_text = (gone.directory / f"{gone.container}.log").read_text(errors="replace")
             final = [line for line in log_text.splitlines() if line.startswith("FINAL ")]
+            if not final and "SERVING on " not in log_text:
+                continue  # deleted before it listened (a rollout replaced it at once): it served nothing
             if not final:
                 raise RuntimeError(f"pod {gone.key} ended without its FINAL line; see {gone.directory}")
             state = json.loads(final[-1][len("FINAL "):])
