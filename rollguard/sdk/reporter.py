@@ -11,9 +11,9 @@ the spool in order with POST /api/v1/failures/batch. So:
 - an event is made to fit the service's limits before it is spooled (`rollguard.sdk.limits`:
   text cleaned and clipped, an oversized or non-JSON context replaced by a marker and a
   preview, logged), so the service never refuses it for its shape;
-- each HTTP attempt is bounded by ``timeout`` (seed: 2 s); after ``breaker_threshold``
-  consecutive failures (seed: 5) the circuit opens and the sender pauses, 0.25 s at first,
-  doubling on every failed probe up to ``breaker_reset`` (5 s). The seed's fixed 60 s pause
+- each HTTP attempt is bounded by ``timeout`` (default 2 s); after ``breaker_threshold``
+  consecutive failures (default 5) the circuit opens and the sender pauses, 0.25 s at first,
+  doubling on every failed probe up to ``breaker_reset`` (5 s). A fixed 60 s pause
   protected callers that waited on the API; here no caller does, so a short pause costs only
   a probe, and the spool starts to drain within ``breaker_reset`` of the service's return.
   A 503 or 429 with ``Retry-After`` sets the pause (at most ``MAX_RETRY_AFTER``);

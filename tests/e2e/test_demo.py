@@ -1,5 +1,5 @@
-"""The demo's scenarios as assertions: the same orchestrator `make demo` runs, on a control plane,
-Prometheus, PostgreSQL, failures API, operator and backend tracks of its own."""
+"""The demo's scenarios as assertions: the same orchestrator `make demo` runs, on a local cluster,
+Prometheus, PostgreSQL, failures API, operator and backend pods of its own."""
 
 from __future__ import annotations
 
@@ -38,8 +38,11 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> Run:
         raise
     finally:
         pids = [p.pid for p in demo.procs.values()]
+        if demo.runner is not None:
+            pids += list(demo.runner.processes().values())
         if demo.cp is not None and demo.cp.state is not None:
-            pids += [demo.cp.state.etcd_pid, demo.cp.state.apiserver_pid, demo.cp.state.kcm_pid]
+            st = demo.cp.state
+            pids += [st.etcd_pid, st.apiserver_pid, st.kcm_pid, st.scheduler_pid, st.kwok_pid]
         demo.stop()
     return result, demo, pids, lines
 
@@ -88,6 +91,15 @@ def test_the_failures_api_counts_what_the_canary_produced(demo_run: Run) -> None
     assert result.stats["total"] == sum(canary.values()) + sum(stable.values())
     # retried transient errors were reported as recovered
     assert result.stats["recovery_succeeded"] > 0
+
+
+def test_the_transcript_shows_the_pods_on_kwok_nodes(demo_run: Run) -> None:
+    _, _, _, lines = demo_run
+    text = "\n".join(lines)
+    assert "kwok-node-0   Ready" in text
+    pod_lines = [line for line in text.splitlines() if line.startswith(("agent-runtime-", "failures-api-"))]
+    assert any(" canary" in line for line in pod_lines if line.startswith("agent-runtime-canary-")), pod_lines
+    assert any("127.10." in line for line in pod_lines), pod_lines  # -o wide: loopback pod addresses
 
 
 def test_the_demo_cleans_up_after_itself(demo_run: Run) -> None:
