@@ -8,8 +8,6 @@ constants and string functions; no imports, so the SDK and the model may read it
 
 from __future__ import annotations
 
-GROUP = "rollguard.io"
-
 # ---------------------------------------------------------------- canary objects
 # On both sides of a comparison: rollguard sets it itself, so one PromQL template selects either side.
 TRACK_LABEL = "rollguard.io/track"
