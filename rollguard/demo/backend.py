@@ -120,7 +120,7 @@ class Runtime:
             "golden_mismatch_rate": self.golden_mismatch_rate,
             "flags": {CATALOG_FLAG: is_flag_enabled(CATALOG_FLAG), COST_FLAG: is_flag_enabled(COST_FLAG)},
             "env": {k: v for k, v in os.environ.items() if k.startswith("AOS_FEATURE_")},
-            "reported": dict(self.reported), "spool_pending": len(self.reporter.spool),
+            "reported": dict(self.reported), "spool_pending": self.reporter.spool.pending,
         }
 
     def matcher(self) -> Matcher:
@@ -280,8 +280,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         pass
     finally:
-        reporter.close(flush_timeout=5.0)
-        print("FINAL " + json.dumps(rt.state()), flush=True)
+        reporter.flush(5.0)
+        final = rt.state()  # after the flush: what is still pending now is lost with the pod
+        reporter.close()
+        print("FINAL " + json.dumps(final), flush=True)
     return 0
 
 
