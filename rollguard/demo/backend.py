@@ -272,7 +272,10 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, on_term)
     server = ThreadingHTTPServer((args.host, args.port), make_handler(rt))
-    server.daemon_threads = True
+    # Requests in flight finish before the reporter's last flush (server_close joins them), so
+    # every failure a request counted is in the spool that the flush empties.
+    server.daemon_threads = False
+    server.block_on_close = True
     # What the demo reads from a deleted pod's log: a pod that never printed this never served.
     print(f"SERVING on {args.host}:{args.port}", flush=True)
     try:
@@ -280,6 +283,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         pass
     finally:
+        server.server_close()
         reporter.flush(5.0)
         final = rt.state()  # after the flush: what is still pending now is lost with the pod
         reporter.close()
