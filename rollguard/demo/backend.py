@@ -101,6 +101,32 @@ class Runtime:
         self.reported: Counter[str] = Counter()
         self._matcher: Matcher | None = None
         self._lock = threading.Lock()
+        self._in_flight = 0
+        self._draining = False
+
+    # -- shutdown ---------------------------------------------------------------------------
+    def begin_run(self) -> bool:
+        """Count a run in flight; False once draining (the run is refused)."""
+        with self._lock:
+            if self._draining:
+                return False
+            self._in_flight += 1
+            return True
+
+    def end_run(self) -> None:
+        with self._lock:
+            self._in_flight -= 1
+
+    def drain(self, timeout: float) -> None:
+        """Refuse new runs and wait (at most ``timeout`` s) for the ones in flight."""
+        with self._lock:
+            self._draining = True
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                if self._in_flight == 0:
+                    return
+            time.sleep(0.02)
 
     # -- knobs ------------------------------------------------------------------------------
     def control(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -232,8 +258,14 @@ def make_handler(rt: Runtime) -> type[BaseHTTPRequestHandler]:
                 self._send(404, b'{"error": "not found"}')
                 return
             t0 = time.perf_counter()
-            code, out = rt.run(str(body.get("run_id") or f"run-{random.getrandbits(40):x}"),
-                               int(body.get("tokens") or 1000))
+            if not rt.begin_run():
+                self._send(503, b'{"error": "shutting down"}')
+                return
+            try:
+                code, out = rt.run(str(body.get("run_id") or f"run-{random.getrandbits(40):x}"),
+                                   int(body.get("tokens") or 1000))
+            finally:
+                rt.end_run()
             REQUEST_SECONDS.observe(time.perf_counter() - t0)
             REQUESTS.labels(str(code)).inc()
             RUNS.labels({200: "succeeded", 402: "refused"}.get(code, "failed")).inc()
@@ -272,10 +304,7 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, on_term)
     server = ThreadingHTTPServer((args.host, args.port), make_handler(rt))
-    # Requests in flight finish before the reporter's last flush (server_close joins them), so
-    # every failure a request counted is in the spool that the flush empties.
-    server.daemon_threads = False
-    server.block_on_close = True
+    server.daemon_threads = True
     # What the demo reads from a deleted pod's log: a pod that never printed this never served.
     print(f"SERVING on {args.host}:{args.port}", flush=True)
     try:
@@ -283,7 +312,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         pass
     finally:
-        server.server_close()
+        # Runs in flight finish before the reporter's last flush, so every failure a run counted
+        # is in the spool the flush empties (kept-alive scrape connections are not waited for).
+        rt.drain(5.0)
         reporter.flush(5.0)
         final = rt.state()  # after the flush: what is still pending now is lost with the pod
         reporter.close()
