@@ -117,7 +117,9 @@ class Demo:
         self.sent: dict[str, Counter[str]] = {t: Counter() for t in TRACKS}
         self.weights: dict[str, list[int]] = {}  # rollout -> Ingress canary weights the load generator used
         self._stop = threading.Event()
+        self._load_stop = threading.Event()  # the load generator only
         self._threads: list[threading.Thread] = []
+        self._loadgens: list[threading.Thread] = []
         self._core: Any = None
         self._apps: Any = None
         self._net: Any = None
@@ -228,6 +230,8 @@ class Demo:
             th = threading.Thread(target=target, daemon=True)
             th.start()
             self._threads.append(th)
+            if target == self._loadgen:
+                self._loadgens.append(th)
         self.say(f"load generator: ~{self.rps:.0f} runs/s; {INTERNAL_SHARE:.0%} in-cluster (Service -> stable), "
                  "the rest through the Ingress, split by its canary weight")
 
@@ -364,7 +368,7 @@ class Demo:
     # ------------------------------------------------------------------ load generator
     def _loadgen(self) -> None:
         period = 2.0 / self.rps  # two generator threads
-        while not self._stop.is_set():
+        while not self._stop.is_set() and not self._load_stop.is_set():
             t0 = time.monotonic()
             # A quarter of the runs come from in-cluster callers through the Service, which selects
             # only the stable pods; the rest come through the Ingress, split by the canary weight.
@@ -382,7 +386,7 @@ class Demo:
                     code, _ = _http("POST", f"http://{random.choice(endpoints)}/run",
                                     {"run_id": f"run-{random.getrandbits(32):08x}", "tokens": tokens})
                     self.sent[track][str(code)] += 1
-            self._stop.wait(max(0.0, period - (time.monotonic() - t0)))
+            self._load_stop.wait(max(0.0, period - (time.monotonic() - t0)))
 
     def _canary_pods(self) -> list[str]:
         return self._ready_pods({"app": CANARY})
@@ -482,6 +486,10 @@ class Demo:
 
     # ------------------------------------------------------------------ the failures recorded
     def failures(self) -> tuple[dict[str, Any], dict[str, dict[str, int]]]:
+        # The load stops first: counts read from the pods and from the API must cover the same runs.
+        self._load_stop.set()
+        for th in self._loadgens:
+            th.join(10)
         # Every pod's SDK spool must be empty: then the API has every failure the pods reported.
         # Pods deleted during the run (the canary's, the stable's replaced by a rollout) told
         # what they reported in their last log line.
@@ -551,6 +559,7 @@ class Demo:
 
     def stop(self) -> None:
         self._stop.set()
+        self._load_stop.set()
         for th in self._threads:
             th.join(5)
         # backends first (their SDK flushes), the operator before the control plane
