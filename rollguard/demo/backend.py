@@ -147,6 +147,7 @@ class Runtime:
             "flags": {CATALOG_FLAG: is_flag_enabled(CATALOG_FLAG), COST_FLAG: is_flag_enabled(COST_FLAG)},
             "env": {k: v for k, v in os.environ.items() if k.startswith("AOS_FEATURE_")},
             "reported": dict(self.reported), "spool_pending": self.reporter.spool.pending,
+            "spool_rejected": len(self.reporter.spool.rejected()),
         }
 
     def matcher(self) -> Matcher:

@@ -109,6 +109,7 @@ class Demo:
         self.pg: Any = None
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self.api_url = ""
+        self.rejected = 0  # failures the service refused, set aside in the pods' spools
         self.write_token = self.read_token = ""
         self.weight = 0
         # what the ingress controller routes to: Service name -> ready endpoints (ip:port)
@@ -503,6 +504,7 @@ class Demo:
         for ip in live:
             state = _http("GET", f"http://{ip}:{m.PORT}/control")[1]
             reported[state["track"]].update(state["reported"])
+            self.rejected += int(state.get("spool_rejected") or 0)
         for gone in self.runner.finished:
             if gone.labels.get("app") not in (m.TARGET, CANARY):
                 continue
@@ -516,6 +518,7 @@ class Demo:
             if state["spool_pending"]:
                 raise RuntimeError(f"pod {gone.key} ended with {state['spool_pending']} failures not delivered")
             reported[state["track"]].update(state["reported"])
+            self.rejected += int(state.get("spool_rejected") or 0)
         code, stats = _http("GET", f"{self.api_url}/api/v1/failures/stats?since_hours=1", token=self.read_token)
         if code != 200:
             raise RuntimeError(f"stats: HTTP {code}: {stats}")

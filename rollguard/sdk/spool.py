@@ -181,7 +181,8 @@ class Spool:
             self._r.execute("PRAGMA wal_checkpoint(PASSIVE)")
         n = self._count()
         with self._nlock:
-            self._pending = n
+            # the buffered items are pending too: the writer has not put them in the table yet
+            self._pending = n + len(self._buffer)
 
     def __len__(self) -> int:
         """Items waiting, counted in the table (milliseconds at tens of thousands: not for a hot

@@ -78,7 +78,7 @@ def test_the_second_rollout_is_rolled_back_on_error_rate(demo_run: Run) -> None:
 
 
 def test_the_failures_api_counts_what_the_canary_produced(demo_run: Run) -> None:
-    result, _, _, _ = demo_run
+    result, demo, _, _ = demo_run
     by_code = {c["error_code"]: c["count"] for c in result.stats["by_code"]}
     canary, stable = result.reported["canary"], result.reported["stable"]
     for code in BROKEN_CODES:
@@ -88,7 +88,8 @@ def test_the_failures_api_counts_what_the_canary_produced(demo_run: Run) -> None
         assert by_code.get(code, 0) == canary.get(code, 0), (code, by_code, canary)
     assert by_code.get("BUDGET_EXCEEDED", 0) == canary.get("BUDGET_EXCEEDED", 0)
     # every failure either track reported is stored, once
-    assert result.stats["total"] == sum(canary.values()) + sum(stable.values())
+    assert result.stats["total"] == sum(canary.values()) + sum(stable.values()), \
+        f"{demo.rejected} failures the service refused (set aside in the pods' spools)"
     # retried transient errors were reported as recovered
     assert result.stats["recovery_succeeded"] > 0
 
