@@ -99,10 +99,13 @@ class Spool:
             return False
         body = json.dumps(item, separators=(",", ":"), allow_nan=False)
         if self._writer is not None:
-            self._buffer.append((body, kind))
-        else:
-            with self._wlock:
-                self._w.execute("INSERT INTO events (body, kind) VALUES (?, ?)", (body, kind))
+            # buffered and counted at once: `maintain` recounts under this lock
+            with self._nlock:
+                self._buffer.append((body, kind))
+                self._pending += 1
+            return True
+        with self._wlock:
+            self._w.execute("INSERT INTO events (body, kind) VALUES (?, ?)", (body, kind))
         with self._nlock:
             self._pending += 1
         return True
@@ -179,15 +182,16 @@ class Spool:
         pending count (other processes may share the file). The sender calls it now and then."""
         with self._rlock:
             self._r.execute("PRAGMA wal_checkpoint(PASSIVE)")
-        n = self._count()
-        with self._nlock:
-            # the buffered items are pending too: the writer has not put them in the table yet
-            self._pending = n + len(self._buffer)
+        # Under the writer's lock no batch is between the buffer and the table, and under the
+        # count's lock no append is between the buffer and the count: table + buffer is exact.
+        with self._wlock, self._nlock:
+            self._pending = self._count() + len(self._buffer)
 
     def __len__(self) -> int:
         """Items waiting, counted in the table (milliseconds at tens of thousands: not for a hot
         path), plus those still buffered."""
-        return self._count() + len(self._buffer)
+        with self._wlock:  # no batch between the buffer and the table while counting
+            return self._count() + len(self._buffer)
 
     def rejected(self) -> list[tuple[dict[str, Any], str]]:
         """The items set aside, oldest first, with the service's reason."""
