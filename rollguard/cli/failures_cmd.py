@@ -90,17 +90,17 @@ def prune(database_url: str | None, older_than: str, batch_size: int, tenant: st
               help="Share of events that no catalog entry matches.")
 @click.option("--spread-hours", default=12.0, show_default=True, type=click.FloatRange(0, 24 * 365),
               help="Spread occurrence times over this many past hours.")
-@click.option("--seed", default=42, show_default=True, help="Random seed (same seed, same events).")
+@click.option("--seed", "random_seed", default=42, show_default=True, help="Random seed (same seed, same events).")
 @click.option("--api-url", default=None, help="Send through the API (POST /batch) instead of to the database.")
 @click.option("--token", envvar="ROLLGUARD_FAILURES_TOKEN", default=None, help="API token (with --api-url).")
 @click.option("--validate", is_flag=True,
               help="Check every event got the code the default catalog gives it and was stored once.")
-def synth(database_url: str | None, count: int, tenant: str, unmatched_ratio: float, spread_hours: float, seed: int,
-          api_url: str | None, token: str | None, validate: bool) -> None:
+def synth(database_url: str | None, count: int, tenant: str, unmatched_ratio: float, spread_hours: float,
+          random_seed: int, api_url: str | None, token: str | None, validate: bool) -> None:
     """Generate synthetic failure events (demos, load, validation)."""
     from rollguard.failures.synth import SynthSpec, events
 
-    spec = SynthSpec(count=count, unmatched_ratio=unmatched_ratio, spread_hours=spread_hours, seed=seed)
+    spec = SynthSpec(count=count, unmatched_ratio=unmatched_ratio, spread_hours=spread_hours, seed=random_seed)
     all_events = list(events(spec))
     if api_url:
         if not token:

@@ -1,4 +1,4 @@
-"""Synthetic failure events (the seeds' generate_synthetic_failures.py): catalog hits through
+"""Synthetic failure events: catalog hits through
 codes, aliases and message patterns, plus unmatched messages built from a few templates so
 that the aggregation job has patterns to find."""
 
@@ -31,7 +31,7 @@ class SynthSpec:
     unmatched_ratio: float = 0.2
     spread_hours: float = 12.0
     runs: int = 50
-    seed: int = 42
+    seed: int = 42  # of the random generator: the same seed gives the same events
 
 
 # Message-only hits: what the libraries really print, one per code that has one here
