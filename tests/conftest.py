@@ -112,30 +112,27 @@ def pod_runner(control_plane: ControlPlane, tmp_path_factory: pytest.TempPathFac
         runner.stop()
 
 
-def _pod_prometheus(control_plane: ControlPlane, workdir: Path, interval: str) -> Prometheus:
-    return Prometheus(workdir, scrape_interval=interval, kubernetes=control_plane.prometheus_api(),
-                      pod_monitors=[backend_podmonitor()])
+def _pod_prometheus(control_plane: ControlPlane, factory: pytest.TempPathFactory,
+                    interval: str) -> Iterator[Prometheus]:
+    """A Prometheus finding pods through the API with the chart's backend PodMonitor, scraping
+    every ``interval``; started for the session, stopped at its end."""
+    prom = Prometheus(factory.mktemp(f"prometheus-{interval}"), scrape_interval=interval,
+                      kubernetes=control_plane.prometheus_api(), pod_monitors=[backend_podmonitor()])
+    prom.start()
+    try:
+        yield prom
+    finally:
+        prom.stop()
 
 
 @pytest.fixture(scope="session")
 def pod_prometheus_5s(control_plane: ControlPlane, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prometheus]:
-    prom = _pod_prometheus(control_plane, tmp_path_factory.mktemp("prometheus-5s"), "5s")
-    prom.start()
-    try:
-        yield prom
-    finally:
-        prom.stop()
+    yield from _pod_prometheus(control_plane, tmp_path_factory, "5s")
 
 
 @pytest.fixture(scope="session")
-def pod_prometheus_15s(control_plane: ControlPlane,
-                       tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prometheus]:
-    prom = _pod_prometheus(control_plane, tmp_path_factory.mktemp("prometheus-15s"), "15s")
-    prom.start()
-    try:
-        yield prom
-    finally:
-        prom.stop()
+def pod_prometheus_15s(control_plane: ControlPlane, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prometheus]:
+    yield from _pod_prometheus(control_plane, tmp_path_factory, "15s")
 
 
 __all__ = ["eventually"]
