@@ -26,10 +26,11 @@ import time
 import urllib.request
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import yaml
 
-from rollguard.localenv import _proc, kwok
+from rollguard.localenv import _proc, kwok, podnet
 from rollguard.localenv.certs import CertificateAuthority, service_account_key
 from rollguard.localenv.prometheus import KubernetesAPI, Prometheus, backend_podmonitor
 
@@ -79,6 +80,7 @@ class State:
     kcm_pid: int = 0
     scheduler_pid: int = 0
     kwok_pid: int = 0
+    pod_net: int = kwok.DEFAULT_POD_NET  # pods get 127.<pod_net>.<node>.<n> (rollguard.localenv.podnet)
     started_seconds: float = 0.0
     extra: dict[str, str] = field(default_factory=dict)
 
@@ -91,6 +93,7 @@ class ControlPlane:
         self.bin_dir = bin_dir
         self.state: State | None = None
         self._procs: list[subprocess.Popen[bytes]] = []
+        self.pod_net = kwok.DEFAULT_POD_NET
 
     # -- paths -------------------------------------------------------------------------------
     @property
@@ -127,6 +130,9 @@ class ControlPlane:
         sa_key = service_account_key(pki / "sa.key")
 
         etcd_port, etcd_peer, api_port, kcm_port, sched_port, kwok_port = (_proc.free_port() for _ in range(6))
+        # Claimed for this process now, and for the cluster's own processes once they run (an
+        # `up` cluster outlives the command that started it).
+        self.pod_net = podnet.claim()
         logs = self.workdir / "logs"
 
         etcd = _proc.start([
@@ -201,14 +207,16 @@ class ControlPlane:
         kwok_kubeconfig = self.workdir / "kwok.kubeconfig"
         _write_kubeconfig(kwok_kubeconfig, server, ca.pair.cert, kwok_id.cert, kwok_id.key, user="system:kwok")
         kwok_proc = _proc.start(kwok.command(self._bin("kwok"), kwok_kubeconfig,
-                                             kwok.write_config(self.workdir / "kwok.yaml"), kwok_port),
+                                             kwok.write_config(self.workdir / "kwok.yaml"), kwok_port,
+                                             net=self.pod_net),
                                 logs / "kwok.log")
         self._procs.append(kwok_proc)
 
         self.state = State(workdir=str(self.workdir), bin_dir=str(self.bin_dir), server=server,
                            kubeconfig=str(self.kubeconfig), etcd_pid=etcd.pid, apiserver_pid=apiserver.pid,
                            kcm_pid=controller_manager.pid, scheduler_pid=kube_scheduler.pid,
-                           kwok_pid=kwok_proc.pid)
+                           kwok_pid=kwok_proc.pid, pod_net=self.pod_net)
+        podnet.hold(self.pod_net, [etcd.pid, apiserver.pid, kwok_proc.pid])
         (self.workdir / "state.json").write_text(json.dumps(asdict(self.state), indent=2))
         self._add_nodes(timeout)
         self._apply(PROMETHEUS_RBAC)
@@ -223,8 +231,8 @@ class ControlPlane:
 
     def _add_nodes(self, timeout: float) -> None:
         """Register kwok's nodes and wait until every one is Ready (kwok marks them)."""
-        self._apply(kwok.nodes_json())
-        names = [n["metadata"]["name"] for n in kwok.nodes()]
+        self._apply(kwok.nodes_json(net=self.pod_net))
+        names = [n["metadata"]["name"] for n in self.nodes()]
 
         def ready() -> bool:
             out = subprocess.run([str(self.kubectl), "--kubeconfig", str(self.kubeconfig), "get", "nodes", "-o",
@@ -250,6 +258,11 @@ class ControlPlane:
                 p.kill()
         self._procs.clear()
         (self.workdir / "state.json").unlink(missing_ok=True)
+        podnet.release(state.pod_net)
+
+    def nodes(self) -> list[dict[str, Any]]:
+        """The Node objects of this cluster, with their pod ranges (``127.<pod_net>.<i>.0/24``)."""
+        return kwok.nodes(net=self.state.pod_net if self.state else self.pod_net)
 
     def is_running(self) -> bool:
         state = self.state or _load_state(self.workdir)
@@ -367,7 +380,7 @@ def main(argv: list[str] | None = None) -> int:
             print("starting etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok ...", file=sys.stderr)
             state = cp.start()
             _start_addons(args, cp, state)
-            print(f"cluster up at {state.server} in {state.started_seconds}s with {len(kwok.nodes())} kwok nodes, "
+            print(f"cluster up at {state.server} in {state.started_seconds}s with {len(cp.nodes())} kwok nodes, "
                   f"the pod runner and Prometheus at {state.extra['prometheus_url']} (logs: {args.dir}/logs)",
                   file=sys.stderr)
         print("use it with:\n", file=sys.stderr)

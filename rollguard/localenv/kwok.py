@@ -5,8 +5,9 @@ pod an address from its node's ``spec.podCIDR`` and marks it Running and Ready, 
 the pods of Jobs and finishes pod deletion. Nothing here runs a container; the pod runner
 (:mod:`rollguard.localenv.podrunner`) starts a local process for the pods that ask for one.
 
-Pod addresses live in the loopback range only: each node gets ``POD_CIDR_TEMPLATE`` with its
-index (``127.10.<i>.0/24``), and kwok allocates from the node's ``podCIDR`` (kwok's
+Pod addresses live in the loopback range only: each node gets ``POD_CIDR_TEMPLATE`` with the
+cluster's pod network and its index (``127.<net>.<i>.0/24``, ``net`` 10 unless another local
+cluster holds it, see :mod:`rollguard.localenv.podnet`), and kwok allocates from the node's ``podCIDR`` (kwok's
 ``--cidr`` default, ``10.0.0.1/24``, is never used because every node carries its own). On
 Linux the whole 127.0.0.0/8 block reaches the loopback interface, so a process can listen on
 a pod's address and Prometheus can scrape it without any network setup.
@@ -28,7 +29,8 @@ import yaml
 
 NODE_COUNT = 3
 NODE_NAME_TEMPLATE = "kwok-node-{i}"
-POD_CIDR_TEMPLATE = "127.10.{i}.0/24"
+POD_CIDR_TEMPLATE = "127.{net}.{i}.0/24"
+DEFAULT_POD_NET = 10
 NODE_IP = "127.0.0.1"
 MANAGED_ANNOTATION = "kwok.x-k8s.io/node"
 EXIT_CODE_ANNOTATION = "localenv.rollguard.io/exit-code"
@@ -128,8 +130,8 @@ def write_config(path: Path) -> Path:
     return path
 
 
-def nodes(count: int = NODE_COUNT) -> list[dict[str, Any]]:
-    """The Node objects kwok manages: each with a loopback ``podCIDR`` of its own."""
+def nodes(count: int = NODE_COUNT, net: int = DEFAULT_POD_NET) -> list[dict[str, Any]]:
+    """The Node objects kwok manages: each with a loopback ``podCIDR`` of its own, ``127.<net>.<i>.0/24``."""
     return [{
         "apiVersion": "v1", "kind": "Node",
         "metadata": {
@@ -138,17 +140,19 @@ def nodes(count: int = NODE_COUNT) -> list[dict[str, Any]]:
             "labels": {"kubernetes.io/hostname": NODE_NAME_TEMPLATE.format(i=i), "kubernetes.io/os": "linux",
                        "kubernetes.io/arch": "amd64", "type": "kwok"},
         },
-        "spec": {"podCIDR": POD_CIDR_TEMPLATE.format(i=i), "podCIDRs": [POD_CIDR_TEMPLATE.format(i=i)]},
+        "spec": {"podCIDR": POD_CIDR_TEMPLATE.format(net=net, i=i),
+                 "podCIDRs": [POD_CIDR_TEMPLATE.format(net=net, i=i)]},
     } for i in range(count)]
 
 
-def command(binary: str, kubeconfig: Path, config: Path, server_port: int) -> list[str]:
+def command(binary: str, kubeconfig: Path, config: Path, server_port: int,
+            net: int = DEFAULT_POD_NET) -> list[str]:
     """kwok's command line: manage the annotated nodes only, serve its debug API on loopback,
     renew node Leases as kubelets do."""
     return [
         binary, "--kubeconfig", str(kubeconfig), "--config", str(config),
         "--manage-all-nodes=false", f"--manage-nodes-with-annotation-selector={MANAGED_ANNOTATION}=fake",
-        "--node-ip", NODE_IP, "--cidr", POD_CIDR_TEMPLATE.format(i=0),
+        "--node-ip", NODE_IP, "--cidr", POD_CIDR_TEMPLATE.format(net=net, i=0),
         "--server-address", f"127.0.0.1:{server_port}",
         # Renew each node's Lease every 10 s, as a kubelet does: the node-lifecycle controller
         # counts renewals as heartbeats. Without leases kwok only patches node status every
@@ -158,6 +162,6 @@ def command(binary: str, kubeconfig: Path, config: Path, server_port: int) -> li
     ]
 
 
-def nodes_json() -> str:
+def nodes_json(net: int = DEFAULT_POD_NET) -> str:
     """The nodes as one ``kind: List`` document for ``kubectl apply -f -``."""
-    return json.dumps({"apiVersion": "v1", "kind": "List", "items": nodes()})
+    return json.dumps({"apiVersion": "v1", "kind": "List", "items": nodes(net=net)})

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from rollguard.localenv import kwok
+from rollguard.localenv.controlplane import ControlPlane
 from rollguard.localenv.podrunner import RUN_LABEL, PodRunner
 from rollguard.localenv.prometheus import Prometheus
 from tests.support.kube import Kubectl, eventually
@@ -49,7 +49,8 @@ def answer(url: str) -> str | None:
         return None
 
 
-def test_a_deployment_rolls_out_into_running_pods_on_kwok_nodes(kubectl: Kubectl, namespace: str) -> None:
+def test_a_deployment_rolls_out_into_running_pods_on_kwok_nodes(control_plane: ControlPlane, kubectl: Kubectl,
+                                                                namespace: str) -> None:
     kubectl.apply(deployment("web", replicas=3), namespace=namespace)
     kubectl("rollout", "status", "deployment/web", "--timeout=90s", namespace=namespace)
     dep = kubectl.get_json("deployment", "web", namespace=namespace)
@@ -57,7 +58,7 @@ def test_a_deployment_rolls_out_into_running_pods_on_kwok_nodes(kubectl: Kubectl
     assert {"type": "Available", "status": "True"}.items() <= \
         next(c for c in dep["status"]["conditions"] if c["type"] == "Available").items()
     running = pods(kubectl, namespace, "web")
-    nodes = {n["metadata"]["name"]: n["spec"]["podCIDR"] for n in kwok.nodes()}
+    nodes = {n["metadata"]["name"]: n["spec"]["podCIDR"] for n in control_plane.nodes()}
     assert len(running) == 3
     for p in running:
         assert p["status"]["phase"] == "Running"

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from rollguard.localenv import kwok
+from rollguard.localenv import kwok, podnet
 from rollguard.localenv.podrunner import ConfigError, container_env, expand, field_value, write_atomic_volume
 from rollguard.localenv.prometheus import KubernetesAPI, backend_podmonitor, podmonitor, podmonitor_scrape_configs
 from tests.support.helm import helm, one
@@ -148,3 +150,22 @@ def test_kwok_gives_every_node_a_loopback_pod_range_and_ends_run_to_completion_p
     assert {"key": ".spec.restartPolicy", "operator": "In", "values": ["Never", "OnFailure"]} \
         in fail["selector"]["matchExpressions"]
     assert kwok.EXIT_CODE_ANNOTATION in fail["next"]["statusTemplate"]
+
+
+def test_two_local_clusters_never_share_a_pod_network_and_a_dead_clusters_network_is_reused(tmp_path: Path) -> None:
+    first = podnet.claim(claim_dir=tmp_path)
+    second = podnet.claim(claim_dir=tmp_path)
+    assert first == podnet.FIRST_NET and second == first + 1
+    nodes_a, nodes_b = kwok.nodes(net=first), kwok.nodes(net=second)
+    ranges = [ipaddress.IPv4Network(n["spec"]["podCIDR"]) for n in nodes_a + nodes_b]
+    assert all(not a.overlaps(b) for i, a in enumerate(ranges) for b in ranges[i + 1:])
+    # A cluster whose processes are all gone (a killed test run) blocks nothing.
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    (tmp_path / f"{first}.claim").write_text(f"{dead.pid}\n")
+    assert podnet.claim(claim_dir=tmp_path) == first
+    # A cluster is held by its processes, not only by the command that started it.
+    podnet.hold(first, [os.getpid()], claim_dir=tmp_path)
+    assert podnet.claim(claim_dir=tmp_path) == second + 1
+    podnet.release(second, claim_dir=tmp_path)
+    assert podnet.claim(claim_dir=tmp_path) == second
