@@ -4,21 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
 from tests.docs.blocks import all_documents
 from tests.docs.summary import summary_lines
 
-_collected: list[bool] = []
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    if any("tests/docs/" in item.nodeid for item in items):
-        _collected.append(True)
-
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
-    if not _collected:
+    # Reports, not collection: with pytest-xdist the controller collects nothing itself.
+    reports = (r for rs in terminalreporter.stats.values() for r in rs if hasattr(r, "nodeid"))
+    if not any(r.nodeid.startswith("tests/docs/") for r in reports):
         return
     terminalreporter.section("documentation blocks (README.md, docs/*.md)")
     for line in summary_lines(all_documents()):

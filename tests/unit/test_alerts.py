@@ -47,6 +47,10 @@ def test_promtool_unit_tests_can_fail(tmp_path: Path) -> None:
     (tmp_path / "rules.yaml").write_text(rules)
     tests = yaml.safe_load(RULE_TESTS.read_text())
     tests["rule_files"] = ["rules.yaml"]
+    # Only the tests of the changed alert: the others would pass and only cost time.
+    tests["tests"] = [t for t in tests["tests"] if any(c["alertname"] == "FailureCatalogHighMissRate"
+                                                       for c in t.get("alert_rule_test", []))]
+    assert tests["tests"]
     (tmp_path / "test.yaml").write_text(yaml.safe_dump(tests))
     proc = _promtool("test", "rules", tmp_path / "test.yaml")
     assert proc.returncode != 0
@@ -62,7 +66,7 @@ def test_every_alert_has_a_firing_unit_test() -> None:
     assert names <= quiet, names - quiet
 
 
-def test_seed_alerts_exist_with_their_severities() -> None:
+def test_the_shipped_alerts_exist_with_their_severities() -> None:
     severity = {str(a["alert"]): a["labels"]["severity"] for a in _alerts()}  # type: ignore[index]
     assert severity == {
         "FailureCatalogHighMissRate": "warning",
