@@ -61,10 +61,12 @@ class PrometheusProvider:
         return parse_result(_as_data(result))
 
     def is_online(self) -> bool:
+        """Whether the query API answers (a constant query: the same path, auth and TLS as the analysis)."""
         try:
-            return bool(self.client.check_prometheus_connection())
-        except requests.RequestException:
+            self.client.custom_query("vector(1)")
+        except (PrometheusApiClientException, requests.RequestException, ValueError):
             return False
+        return True
 
     def scrape_interval(self, namespace: str) -> float | None:
         """The longest scrape interval (seconds) of the active targets in ``namespace``.
