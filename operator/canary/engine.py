@@ -12,6 +12,7 @@ engine keeps asking for it and says why).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from dataclasses import dataclass, field
 from typing import Literal
@@ -20,6 +21,7 @@ from rollguard.kube.names import SIGNOFF_ANNOTATION
 from rollguard.models.canary import (
     LIVE_PHASES,
     TERMINAL_PHASES,
+    BaselineValue,
     CanaryRolloutSpec,
     CanaryRolloutStatus,
     ManualAction,
@@ -50,6 +52,7 @@ from rollguard.operator.canary.analysis import Evaluation, evaluate, is_golden
 from rollguard.operator.canary.observations import ManualRequest, Observations, SmokeResult, TargetState
 from rollguard.operator.canary.simulate import World, passing_metrics
 from rollguard.operator.metrics.base import MetricObservation, QueryError
+from rollguard.operator.metrics.window import analysis_window, confirmation_gap, duration, window_of
 
 __all__ = ["ManualRequest", "Observations", "SmokeResult", "TargetState", "analysis_due", "decide", "plan",
            "quiet"]
@@ -301,14 +304,22 @@ def _analyse(ctx: _Ctx, results: dict[str, MetricObservation]) -> str | None:
     st.analysis_runs += 1
     st.last_analysis_at = ctx.now
     st.step_checks += 1
+    if st.analysis_window is None:
+        _settle_window(ctx)  # a rollout started before windows were fixed at the start
     rollback: str | None = None
     verdicts: list[Verdict] = []
     breaches: list[str] = []
+    hint = _window_hint(ctx)
     for m in a.metrics:
         obs = results.get(m.name)
         if obs is None:
             obs = MetricObservation(QueryError("not queried"), QueryError("not queried"))
-        ev = evaluate(m, obs, a.profile, st.current_step, st.canary_weight)
+        ms = _metric_status(st, m.name)
+        ev = evaluate(m, obs, a.profile, st.current_step, st.canary_weight, ms.last_baseline, hint)
+        if ev.measured_baseline is not None:
+            ms.last_baseline = BaselineValue(value=ev.measured_baseline, time=ctx.now, step=st.current_step,
+                                             weight=st.canary_weight)
+        ev = _confirm(ctx, m, ev)
         counted, why = _apply_verdict(ctx, m, ev)
         verdicts.append("breach" if counted else ev.verdict)
         if counted:
@@ -331,6 +342,55 @@ def _analyse(ctx: _Ctx, results: dict[str, MetricObservation]) -> str | None:
     return rollback
 
 
+def _settle_window(ctx: _Ctx) -> None:
+    """Fix the query window for this attempt: ``analysis.interval``, widened to four scrape
+    intervals (``analysis.scrapeInterval``, else what Prometheus reports); the reason in status
+    and an Event."""
+    st, a = ctx.st, ctx.spec.analysis
+    w = analysis_window(a, ctx.obs.scrape_interval)
+    st.analysis_window, st.analysis_window_reason = w.range, w.reason
+    st.scrape_interval = None if w.scrape_interval is None else duration(w.scrape_interval)
+    st.scrape_interval_source = w.scrape_source
+    if w.reason is not None:
+        ctx.emit("Warning", "AnalysisWindowWidened" if w.scrape_interval is not None else "ScrapeIntervalUnknown",
+                 w.reason)
+
+
+def _window_hint(ctx: _Ctx) -> str:
+    """The window and the scrape interval, for a no-data verdict's likely causes."""
+    st = ctx.st
+    window = window_of(ctx.spec.analysis, st)
+    if st.scrape_interval is None:
+        return (f", or a window ({{{{interval}}}} = {window}) shorter than four scrape intervals: the scrape "
+                "interval is unknown, set analysis.scrapeInterval")
+    return f"; window {{{{interval}}}} = {window}, scrape interval {st.scrape_interval} ({st.scrape_interval_source})"
+
+
+def _confirm(ctx: _Ctx, m: Metric, ev: Evaluation) -> Evaluation:
+    """A maxIncrease breach counts only when a later check, at least one scrape interval after the
+    first sighting, still sees the canary ahead. The range since the canary started keeps a real
+    increase in every later reading; an event on both tracks at one moment reads as the canary
+    ahead only until the baseline's next scrape."""
+    ms = _metric_status(ctx.st, m.name)
+    if ev.kind != "maxIncrease":
+        return ev
+    if ev.verdict == "pass":
+        ms.unconfirmed_since = None
+        return ev
+    if ev.verdict != "breach":
+        return ev
+    first, gap = ms.unconfirmed_since, confirmation_gap(ctx.st)
+    if first is not None and first < ctx.now and (ctx.now - first).total_seconds() >= gap:
+        return dataclasses.replace(ev, message=f"{ev.message}; confirmed (canary ahead since "
+                                               f"{first:%Y-%m-%dT%H:%M:%SZ})")
+    if first is None:
+        ms.unconfirmed_since = ctx.now
+    message = ev.message.replace(": breach at", ": unconfirmed at", 1)
+    return dataclasses.replace(ev, verdict="inconclusive", reason="Unconfirmed", message=(
+        f"{message}; the canary is ahead: the next check at least one scrape interval later confirms it "
+        "(an event on both tracks at one moment reads as the canary ahead until both are scraped)"))
+
+
 def _apply_verdict(ctx: _Ctx, m: Metric, ev: Evaluation) -> tuple[bool, str | None]:
     """Record one evaluation; return (counted as a failure, rollback reason)."""
     st, a = ctx.st, ctx.spec.analysis
@@ -347,6 +407,10 @@ def _apply_verdict(ctx: _Ctx, m: Metric, ev: Evaluation) -> tuple[bool, str | No
         return False, None
     if ev.verdict == "inconclusive":
         ms.inconclusive += 1
+        if ev.reason == "Unconfirmed":
+            if ms.unconfirmed_since == ctx.now:
+                ctx.emit("Warning", "AnalysisUnconfirmed", ev.message)
+            return False, None
         if ev.reason == "QueryError":
             if a.on_unavailable == "rollback":
                 return False, f"{ev.message} (onUnavailable: rollback)"
@@ -417,6 +481,7 @@ def _preconditions(ctx: _Ctx) -> None:
         _dry_run(ctx)
         return
     st.stable_snapshot = dict(t.snapshot)
+    _settle_window(ctx)
     _set_phase(ctx, "Initializing", "CreatingCanary", "preconditions met; creating the canary")
     _initializing(ctx)
 
@@ -433,6 +498,8 @@ def _dry_run(ctx: _Ctx) -> None:
 
 def _initializing(ctx: _Ctx) -> None:
     spec, st, o = ctx.spec, ctx.st, ctx.obs
+    if o.canary_ready and st.canary_ready_at is None:
+        st.canary_ready_at = ctx.now  # the start of {{sinceCanary}}
     if not o.canary_ready:
         ctx.actions.append(CreateCanary())
         if ctx.since(st.phase_since) > ctx.deadline:

@@ -43,6 +43,7 @@ class Observations:
     references_message: str = ""
     signoff: str | None = None
     prometheus_online: bool = True
+    scrape_interval: float | None = None  # seconds, as Prometheus reports it for the namespace; None: unknown
     canary_exists: bool = False
     canary_ready: bool = False
     traffic_weight: int | None = None  # what the router reports; None: not observed

@@ -155,11 +155,21 @@ class Reconciler:
             weight = router.get_weight()
         except LookupError as e:
             router_error = str(e)
-        provider = provider_for(spec)
         starting = status.phase in ("Pending", "Blocked")
-        online = provider.is_online() if starting else True
+        due = analysis_due(spec, status, now)
+        online, scrape, metrics = True, None, None
+        if starting or due:
+            provider = provider_for(spec)
+            try:
+                online = provider.is_online() if starting else True
+                # the window is fixed when the rollout starts: ask Prometheus only then, and only
+                # when the spec does not say (analysis.scrapeInterval wins)
+                if starting and online and spec.analysis.scrape_interval is None:
+                    scrape = provider.scrape_interval(n.namespace)
+                metrics = collect(provider, spec, n.namespace, status, now) if due else None
+            finally:
+                provider.close()
         refs_ok = not (starting and resolved.problems)
-        metrics = collect(provider, spec, n.namespace) if analysis_due(spec, status, now) else None
         request = None
         action = ann.get(names.REQUEST_ANNOTATION)
         if action in REQUEST_ACTIONS:
@@ -169,7 +179,8 @@ class Reconciler:
             generation=cr.metadata.get("generation"), target=tstate, references_ok=refs_ok,
             references_message="; ".join(resolved.problems) if starting else "",
             signoff=ann.get(names.SIGNOFF_ANNOTATION) or None,
-            prometheus_online=online, canary_exists=canary is not None, canary_ready=canary_ready,
+            prometheus_online=online, scrape_interval=scrape, canary_exists=canary is not None,
+            canary_ready=canary_ready,
             traffic_weight=weight, router_error=router_error, smoke=self.smoke.observe(spec, status, n),
             metrics=metrics, request=request, action_error=status.last_action_error)
         return obs, resolved

@@ -60,8 +60,8 @@ class World:
 def passing_observation(metric: Metric, profile: str | None) -> MetricObservation:
     kind, threshold = rule_of(metric, profile)  # type: ignore[arg-type]
     value = threshold if kind in ("max", "min") else 1.0
-    samples = Value(float(max(metric.min_sample_count, 1)), 1) if metric.sample_query else None
-    return MetricObservation(Value(value, max(metric.min_sample_count, 1)), Value(value, 1), samples)
+    traffic = Value(float(max(metric.min_sample_count, 1)), 1) if metric.sample_query else None
+    return MetricObservation(Value(value, max(metric.min_sample_count, 1)), Value(value, 1), traffic, traffic)
 
 
 def passing_metrics(spec: CanaryRolloutSpec) -> dict[str, MetricObservation]:

@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 import re
 
 from rollguard.kube.names import TRACK_CANARY, canary_name
-from rollguard.models.canary import CanaryRolloutSpec
-from rollguard.operator.metrics.base import MetricObservation, MetricProvider, QueryError, QueryResult
+from rollguard.models.canary import CanaryRolloutSpec, CanaryRolloutStatus
+from rollguard.operator.metrics.base import MetricObservation, MetricProvider, NoData, QueryError, QueryResult
+from rollguard.operator.metrics.window import since_canary, window_of
 
 _VAR = re.compile(r"\{\{\s*([a-zA-Z_]+)\s*\}\}")
+TRACKS = (TRACK_CANARY, "stable")
 
 
-def render(template: str, *, track: str, namespace: str, target: str, interval: str) -> str:
+def render(template: str, *, track: str, namespace: str, target: str, interval: str,
+           since_canary: str | None = None) -> str:
     """Fill ``{{track}}`` (canary|stable), ``{{namespace}}``, ``{{target}}``, ``{{workload}}``
-    (the Deployment of that track) and ``{{interval}}`` (the analysis interval, a PromQL range)."""
+    (the Deployment of that track), ``{{interval}}`` (the analysis window, a PromQL range) and
+    ``{{sinceCanary}}`` (the range since the canary became ready; the window when not given)."""
     values = {"track": track, "namespace": namespace, "target": target, "interval": interval,
+              "sinceCanary": since_canary or interval,
               "workload": canary_name(target) if track == TRACK_CANARY else target}
 
     def sub(m: re.Match[str]) -> str:
@@ -25,16 +32,28 @@ def render(template: str, *, track: str, namespace: str, target: str, interval: 
     return _VAR.sub(sub, template)
 
 
-def collect(provider: MetricProvider, spec: CanaryRolloutSpec, namespace: str) -> dict[str, MetricObservation]:
+def collect(provider: MetricProvider, spec: CanaryRolloutSpec, namespace: str,
+            status: CanaryRolloutStatus | None = None,
+            now: dt.datetime | None = None) -> dict[str, MetricObservation]:
+    """Every metric's query, and its ``sampleQuery`` (its traffic), for both tracks.
+
+    An empty result carries the query as sent (``NoData.query``), so that a verdict names it.
+    """
+    st = status or CanaryRolloutStatus()
+    window = window_of(spec.analysis, st)
+    since = since_canary(spec.analysis, st, now) if now is not None else window
     out: dict[str, MetricObservation] = {}
     for m in spec.analysis.metrics:
         def q(template: str, track: str) -> QueryResult:
             try:
                 query = render(template, track=track, namespace=namespace, target=spec.target_ref.name,
-                               interval=spec.analysis.interval)
+                               interval=window, since_canary=since)
             except ValueError as e:
                 return QueryError(str(e))
-            return provider.run_query(query)
-        samples = q(m.sample_query, "canary") if m.sample_query else None
-        out[m.name] = MetricObservation(q(m.query, "canary"), q(m.query, "stable"), samples)
+            r = provider.run_query(query)
+            return dataclasses.replace(r, query=query) if isinstance(r, NoData) else r
+
+        traffic = {t: q(m.sample_query, t) if m.sample_query else None for t in TRACKS}
+        out[m.name] = MetricObservation(q(m.query, TRACK_CANARY), q(m.query, "stable"),
+                                        traffic[TRACK_CANARY], traffic["stable"])
     return out

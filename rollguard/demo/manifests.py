@@ -78,8 +78,10 @@ def _metrics() -> list[dict[str, Any]]:
     # relabelling); the pod name tells the target's pods from its canary copy's.
     sel = 'namespace="{{namespace}}", ' + POD_OF_WORKLOAD
     return [
+        # any increase since the canary became ready; with requests, an empty result is 0 mismatches
         {"name": "golden-mismatch", "rule": {"maxIncrease": 0}, "immediate": True,
-         "query": f"sum(increase(nova_golden_mismatch_total{{{sel}}}[{{{{interval}}}}]))"},
+         "query": f"sum(increase(nova_golden_mismatch_total{{{sel}}}[{{{{sinceCanary}}}}]))",
+         "sampleQuery": f"sum(increase(http_requests_total{{{sel}}}[{{{{sinceCanary}}}}]))"},
         {"name": "error-rate", "rule": {"fromProfile": "errorRate"}, "failureLimit": 1, "minSampleCount": 10,
          # the backend exports http_requests_total{code="500"} from its start, so a pod that never
          # failed has a 0 rate here, not an empty result

@@ -149,11 +149,11 @@ RULE_KEYS = ("max_increase", "max_delta_percent", "max_delta_ms", "max", "min", 
 class Rule(K8sModel):
     """How canary and baseline are compared; exactly one field is set."""
 
-    max_increase: float | None = Field(default=None, ge=0)
-    max_delta_percent: float | None = Field(default=None, ge=0)
-    max_delta_ms: float | None = Field(default=None, ge=0)
-    max: float | None = None
-    min: float | None = None
+    max_increase: float | None = Field(default=None, ge=0, allow_inf_nan=False)
+    max_delta_percent: float | None = Field(default=None, ge=0, allow_inf_nan=False)
+    max_delta_ms: float | None = Field(default=None, ge=0, allow_inf_nan=False)
+    max: float | None = Field(default=None, allow_inf_nan=False)
+    min: float | None = Field(default=None, allow_inf_nan=False)
     from_profile: Literal["errorRate", "latencyP95"] | None = None
 
     @model_validator(mode="after")
@@ -165,6 +165,14 @@ class Rule(K8sModel):
 
 
 class Metric(K8sModel):
+    """One metric: ``query`` rendered per track, compared by ``rule``.
+
+    ``sampleQuery`` is the metric's traffic: how many requests (or events) the query's window
+    holds on a track, rendered for both tracks. With it, an empty result on a track with traffic
+    is 0 (no errors with traffic), and a track without traffic is no data. Without it, an empty
+    result is always no data. ``minSampleCount`` applies to the canary's traffic.
+    """
+
     name: str = Field(min_length=1, max_length=63, pattern=r"^[a-z][a-z0-9_-]*$")
     query: str = Field(min_length=1, max_length=4096)
     rule: Rule
@@ -180,7 +188,13 @@ class PrometheusRef(K8sModel):
 
 
 class Analysis(K8sModel):
+    """``interval``: how often the analysis runs, and the PromQL range ``{{interval}}`` renders to,
+    widened to four scrape intervals when shorter. ``scrapeInterval``: how often
+    Prometheus scrapes the target's pods; without it the operator asks Prometheus
+    (``/api/v1/targets``) when the rollout starts."""
+
     interval: str = Field(default="30s", pattern=DURATION_PATTERN)
+    scrape_interval: str | None = Field(default=None, pattern=DURATION_PATTERN)
     prometheus: PrometheusRef
     on_unavailable: Literal["continue", "rollback"] = "continue"
     on_no_data: Literal["continue", "fail", "rollback"] = "continue"
@@ -253,6 +267,16 @@ class Sample(K8sModel):
     verdict: Verdict
 
 
+class BaselineValue(K8sModel):
+    """A baseline value measured with traffic on the stable, and where: the stand-in for the
+    baseline at a weight where the stable gets no traffic (see docs/canary.md)."""
+
+    value: float
+    time: dt.datetime
+    step: int
+    weight: int
+
+
 class MetricStatus(K8sModel):
     name: str
     verdict: Verdict | None = None
@@ -269,6 +293,10 @@ class MetricStatus(K8sModel):
     passes: int = 0
     last_checked_at: dt.datetime | None = None
     samples: list[Sample] = Field(default_factory=list)
+    # the last baseline value measured with traffic on the stable, during this attempt
+    last_baseline: BaselineValue | None = None
+    # maxIncrease: when the canary was first seen ahead; a breach needs a later check to confirm it
+    unconfirmed_since: dt.datetime | None = None
 
 
 class SmokeStatus(K8sModel):
@@ -347,6 +375,14 @@ class CanaryRolloutStatus(K8sModel):
     progress_at: dt.datetime | None = None
     finished_at: dt.datetime | None = None
     last_analysis_at: dt.datetime | None = None
+    # when the canary first reported ready: the start of the range `{{sinceCanary}}` renders to
+    canary_ready_at: dt.datetime | None = None
+    # the PromQL range `{{interval}}` renders to, why it differs from analysis.interval if it does,
+    # and the scrape interval it rests on (from the spec, or from Prometheus' targets)
+    analysis_window: str | None = None
+    analysis_window_reason: str | None = None
+    scrape_interval: str | None = None
+    scrape_interval_source: Literal["spec", "prometheus"] | None = None
     last_check_verdict: Verdict | None = None
     analysis_runs: int = 0
     checks_passed: int = 0  # analysis checks in which every metric passed, over the whole attempt

@@ -8,6 +8,7 @@ import pytest
 
 from rollguard.localenv.kwok import EXIT_CODE_ANNOTATION
 from rollguard.localenv.prometheus import Prometheus
+from rollguard.models.canary import parse_duration
 from rollguard.operator.metrics.base import NoData, QueryError, Value
 from rollguard.operator.metrics.prometheus import PrometheusProvider
 from tests.integration import test_canary_rollout as base
@@ -30,7 +31,11 @@ def test_prometheus_provider_value_nodata_error(prometheus: Prometheus, apps: di
     several = p.run_query(f'app_error_ratio{{namespace="{namespace}"}}')
     assert isinstance(several, QueryError) and "2 series" in several.message
     nan = p.run_query(f'max(app_error_ratio{{namespace="{namespace}"}}) / 0 * 0')
-    assert isinstance(nan, NoData)
+    assert isinstance(nan, NoData) and nan.kind == "nan"
+    # the scrape interval of the namespace's targets, as Prometheus reports it (/api/v1/targets)
+    assert p.scrape_interval(namespace) == parse_duration(prometheus.scrape_interval)
+    assert p.scrape_interval("no-such-namespace") is None
+    p.close()
 
 
 def test_failed_smoke_job_rolls_back_with_its_exit_code(kubectl: Kubectl, namespace: str, prometheus: Prometheus,

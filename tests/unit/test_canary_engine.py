@@ -54,10 +54,15 @@ def ok(value: float = 1.0, samples: int = 100) -> MetricObservation:
     return MetricObservation(Value(value, samples), Value(value, samples))
 
 
-def m(canary: Any, baseline: Any = None, samples: Any = None) -> MetricObservation:
+def m(canary: Any, baseline: Any = None, traffic: Any = None, baseline_traffic: Any = None) -> MetricObservation:
+    """Numbers become Values; ``traffic``: the canary's sampleQuery result (the baseline's defaults
+    to 1000 requests when the canary's is given)."""
     def wrap(x: Any) -> Any:
         return Value(float(x), 100) if isinstance(x, int | float) else x
-    return MetricObservation(wrap(canary), wrap(0.0 if baseline is None else baseline), samples)
+    if traffic is not None and baseline_traffic is None:
+        baseline_traffic = 1000
+    return MetricObservation(wrap(canary), wrap(0.0 if baseline is None else baseline), wrap(traffic),
+                             wrap(baseline_traffic))
 
 
 class Run:
@@ -176,6 +181,11 @@ def test_golden_mismatch_any_increase_rolls_back_at_once() -> None:
     spec.analysis.metrics[0].immediate = False
     r = Run(spec)
     r.to_progressing()
+    r.check(r.metrics_with(golden_mismatch=m(1, 0)))
+    # the first sighting waits for the next check: an event on both tracks at one moment reads
+    # as the canary ahead until both are scraped; the step does not advance meanwhile
+    assert r.phase == "Progressing" and r.st.current_step == 0
+    assert r.st.metrics[0].reason == "Unconfirmed" and r.events("AnalysisUnconfirmed")
     r.check(r.metrics_with(golden_mismatch=m(1, 0)))
     assert r.phase == "RolledBack" or r.phase == "RollingBack"
     reason = r.st.rollback_reason or ""
@@ -315,7 +325,7 @@ def test_too_few_samples_is_inconclusive() -> None:
     spec.analysis.metrics[1].min_sample_count = 50
     r = Run(spec)
     r.to_progressing()
-    r.check(r.metrics_with(error_rate=m(0.5, 0.01, samples=Value(3, 1))))   # a breach, on 3 requests
+    r.check(r.metrics_with(error_rate=m(0.5, 0.01, traffic=Value(3, 1))))   # a breach, on 3 requests
     assert r.phase == "Progressing" and r.st.current_step == 0
     ms = next(x for x in r.st.metrics if x.name == "error-rate")
     assert ms.verdict == "inconclusive" and ms.reason == "TooFewSamples" and "3 samples < minSampleCount 50" in (

@@ -4,6 +4,7 @@ after a breach that triggered a rollback, and never promote without evidence."""
 from __future__ import annotations
 
 import datetime as dt
+import math
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
@@ -17,7 +18,7 @@ from rollguard.operator.canary.simulate import World, passing_observation
 from rollguard.operator.metrics.base import NoData, QueryError, Value
 
 T0 = dt.datetime(2026, 11, 23, 12, 0, tzinfo=dt.UTC)
-OUTCOMES = ("pass", "breach", "nodata", "error")
+OUTCOMES = ("pass", "breach", "nodata", "error", "nonfinite")
 
 
 def breaching_observation(metric: Metric, profile: Any) -> MetricObservation:
@@ -38,6 +39,8 @@ def observation(metric: Metric, profile: Any, outcome: str) -> MetricObservation
         return breaching_observation(metric, profile)
     if outcome == "nodata":
         return MetricObservation(NoData(), NoData(), None)
+    if outcome == "nonfinite":   # +Inf on both tracks: a NaN delta that must not read as a pass
+        return MetricObservation(Value(math.inf, 100), Value(math.inf, 100), Value(1e6, 1), Value(1e6, 1))
     return MetricObservation(QueryError("connection refused"), QueryError("connection refused"), None)
 
 
@@ -89,6 +92,7 @@ def run(spec: CanaryRolloutSpec, ticks: list[tuple[int, list[str], str | None]],
     evidence = False
     applied_without_evidence = False
     breach_not_rolled_back = False
+    nonfinite_passed = False
     for i, (secs, outcomes, request) in enumerate(ticks):
         now += dt.timedelta(seconds=secs)
         metrics = None
@@ -102,6 +106,9 @@ def run(spec: CanaryRolloutSpec, ticks: list[tuple[int, list[str], str | None]],
             world.apply(a)
         if metrics is not None and status.last_check_verdict == "pass" and weight_before == 100:
             evidence = True
+        if metrics is not None and "nonfinite" in outcomes[:len(spec.analysis.metrics)] and \
+                status.last_check_verdict == "pass":
+            nonfinite_passed = True
         if any(isinstance(a, ApplyChangeToStable) for a in actions):
             if rollback_seen:
                 promoted_after_rollback = True
@@ -122,7 +129,7 @@ def run(spec: CanaryRolloutSpec, ticks: list[tuple[int, list[str], str | None]],
                 assert status.smoke.state == "Passed", "traffic reached a canary whose smoke test had not passed"
     return {"status": status, "world": world, "rollback": rollback_seen, "evidence": evidence,
             "promoted_after_rollback": promoted_after_rollback, "applied_without_evidence": applied_without_evidence,
-            "breach_not_rolled_back": breach_not_rolled_back}
+            "breach_not_rolled_back": breach_not_rolled_back, "nonfinite_passed": nonfinite_passed}
 
 
 SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -149,6 +156,12 @@ def test_never_promotes_without_evidence(spec: CanaryRolloutSpec, ticks: Any, sm
 @given(spec=specs(), ticks=st.lists(tick_st, min_size=10, max_size=80), smoke_ok=st.booleans())
 def test_a_breach_beyond_a_zero_limit_always_rolls_back(spec: CanaryRolloutSpec, ticks: Any, smoke_ok: bool) -> None:
     assert not run(spec, ticks, smoke_ok)["breach_not_rolled_back"]
+
+
+@SETTINGS
+@given(spec=specs(), ticks=st.lists(tick_st, min_size=10, max_size=80), smoke_ok=st.booleans())
+def test_a_check_with_a_non_finite_value_is_never_a_pass(spec: CanaryRolloutSpec, ticks: Any, smoke_ok: bool) -> None:
+    assert not run(spec, ticks, smoke_ok)["nonfinite_passed"]
 
 
 @SETTINGS

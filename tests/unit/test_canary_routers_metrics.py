@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
-import httpx
 import pytest
+import requests
 
 from rollguard.models.canary import Change
 from rollguard.operator.canary.change import (
@@ -139,7 +140,7 @@ def test_render_fills_every_variable_and_refuses_unknown_ones() -> None:
     ({"resultType": "vector", "result": []}, NoData("empty result")),
     ({"resultType": "vector", "result": [{"metric": {}, "value": [1, "0.25"]}]}, Value(0.25, 1)),
     ({"resultType": "vector", "result": [{"metric": {}, "value": [1, "NaN"]}]},
-     NoData("NaN (no traffic in the window?)")),
+     NoData("NaN (no traffic in the window?)", kind="nan")),
     ({"resultType": "scalar", "result": [1, "3"]}, Value(3.0, 1)),
 ])
 def test_parse_result(data: dict[str, Any], expected: Any) -> None:
@@ -158,8 +159,56 @@ def test_unreachable_prometheus_is_an_error() -> None:
     assert not p.is_online()
 
 
+class Canned(requests.adapters.BaseAdapter):
+    """A requests transport that answers every request with one canned JSON body."""
+
+    def __init__(self, status: int, body: Any) -> None:
+        super().__init__()
+        self.status, self.body = status, body
+        self.seen: list[str] = []
+
+    def send(self, request: Any, *args: Any, **kwargs: Any) -> requests.Response:
+        self.seen.append(request.url)
+        r = requests.Response()
+        r.status_code, r.url, r.request = self.status, request.url, request
+        r._content = json.dumps(self.body).encode()
+        r.headers["Content-Type"] = "application/json"
+        return r
+
+    def close(self) -> None:
+        pass
+
+
+def canned(status: int, body: Any) -> PrometheusProvider:
+    session = requests.Session()
+    # longer than the prefix the client mounts its own retrying adapter on, so it wins
+    session.mount("http://prom/", Canned(status, body))
+    return PrometheusProvider("http://prom", session=session)
+
+
 def test_bad_query_is_an_error_with_prometheus_words() -> None:
-    def handler(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(400, json={"status": "error", "errorType": "bad_data", "error": "parse error"})
-    p = PrometheusProvider("http://prom", client=httpx.Client(transport=httpx.MockTransport(handler)))
+    p = canned(400, {"status": "error", "errorType": "bad_data", "error": "parse error"})
     assert p.run_query("sum(") == QueryError("bad_data: parse error")
+
+
+@pytest.mark.parametrize(("result", "expected"), [
+    ([], NoData("empty result")),
+    ([{"metric": {}, "value": [1, "0.25"]}], Value(0.25, 1)),
+    ([{"metric": {}, "value": [1, "+Inf"]}], Value(math.inf, 1)),
+    ([1, "3"], Value(3.0, 1)),
+])
+def test_the_client_answer_reads_as_value_or_nodata(result: Any, expected: Any) -> None:
+    p = canned(200, {"status": "success", "data": {"resultType": "vector", "result": result}})
+    assert p.run_query("q") == expected
+
+
+def test_scrape_interval_comes_from_the_namespaces_targets() -> None:
+    targets = {"activeTargets": [
+        {"labels": {"namespace": "prod", "pod": "web-1"}, "scrapeInterval": "15s"},
+        {"labels": {"namespace": "prod", "pod": "web-2"}, "scrapeInterval": "30s"},
+        {"labels": {"namespace": "other"}, "scrapeInterval": "5m"},
+    ], "droppedTargets": []}
+    p = canned(200, {"status": "success", "data": targets})
+    assert p.scrape_interval("prod") == 30.0          # the longest in the namespace
+    assert p.scrape_interval("empty") is None          # no target there: unknown, not a guess
+    assert PrometheusProvider("http://127.0.0.1:9", timeout=0.5).scrape_interval("prod") is None
