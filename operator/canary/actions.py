@@ -31,6 +31,19 @@ class CreateCanary:
 
 
 @dataclass(frozen=True)
+class LabelStablePods:
+    """Label the stable target's running pods ``rollguard.io/track=stable`` (a patch on each pod's
+    metadata, never on the Deployment's template: no pod restarts). Asked on every live tick, so a
+    pod the Deployment creates mid-rollout is labelled too; a pod that has the label is not written."""
+
+    mutating = True
+    repeated = True  # asked on every tick while the rollout is live: a dry-run plan lists it once
+
+    def describe(self) -> str:
+        return "label the stable target's pods rollguard.io/track=stable (pod metadata only, no restart)"
+
+
+@dataclass(frozen=True)
 class RunSmoke:
     mutating = True
 
@@ -82,5 +95,5 @@ class WriteReport:
         return f"write the report: {verdict}"
 
 
-Action = (SetWeight | CreateCanary | RunSmoke | ApplyChangeToStable | DeleteCanary | RestoreStable
-          | EmitEvent | WriteReport)
+Action = (SetWeight | CreateCanary | LabelStablePods | RunSmoke | ApplyChangeToStable | DeleteCanary
+          | RestoreStable | EmitEvent | WriteReport)

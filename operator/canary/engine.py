@@ -43,6 +43,7 @@ from rollguard.operator.canary.actions import (
     CreateCanary,
     DeleteCanary,
     EmitEvent,
+    LabelStablePods,
     RestoreStable,
     RunSmoke,
     SetWeight,
@@ -683,6 +684,10 @@ def decide(spec: CanaryRolloutSpec, status: CanaryRolloutStatus, obs: Observatio
         _promoting(ctx)
     elif phase in ("RollingBack", "Failed"):
         _rolling_back(ctx)
+    if ctx.st.phase in LIVE_PHASES:
+        # the baseline's track label on the stable's pods, from the tick that sets the first weight
+        # on; last, so that it never delays a traffic change
+        ctx.actions.append(LabelStablePods())
     return ctx.st, ctx.actions
 
 
@@ -706,6 +711,8 @@ def plan(spec: CanaryRolloutSpec, now: dt.datetime, max_ticks: int = 20000) -> l
         where = f"{st.phase} step {st.current_step}"
         for a in actions:
             world.apply(a)
+            if getattr(a, "repeated", False) and any(x == a for _, x in out):
+                continue
             if a.mutating and (not out or out[-1][1] != a):
                 out.append((where, a))
         if st.phase in TERMINAL_PHASES:

@@ -27,6 +27,7 @@ from rollguard.kube.client import (
     delete_if_present,
     get_or_none,
 )
+from rollguard.kube.template import selector_string
 from rollguard.models.canary import (
     LIVE_PHASES,
     REQUEST_ACTIONS,
@@ -41,6 +42,7 @@ from rollguard.operator.canary.actions import (
     CreateCanary,
     DeleteCanary,
     EmitEvent,
+    LabelStablePods,
     RestoreStable,
     RunSmoke,
     SetWeight,
@@ -204,6 +206,8 @@ class Reconciler:
             self.router(cr).set_weight(action.weight)
         elif isinstance(action, CreateCanary):
             self._create_canary(cr, status, n, resolved)
+        elif isinstance(action, LabelStablePods):
+            self._label_stable_pods(n)
         elif isinstance(action, RunSmoke):
             self.smoke.start(cr, status, n)
         elif isinstance(action, ApplyChangeToStable):
@@ -222,6 +226,35 @@ class Reconciler:
         elif isinstance(action, EmitEvent):
             pass  # posted by the handler, which has kopf's event machinery
         return []
+
+    def _label_stable_pods(self, n: Names) -> None:
+        """``rollguard.io/track=stable`` on the stable target's running pods: a merge patch of each
+        pod's labels, which restarts nothing (the Deployment's template is not touched, and a label
+        that is not in the ReplicaSet's selector changes no ownership). The pods are the target's
+        selector's, minus the canary's (they carry ``track=canary`` and the canary-of annotation).
+        Only pods without the label are written: in a steady state this is one list call."""
+        target = self._deployment(n.namespace, n.target)
+        if target is None:
+            raise LookupError(f"targetRef.name: Deployment {n.target} not found")
+        selector = selector_string(target["spec"].get("selector") or {})
+        if not selector:
+            raise ValueError(f"Deployment {n.target} has an empty selector: its pods cannot be told apart")
+        selector += f",{names.TRACK_LABEL}!={names.TRACK_CANARY}"
+        for pod in self.core.list_namespaced_pod(n.namespace, label_selector=selector).items:
+            meta = pod.metadata
+            if meta is None or not meta.name or meta.deletion_timestamp is not None:
+                continue
+            if names.CANARY_OF_LABEL in (meta.annotations or {}):
+                continue
+            if (meta.labels or {}).get(names.TRACK_LABEL) == names.TRACK_STABLE:
+                continue
+            body = {"metadata": {"labels": {names.TRACK_LABEL: names.TRACK_STABLE}}}
+            try:
+                self.core.patch_namespaced_pod(meta.name, n.namespace, cast(Any, body),
+                                               field_manager=names.CANARY_FIELD_MANAGER, _content_type=MERGE_PATCH)
+            except ApiException as e:
+                if e.status != 404:  # gone since the list: nothing to label
+                    raise
 
     def _resolved(self, cr: CanaryRollout, n: Names, resolved: ch.Resolved | None) -> ch.Resolved:
         if resolved is not None:

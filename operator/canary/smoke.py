@@ -54,7 +54,7 @@ class SmokeTest:
             pods = self.core.list_namespaced_pod(n.namespace, label_selector=f"controller-uid={uid}").items
         except ApiException as e:
             if e.status == 403:
-                return 1  # the chart's RBAC grants nothing on Pods: the Job failed, its exit code is unknown
+                return 1  # no `list` on Pods (RBAC other than the chart's): the Job failed, its exit code is unknown
             raise
         for p in pods:
             for cs in (p.status.container_statuses or []) if p.status else []:

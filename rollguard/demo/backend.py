@@ -18,8 +18,13 @@ It does what a real backend built on rollguard does, on a small scale:
   ``nova_workflow_runs_total{outcome}``, ``nova_workflow_error_total{error_code}``,
   ``nova_workflow_step_duration_seconds{step}``, ``nova_golden_mismatch_total``,
   ``nova_cost_refused_total`` (plus the SDK's own);
-- ``POST /control`` makes it misbehave: ``{"error_rate": 0.4}`` (non-retryable errors),
-  ``{"golden_mismatch_rate": 0.1}``; ``GET /control`` shows its state;
+- ``POST /control`` makes it misbehave: ``{"error_rate": 0.4}`` (each step raises a
+  non-retryable error with that probability), ``{"fail_rate": 0.25}`` (that share of runs fails
+  with a non-retryable error: HTTP 500, a bad build), ``{"golden_mismatch_rate": 0.1}``;
+  ``GET /control`` shows its state (``--fail-rate`` and ``--transient-rate`` set them at start);
+- ``--declare-codes`` names the ``http_requests_total`` codes exported from the start (default
+  200, 402, 500); ``--declare-codes ""`` exports a code only once a response had it, as most
+  instrumented services do (a service that never failed has no ``code="500"`` series);
 - it prints ``SERVING on HOST:PORT`` once it listens, and on SIGTERM it flushes its reporter
   and prints one last line, ``FINAL {json state}``, so what a deleted pod reported can still be
   read from its log.
@@ -97,6 +102,7 @@ class Runtime:
         self.reporter = reporter
         self.transient_rate = transient_rate
         self.error_rate = 0.0
+        self.fail_rate = 0.0
         self.golden_mismatch_rate = 0.0
         self.reported: Counter[str] = Counter()
         self._matcher: Matcher | None = None
@@ -133,6 +139,8 @@ class Runtime:
         with self._lock:
             if "error_rate" in body:
                 self.error_rate = float(body["error_rate"])
+            if "fail_rate" in body:
+                self.fail_rate = float(body["fail_rate"])
             if "golden_mismatch_rate" in body:
                 self.golden_mismatch_rate = float(body["golden_mismatch_rate"])
             if "transient_rate" in body:
@@ -142,7 +150,8 @@ class Runtime:
 
     def state(self) -> dict[str, Any]:
         return {
-            "track": self.track, "error_rate": self.error_rate, "transient_rate": self.transient_rate,
+            "track": self.track, "error_rate": self.error_rate, "fail_rate": self.fail_rate,
+            "transient_rate": self.transient_rate,
             "golden_mismatch_rate": self.golden_mismatch_rate,
             "flags": {CATALOG_FLAG: is_flag_enabled(CATALOG_FLAG), COST_FLAG: is_flag_enabled(COST_FLAG)},
             "env": {k: v for k, v in os.environ.items() if k.startswith("AOS_FEATURE_")},
@@ -165,12 +174,13 @@ class Runtime:
             COST_REFUSED.inc()
             self._report("BUDGET_EXCEEDED", run_id, msg, "cost_simulator", None)
             return 402, {"run_id": run_id, "track": self.track, "refused": msg, "error_code": "BUDGET_EXCEEDED"}
+        doomed = random.random() < self.fail_rate  # this run hits the bad build's bug in its first step
         for index, step in enumerate(STEPS):
             attempts = 0
             while True:
                 attempts += 1
                 try:
-                    self._step(step)
+                    self._step(step, broken=doomed and index == 0)
                     break
                 except StepError as exc:
                     message = str(exc)
@@ -195,12 +205,12 @@ class Runtime:
     def _retry_outcome(self, event_id: Any, step: str) -> None:
         self.reporter.report_recovery(event_id, True, recovered_by=f"{self.track}:{step}:retry")
 
-    def _step(self, step: str) -> None:
+    def _step(self, step: str, broken: bool = False) -> None:
         t0 = time.perf_counter()
         try:
             time.sleep(random.uniform(0.002, 0.01))
             r = random.random()
-            if r < self.error_rate:
+            if broken or r < self.error_rate:
                 raise StepError(random.choice(BROKEN))
             if r < self.error_rate + self.transient_rate:
                 raise StepError(random.choice(TRANSIENT))
@@ -288,6 +298,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--token", default=os.environ.get("ROLLGUARD_FAILURES_TOKEN", ""))
     ap.add_argument("--spool", type=Path, required=True)
     ap.add_argument("--transient-rate", type=float, default=0.05)
+    ap.add_argument("--fail-rate", type=float, default=0.0,
+                    help="share of runs that fail with a non-retryable error (HTTP 500)")
+    ap.add_argument("--declare-codes", default="200,402,500",
+                    help="http_requests_total codes exported from the start, comma-separated ('' for none)")
     args = ap.parse_args(argv)
     if not args.failures_url:
         ap.error("--failures-url (or ROLLGUARD_FAILURES_URL) is required")
@@ -295,11 +309,12 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format=f"%(asctime)s {args.track} %(name)s %(message)s")
     for step in STEPS:
         STEP_SECONDS.labels(step)  # every series exists from the start
-    for code in ("200", "402", "500"):
-        REQUESTS.labels(code)
+    for code in filter(None, args.declare_codes.split(",")):
+        REQUESTS.labels(code.strip())
     reporter = configure(base_url=args.failures_url, token=args.token, spool_path=args.spool,
                          catalog_path=args.catalog, timeout=2.0, breaker_reset=5.0)
     rt = Runtime(args.track, args.catalog, reporter, args.transient_rate)
+    rt.fail_rate = args.fail_rate
     def on_term(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt
 

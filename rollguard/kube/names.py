@@ -10,8 +10,12 @@ from __future__ import annotations
 
 # ---------------------------------------------------------------- canary objects
 # On both sides of a comparison: rollguard sets it itself, so one PromQL template selects either side.
+# The canary's pods carry it from their template; the stable target's pods get it by a label patch
+# on the pods themselves while a rollout is live (never through the Deployment's template, which
+# would restart them).
 TRACK_LABEL = "rollguard.io/track"
 TRACK_CANARY = "canary"
+TRACK_STABLE = "stable"
 # On the canary copy of a target (and the rollout's other canary objects): the FailureCatalog and
 # FeatureFlag controllers leave objects with this label alone, so the canary keeps the catalog
 # version and flag files its rollout gave it.

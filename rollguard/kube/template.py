@@ -182,3 +182,25 @@ def set_config_map_volume(template: PodTemplate, name: str, config_map: str, mou
             mounts = c.setdefault("volumeMounts", [])
             if not any(m.get("mountPath") == mount_path for m in mounts):
                 mounts.append({"name": name, "mountPath": mount_path, "readOnly": True})
+
+
+def selector_string(selector: dict[str, Any]) -> str:
+    """A ``LabelSelector`` (``matchLabels``, ``matchExpressions``) as the string ``list`` takes.
+
+    Raises ``ValueError`` for an operator the API does not know. An empty selector is ``""``
+    (everything), as the API reads it.
+    """
+    parts = [f"{k}={v}" for k, v in sorted((selector.get("matchLabels") or {}).items())]
+    for e in selector.get("matchExpressions") or []:
+        key, op, values = e["key"], e.get("operator"), ",".join(e.get("values") or [])
+        if op == "In":
+            parts.append(f"{key} in ({values})")
+        elif op == "NotIn":
+            parts.append(f"{key} notin ({values})")
+        elif op == "Exists":
+            parts.append(key)
+        elif op == "DoesNotExist":
+            parts.append(f"!{key}")
+        else:
+            raise ValueError(f"selector.matchExpressions: unknown operator {op!r}")
+    return ",".join(parts)

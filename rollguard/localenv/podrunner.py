@@ -50,6 +50,7 @@ RUN_LABEL = "localenv.rollguard.io/run"
 _VAR_REF = re.compile(r"\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)|\$\$")
 _FIELD_INDEX = re.compile(r"^metadata\.(labels|annotations)\['(.+)'\]$")
 _MAX_BACKOFF = 10.0
+_CHECKOUT = Path(__file__).resolve().parents[2]  # the repository root this runner's rollguard lives in
 
 
 class ConfigError(Exception):
@@ -366,8 +367,11 @@ class PodRunner:
 
     def _spawn(self, r: Running) -> None:
         r.directory.mkdir(parents=True, exist_ok=True)
+        # The "image" is this checkout: ``python -m rollguard...`` in a pod imports the code the
+        # runner itself runs (not whichever copy the interpreter has installed).
         spec = {"argv": r.argv, "env": {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(r.directory),
-                                        "LANG": "C.UTF-8", "HOSTNAME": r.key.split("/", 1)[1], **r.env},
+                                        "LANG": "C.UTF-8", "HOSTNAME": r.key.split("/", 1)[1],
+                                        "PYTHONPATH": str(_CHECKOUT), **r.env},
                 "mounts": [m.__dict__ for m in r.mounts], "scratch": str(r.directory / "overlay"),
                 "cwd": str(r.directory)}
         (r.directory / f"{r.container}.json").write_text(json.dumps(spec))

@@ -14,7 +14,7 @@ import pytest
 from rollguard.localenv.prometheus import Prometheus
 from tests.integration import test_canary_rollout as base
 from tests.integration.test_canary_rollout import App, rollout, setup_target, wait_phase
-from tests.support.kube import Kubectl, OperatorProcess
+from tests.support.kube import Kubectl, OperatorProcess, eventually
 
 pytestmark = pytest.mark.integration
 
@@ -28,7 +28,9 @@ def httproute_crd(kubectl: Kubectl) -> None:
                          timeout=300, cwd="/tmp", check=True).stdout
     crd = Path(json.loads(out)["Dir"]) / "config/crd/standard/gateway.networking.k8s.io_httproutes.yaml"
     kubectl("apply", "--server-side", "-f", str(crd))
-    kubectl("wait", "--for=condition=Established", "--timeout=60s", "-f", str(crd))
+    # `kubectl wait` fails outright while the new CRD has no status yet: ask again until it has one
+    eventually(lambda: kubectl("wait", "--for=condition=Established", "--timeout=60s", "-f", str(crd),
+                               check=False).returncode == 0, timeout=90, interval=1, what="the HTTPRoute CRD")
 
 
 def backend_weights(kubectl: Kubectl, ns: str) -> dict[str, int]:

@@ -3,8 +3,8 @@
 The chart is installed into the real apiserver; the operator then authenticates as
 `system:serviceaccount:<ns>:rg-rollguard-operator` (a client certificate with that user name:
 RBAC binds ServiceAccount subjects by that name) and must start, keep its kopf peering alive
-and reconcile what it watches, while the same identity is refused Secrets, Pods and namespaces
-it does not watch.
+and reconcile what it watches, while the same identity is refused Secrets, any Pod verb but `list`
+and `patch`, and namespaces it does not watch.
 
 With these credentials the operator carries out a whole FailureCatalog mount (ConfigMap,
 server-side apply on the Deployment, status, Events) and whole CanaryRollouts against a real
@@ -14,8 +14,8 @@ Prometheus scraping two real local HTTP tracks (the fixtures of test_canary_roll
   FeatureFlag and the catalog version through the FailureCatalog's pin (merge patches), canary
   objects deleted;
 - rolled back on an error-rate breach (the stable never sees the change);
-- rolled back on a failed smoke Job (created and deleted by the operator; its exit code
-  cannot be read, since the chart grants nothing on Pods);
+- rolled back on a failed smoke Job (created and deleted by the operator; its exit code read
+  from the Job's pod, which the chart's `list` on Pods allows);
 - promoted through the Gateway API (the real HTTPRoute CRD; the router replaces the route:
   `get` and `update` on httproutes).
 Any 403 in the operator's log fails a test: the chart's RBAC must cover everything it does.
@@ -183,7 +183,12 @@ def test_operator_runs_cluster_wide_with_the_chart_service_account(
     assert _forbidden(sa("get", "secrets", namespace=namespace, check=False))
     assert _forbidden(sa("get", "secrets", "-A", check=False))
     assert _forbidden(sa("create", "secret", "generic", "x", "--from-literal=a=b", namespace=namespace, check=False))
-    assert _forbidden(sa("get", "pods", namespace=namespace, check=False))
+    # Pods: list and patch (the stable's track label, a smoke Job's exit code), nothing else.
+    sa("get", "pods", namespace=namespace)
+    assert _forbidden(sa("get", "pod", "nope", namespace=namespace, check=False))
+    for verb, resource in [("delete", "pods"), ("create", "pods"), ("update", "pods"), ("get", "pods/log")]:
+        answer = sa("auth", "can-i", verb, resource, namespace=namespace, check=False).stdout.strip()
+        assert answer == "no", (verb, resource, answer)
     assert _forbidden(sa("delete", "namespace", namespace, "--dry-run=server", check=False))
     assert _forbidden(sa("create", "clusterrolebinding", "escalate", "--clusterrole=cluster-admin",
                          f"--user=system:serviceaccount:{namespace}:{SA_NAME}", check=False))
@@ -216,13 +221,13 @@ def test_operator_mounts_a_catalog_with_the_chart_service_account(
     assert_never_refused(op)
 
     # The operator reads ReplicaSets (which catalog versions old pods still mount) and does
-    # nothing else with them; it never touches Secrets or Pods.
+    # nothing else with them; it never touches Secrets, and reads no single Pod.
     sa = op.kubectl_as_sa
     sa("get", "replicasets", namespace=ns)
     assert _forbidden(sa("get", "replicaset", "nope", namespace=ns, check=False))
     assert _forbidden(sa("delete", "replicaset", "nope", namespace=ns, check=False))
     assert _forbidden(sa("get", "secrets", namespace=ns, check=False))
-    assert _forbidden(sa("get", "pods", namespace=ns, check=False))
+    assert _forbidden(sa("get", "pod", "nope", namespace=ns, check=False))
     for verb, resource in [("watch", "replicasets.apps"), ("patch", "replicasets.apps"),
                            ("escalate", "clusterroles"), ("bind", "clusterroles"), ("create", "pods/exec")]:
         answer = sa("auth", "can-i", verb, resource, namespace=ns, check=False).stdout.strip()
@@ -321,8 +326,8 @@ def test_operator_rolls_a_canary_back_with_the_chart_service_account(
 def test_operator_rolls_back_on_a_failed_smoke_job_with_the_chart_service_account(
         cluster_operator: ChartOperator, kubectl: Kubectl, namespace: str, prometheus: Prometheus,
         apps: dict[str, App]) -> None:
-    """The smoke Job is the operator's to create and delete; its failure is read from the Job
-    alone (the chart grants nothing on Pods, so no pod exit code: 1, as the seed's runner)."""
+    """The smoke Job is the operator's to create and delete; its failure is read from the Job,
+    its exit code from the Job's pod (the chart grants `list` on Pods)."""
     op, ns = cluster_operator, namespace
     setup_target(kubectl, ns)
     w = Watcher(kubectl, ns)
@@ -337,7 +342,7 @@ def test_operator_rolls_back_on_a_failed_smoke_job_with_the_chart_service_accoun
     st = _wait_phase(kubectl, ns, {"RolledBack", "Failed", "Succeeded"}, op, timeout=60)
     weights = w.close()
     assert st["phase"] == "RolledBack", (st.get("message"), op.output()[-6000:])
-    assert st["report"]["smokeReturncode"] == 1
+    assert st["report"]["smokeReturncode"] == 4
     assert "smoke test failed" in st["report"]["rollbackReason"]
     assert set(weights) == {0}
     assert kubectl("get", "job", job, namespace=ns, check=False).returncode != 0

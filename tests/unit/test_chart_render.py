@@ -169,6 +169,7 @@ NAMESPACED_RULES = _expand({
     ("", "services"): "get list watch create patch delete",
     ("networking.k8s.io", "ingresses"): "get list watch create patch delete",
     ("gateway.networking.k8s.io", "httproutes"): "get update",  # the router's read and replace
+    ("", "pods"): "list patch",  # the stable's track label; a failed smoke Job's exit code
     ("batch", "jobs"): "get list watch create delete",
     ("", "events"): "create patch",
     ("events.k8s.io", "events"): "create patch",

@@ -165,6 +165,13 @@ imagePullSecrets:
 - apiGroups: [gateway.networking.k8s.io]
   resources: [httproutes]
   verbs: [get, update]
+# The canary labels the stable target's pods rollguard.io/track=stable (a metadata patch: the
+# pods are not restarted) so one PromQL template selects either track; it finds them by the
+# Deployment's selector. The smoke test reads a failed Job's exit code from its pod's status.
+# No get, create, delete, pods/exec or pods/log.
+- apiGroups: [""]
+  resources: [pods]
+  verbs: [list, patch]
 - apiGroups: [batch]
   resources: [jobs]
   verbs: [get, list, watch, create, delete]
