@@ -106,9 +106,12 @@ def run(spec: CanaryRolloutSpec, ticks: list[tuple[int, list[str], str | None]],
             world.apply(a)
         if metrics is not None and status.last_check_verdict == "pass" and weight_before == 100:
             evidence = True
-        if metrics is not None and "nonfinite" in outcomes[:len(spec.analysis.metrics)] and \
-                status.last_check_verdict == "pass":
-            nonfinite_passed = True
+        if metrics is not None:
+            # Judged at this tick (a check skipped for another reason keeps its last verdict).
+            judged_now = {ms.name: ms.verdict for ms in status.metrics if ms.last_checked_at == now}
+            if any(outcomes[j] == "nonfinite" and judged_now.get(m.name) == "pass"
+                   for j, m in enumerate(spec.analysis.metrics)):
+                nonfinite_passed = True
         if any(isinstance(a, ApplyChangeToStable) for a in actions):
             if rollback_seen:
                 promoted_after_rollback = True
