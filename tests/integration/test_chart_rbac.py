@@ -322,7 +322,8 @@ def test_operator_rolls_back_on_a_failed_smoke_job_with_the_chart_service_accoun
         cluster_operator: ChartOperator, kubectl: Kubectl, namespace: str, prometheus: Prometheus,
         apps: dict[str, App]) -> None:
     """The smoke Job is the operator's to create and delete; its failure is read from the Job
-    alone (the chart grants nothing on Pods, so no pod exit code: 1, as the seed's runner)."""
+    alone (the chart grants nothing on Pods, so the container's exit code is unknown and the
+    report says 1, the generic failure code)."""
     op, ns = cluster_operator, namespace
     setup_target(kubectl, ns)
     w = Watcher(kubectl, ns)
