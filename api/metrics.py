@@ -1,4 +1,6 @@
-"""The seeds' Prometheus counters, on a registry per app (several apps per test process)."""
+"""The failures service's Prometheus counters, on a registry per app (several apps per test process).
+
+Their names and labels are fixed: the chart's dashboard and alert rules query them."""
 
 from __future__ import annotations
 

@@ -33,7 +33,7 @@ QUICK_ARGS: dict[str, list[str]] = {
     "ingest_bench": ["--events", "20000", "--rows", "100000", "--requests", "50"],
     "canary_reaction": ["--runs", "2"],
     "canary_scale": ["--rollouts", "10"],
-    "reporter_bench": ["--seconds", "3", "--prefill", "40000", "--outage", "8", "--no-seed-drain"],
+    "reporter_bench": ["--seconds", "3", "--prefill", "40000", "--outage", "8", "--no-fixed-pause-drain"],
 }
 TIMEOUT_SECONDS = 3600
 

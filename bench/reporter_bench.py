@@ -1,7 +1,7 @@
 """What reporting a failure costs the caller (`Reporter.match_and_persist`), with the failures
 service up and down, and how soon the spool drains once the service is back.
 
-    python bench/reporter_bench.py [--rate 1000] [--seconds 10] [--prefill 40000] [--no-seed-drain]
+    python bench/reporter_bench.py [--rate 1000] [--seconds 10] [--prefill 40000] [--no-fixed-pause-drain]
 
 Everything is real and local: PostgreSQL (Debian's binaries), `rollguard api serve` (uvicorn) as
 a subprocess on a fixed port (stopped for the outage, restarted on the same port), and the
@@ -13,7 +13,8 @@ Baselines, measured in the same run:
 - "previous spool": the spool as it was before (a ``count(*)`` per append, ``synchronous=FULL``,
   one transaction per delivered row), driven by the same caller loop with the service down and
   the spool holding ``--prefill`` events;
-- "seed breaker": the drain start delay with the seed's fixed 60 s circuit-breaker pause.
+- "fixed 60 s pause": the drain start delay with a fixed 60 s circuit-breaker pause (the old
+  behaviour, before the breaker backed off from a short first pause).
 """
 
 from __future__ import annotations
@@ -157,7 +158,8 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=10.0, help="duration of each timed phase")
     ap.add_argument("--prefill", type=int, default=40_000, help="events already spooled in the outage phases")
     ap.add_argument("--outage", type=float, default=20.0, help="seconds down before the drain measurement")
-    ap.add_argument("--no-seed-drain", action="store_true", help="skip the 60 s seed-breaker drain baseline")
+    ap.add_argument("--no-fixed-pause-drain", action="store_true",
+                    help="skip the drain baseline with a fixed 60 s circuit-breaker pause (the old behaviour)")
     args = ap.parse_args()
 
     base_dir = Path(tempfile.mkdtemp(prefix="rollguard-reporter-bench-"))
@@ -230,18 +232,19 @@ def main() -> None:
         first, done = drain_start(down, service, args.outage)
         print(f"drain start after the service is back ({args.outage:g} s outage): {first:.2f} s "
               f"(empty after {done:.2f} s; backoff up to 5 s)")
-        seed_first = None
-        if not args.no_seed_drain:
-            seed = reporter("seed")
-            seed.breaker = CircuitBreaker(5, 60.0, first_pause=60.0, jitter=lambda: 1.0)
-            seed_first, seed_done = drain_start(seed, service, args.outage)
-            print(f"drain start, seed breaker (fixed 60 s pause): {seed_first:.2f} s (empty after {seed_done:.2f} s)")
+        fixed_first = None
+        if not args.no_fixed_pause_drain:
+            fixed = reporter("fixed-pause")
+            fixed.breaker = CircuitBreaker(5, 60.0, first_pause=60.0, jitter=lambda: 1.0)
+            fixed_first, fixed_done = drain_start(fixed, service, args.outage)
+            print(f"drain start, fixed 60 s circuit-breaker pause (the old behaviour): {fixed_first:.2f} s "
+                  f"(empty after {fixed_done:.2f} s)")
 
         print(f"ratio p99 previous spool / reporter, service down: {p99_prev / p99_down:.1f}x")
         print(f"ratio p99 reporter / match only: service up {p99_up / p99_floor:.1f}x, "
               f"service down {p99_down / p99_floor:.1f}x")
-        if seed_first is not None:
-            print(f"ratio drain start seed breaker / backoff: {seed_first / max(first, 1e-3):.1f}x")
+        if fixed_first is not None:
+            print(f"ratio drain start fixed 60 s pause / backoff: {fixed_first / max(first, 1e-3):.1f}x")
     finally:
         for rep in reporters:
             rep.close()

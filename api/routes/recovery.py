@@ -1,4 +1,5 @@
-"""POST /api/v1/recovery/suggest: the catalog's recovery for an error (the seeds' M10 step)."""
+"""POST /api/v1/recovery/suggest: the catalog's recovery for an error, with how often this tenant
+already tried it and how often it worked."""
 
 from __future__ import annotations
 

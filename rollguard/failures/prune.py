@@ -1,5 +1,5 @@
 """Retention: delete old failures in small batches, each its own short transaction, so that
-ingest never waits behind one long delete (the seeds' 90-day lifecycle)."""
+ingest never waits behind one long delete (the chart's CronJob keeps 90 days by default)."""
 
 from __future__ import annotations
 

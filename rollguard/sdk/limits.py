@@ -3,8 +3,8 @@
 The failures service refuses an event beyond these limits with a 422 that names the field,
 before anything is stored (so no stored row can break a later read); the SDK reporter makes
 its events fit before it spools them (so the service never refuses them for their size, and
-nothing the caller reported is lost). Source of the numbers: the seeds' column widths for the
-text fields; for ``context`` (free-form JSON) numbers chosen here to keep one event, JSON
+nothing the caller reported is lost). Source of the numbers: the failures table's column widths
+for the text fields; for ``context`` (free-form JSON) numbers chosen here to keep one event, JSON
 encoded with every character escaped (12 bytes for a non-BMP one), far below the request body
 limit, and every stored context far below the nesting depth at which JSON encoders and
 serializers give up (pydantic's serializer stops at a few hundred levels, Python's json at the

@@ -420,6 +420,6 @@ def configure(**kwargs: Any) -> Reporter:
 
 
 def match_and_persist(code_or_message: str, run_id: str, **kwargs: Any) -> ReportResult:
-    """The seeds' one-call API on the process-wide reporter (configured from the environment)."""
+    """Match and report in one call, on the process-wide reporter (configured from the environment)."""
     reporter = _default or configure()
     return reporter.match_and_persist(code_or_message, run_id, **kwargs)

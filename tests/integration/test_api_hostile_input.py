@@ -1,4 +1,4 @@
-"""The failures service under hostile input, on real PostgreSQL (issue #14): nothing stored that
+"""The failures service under hostile input, on real PostgreSQL: nothing stored that
 breaks a read, nothing dropped silently, every malformed request a 4xx that names what is wrong
 and echoes nothing back."""
 

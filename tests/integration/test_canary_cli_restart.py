@@ -36,7 +36,7 @@ def cli(kubeconfig: Path, *args: str, timeout: float = 180) -> subprocess.Comple
                            str(kubeconfig)], capture_output=True, text=True, timeout=timeout, cwd=REPO, env=env)
 
 
-def test_cli_run_follows_to_passed_and_writes_the_seed_report(
+def test_cli_run_follows_to_passed_and_writes_the_json_report(
         kubectl: Kubectl, kubeconfig: Path, namespace: str, prometheus: Prometheus, apps: dict[str, App],
         operator: OperatorProcess, tmp_path: Path) -> None:
     setup_target(kubectl, namespace)

@@ -422,7 +422,7 @@ class Golden:
 
 def test_a_plus_one_on_both_tracks_read_in_a_race_is_not_a_rollback() -> None:
     g = Golden()
-    g.check(1.23, 0)          # the reading: the canary's +1 scraped, the baseline's not yet
+    g.check(1.23, 0)          # a read in the race: the canary's +1 scraped, the baseline's not yet
     assert g.st.phase == "Progressing" and g.golden.reason == "Unconfirmed"
     assert g.st.current_step == 0                          # not a pass either: the step waits
     g.check(1.01, 1.02)       # one interval later both were scraped: the same event on both tracks

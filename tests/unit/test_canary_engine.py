@@ -1,4 +1,5 @@
-"""The canary engine, driven tick by tick without a cluster: every rule of the seed's table."""
+"""The canary engine, driven tick by tick without a cluster: every rule it decides by (docs/canary.md,
+"How a rollout runs")."""
 
 from __future__ import annotations
 
@@ -173,7 +174,7 @@ def test_watch_window_needs_a_passing_check_before_promotion() -> None:
     assert r.phase == "Promoting"
 
 
-# --------------------------------------------------------------------------- the seed's rollback triggers
+# --------------------------------------------------------------------------- rollback triggers
 
 def test_golden_mismatch_any_increase_rolls_back_at_once() -> None:
     spec = make_spec()

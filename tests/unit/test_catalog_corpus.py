@@ -96,8 +96,9 @@ def test_hit_rate_and_agreement_on_the_corpus(capsys: pytest.CaptureFixture[str]
     assert total.retryable / total.n >= MIN_RETRYABLE
 
 
-# The inputs of the issue, one per kind of fault, each with what it must get.
-ISSUE_INPUTS = [
+# Messages as real clients and tools print them, one per kind of fault, each with the category
+# and retryability it must get.
+REAL_MESSAGES = [
     ("Error: connect ETIMEDOUT 203.0.113.10:443", "TIMEOUT", True),
     ('grpc._channel._InactiveRpcError: status = StatusCode.UNAVAILABLE, details = "failed to connect to all '
      'addresses"', "TRANSIENT", True),
@@ -115,8 +116,8 @@ ISSUE_INPUTS = [
 ]
 
 
-@pytest.mark.parametrize(("message", "category", "retryable"), ISSUE_INPUTS)
-def test_issue_inputs(message: str, category: str, retryable: bool) -> None:
+@pytest.mark.parametrize(("message", "category", "retryable"), REAL_MESSAGES)
+def test_real_messages_get_their_category(message: str, category: str, retryable: bool) -> None:
     for engine in ("re2", "re"):  # both engines, one answer
         r = Matcher.default(engine=engine, metrics=False).match(message)
         assert r.entry is not None, message

@@ -16,7 +16,7 @@ CRD = Path(__file__).resolve().parents[2] / "crds" / "failurecatalogs.rollguard.
 
 
 def test_catalog_codes_equal_enum_codes() -> None:
-    # the seed runbook's alignment check: catalog codes == enum codes
+    # every code the SDK can report (the enum) has a catalog entry, and every entry a code
     catalog_codes = {e.code for e in load_default_catalog().entries}
     enum_codes = {c.value for c in ErrorCode}
     assert catalog_codes == enum_codes, (f"missing in catalog: {sorted(enum_codes - catalog_codes)}; "

@@ -43,7 +43,7 @@ def test_anchored_shapes_are_not_warned(pattern: str) -> None:
 
 
 def test_the_warned_shapes_really_misfire() -> None:
-    # what the rules stand for, on the messages that the issue reports
+    # what the rules stand for: such patterns match real messages of another kind of fault
     spec = {"version": "1", "entries": [
         {"code": "T", "category": "TIMEOUT", "severity": "LOW", "retryable": True,
          "recovery": {"mode": "RETRY_IMMEDIATE"}, "match": {"patterns": [r"\btimeout\b"]}},

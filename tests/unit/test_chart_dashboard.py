@@ -1,4 +1,5 @@
-"""The Grafana dashboard: loads, shows the seed's panels, and only queries exported metrics."""
+"""The Grafana dashboard: loads, shows the failure-catalog and canary panels, and only queries exported
+metrics."""
 
 from __future__ import annotations
 
@@ -47,13 +48,13 @@ def test_dashboard_loads_with_a_stable_uid_and_datasource_variable(dashboard: di
             assert p["targets"], p["title"]
 
 
-def test_seed_panels_and_canary_panels_are_present(dashboard: dict[str, Any]) -> None:
+def test_failure_catalog_panels_and_canary_panels_are_present(dashboard: dict[str, Any]) -> None:
     titles = {p["title"] for p in _panels(dashboard["panels"])}
-    seed = {"Catalog Hit Rate", "Catalog Hits 24h", "Catalog Misses 24h", "Recovery Success Rate",
-            "Failure Frequency by Error Code", "Failure Frequency by Category", "Top 10 Unknown Error Classes",
-            "Catalog Miss Rate - Drift Signal", "Recovery Success by Mode", "Recovery Failures by Mode"}
+    failures = {"Catalog Hit Rate", "Catalog Hits 24h", "Catalog Misses 24h", "Recovery Success Rate",
+               "Failure Frequency by Error Code", "Failure Frequency by Category", "Top 10 Unknown Error Classes",
+               "Catalog Miss Rate - Drift Signal", "Recovery Success by Mode", "Recovery Failures by Mode"}
     canary = {"Canary Rollouts by Phase", "Canary Rollbacks by Reason", "Analysis Runs by Result"}
-    assert seed | canary <= titles, (seed | canary) - titles
+    assert failures | canary <= titles, (failures | canary) - titles
 
 
 def test_every_panel_expression_names_an_exported_metric(dashboard: dict[str, Any]) -> None:

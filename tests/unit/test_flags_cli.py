@@ -72,10 +72,10 @@ def test_cluster_unreachable_is_exit_1(tmp_path: Path) -> None:
 
 
 def test_read_evidence_shapes(tmp_path: Path) -> None:
-    seed = tmp_path / "cycle.json"
-    seed.write_text(json.dumps({"shadow": {"mismatches": 0}, "cycles": 48}))
-    ev = read_evidence(seed, None)
-    assert ev == {"kind": "ShadowRun", "mismatches": 0, "reportRef": str(seed), "summary": "cycles=48"}
+    shadow_report = tmp_path / "cycle.json"
+    shadow_report.write_text(json.dumps({"shadow": {"mismatches": 0}, "cycles": 48}))
+    ev = read_evidence(shadow_report, None)
+    assert ev == {"kind": "ShadowRun", "mismatches": 0, "reportRef": str(shadow_report), "summary": "cycles=48"}
     note = tmp_path / "approval.txt"
     note.write_text("SRE approval, ticket OPS-1")
     assert read_evidence(note, None)["kind"] == "Manual"

@@ -4,9 +4,10 @@ Revision ID: 0001
 Revises:
 Create Date: 2026-11-23
 
-The seeds' M9 schema with what their "known issues" asked for from day one: tenant_id NOT
-NULL, the catalog version each event was matched against, and partial indexes for the two
-hot subsets (unrecovered failures, unmatched errors). No now() in a partial index
+The failures schema, with from day one what would be costly to add to a full table later:
+tenant_id NOT NULL (every query is tenant-scoped), the catalog version each event was
+matched against (to tell which catalog missed it), and partial indexes for the two hot
+subsets (unrecovered failures, unmatched errors). No now() in a partial index
 predicate (PostgreSQL rejects non-immutable functions there): time windows are applied at
 query time on top of (tenant_id, created_at).
 """
@@ -57,9 +58,9 @@ def upgrade() -> None:
         sa.CheckConstraint("confidence >= 0 AND confidence <= 1", name="ck_fm_confidence"),
     )
     fm = "failure_matches"
-    # Every index costs every insert, and ingest is the hot path. Of the seeds' single-column
-    # indexes only created_at stays (retention and the aggregation job scan all tenants by
-    # time). The others are not created: every query of the service is tenant-scoped, so the
+    # Every index costs every insert, and ingest is the hot path. Of the obvious single-column
+    # indexes (one per filtered column) only created_at stays (retention and the aggregation
+    # job scan all tenants by time). The others are not created: every query of the service is tenant-scoped, so the
     # (tenant_id, ...) composites below serve it (tenant_id alone is their prefix; run_id and
     # error_code lookups have their composite), and category/severity/recovery_mode are only
     # filtered or grouped inside one tenant's time window. The catalog-entry lookup (a tenant's
