@@ -8,6 +8,11 @@ bash hack/ensure-deps.sh
 export PATH="$PWD/.venv/bin:$PATH"
 echo "[test] ruff"; ruff check .
 echo "[test] mypy"; mypy rollguard tests bench
-echo "[test] pytest"
-pytest "$@"
+# Workers: most tests wait on real services (rollouts, scrapes, timers) rather than compute, so
+# more workers than cores pays. Each worker starts its own cluster, PostgreSQL and Prometheus
+# (a cluster claims its own pod network: rollguard.localenv.podnet); a module with a module
+# fixture stays on one worker (xdist_group). ROLLGUARD_TEST_WORKERS=0 runs in this process.
+WORKERS="${ROLLGUARD_TEST_WORKERS:-4}"
+echo "[test] pytest ($WORKERS workers)"
+pytest -n "$WORKERS" --dist loadgroup --durations=15 "$@"
 echo "[test] done in $((SECONDS - T0))s"

@@ -10,7 +10,7 @@ import pytest
 
 from rollguard.demo.run import Demo, DemoResult
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("demo")]  # its module fixture runs once
 
 Run = tuple[DemoResult, Demo, list[int], list[str]]
 BROKEN_CODES = ("DB_SCHEMA_MISMATCH", "NULL_REFERENCE")

@@ -20,7 +20,7 @@ import pytest
 from rollguard.catalog import ErrorCode
 from tests.support.kube import REPO
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("wheel")]  # its module fixture runs once
 
 
 def _ignored(rel: str, patterns: list[str]) -> bool:

@@ -26,6 +26,10 @@ def _panels(panels: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
         yield from _panels(p.get("panels", []))  # collapsed rows nest their panels
 
 
+# One worker runs this module under pytest-xdist: its module fixture is built once.
+pytestmark = pytest.mark.xdist_group("chart-dashboard")
+
+
 @pytest.fixture(scope="module")
 def dashboard() -> dict[str, Any]:
     data: dict[str, Any] = json.loads(DASHBOARD.read_text())

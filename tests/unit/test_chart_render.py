@@ -17,6 +17,10 @@ CI_VALUES = sorted((CHART / "ci").glob("*-values.yaml"))
 NAMESPACED = yaml.safe_load((CHART / "ci" / "namespaced-values.yaml").read_text())
 
 
+# One worker runs this module under pytest-xdist: its module fixture is built once.
+pytestmark = pytest.mark.xdist_group("chart-render")
+
+
 @pytest.fixture(scope="module")
 def h() -> Helm:
     return helm()

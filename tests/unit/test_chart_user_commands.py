@@ -18,6 +18,10 @@ import yaml
 from tests.support.helm import CHART, REPO, Helm, helm
 
 
+# One worker runs this module under pytest-xdist: its module fixture is built once.
+pytestmark = pytest.mark.xdist_group("chart-user-commands")
+
+
 @pytest.fixture(scope="module")
 def h() -> Helm:
     return helm()
