@@ -36,14 +36,26 @@ class FlagValue(TypedDict, total=False):
     signoff: dict[str, Any]
 
 
+class EnvEntry(TypedDict):
+    """One env entry of a container as it was: where it stood and all of it (``value`` or
+    ``valueFrom``, whatever the apiserver stored), so it comes back exactly as it was."""
+
+    index: int
+    entry: dict[str, Any]
+
+
 class Snapshot(TypedDict, total=False):
     """What a rollout's change touches, as it was before (``status.stableSnapshot``).
 
+    Whatever the change may touch is recorded whole (an env entry with its ``valueFrom`` and its
+    position), never as a projection (its value): a restore puts back exactly what was there.
     Absent things are listed by name (``envAbsent``), never as nulls: the status is stored
-    without nulls. ``annotations``/``annotationsAbsent`` only occur in snapshots written by
-    versions that edited the catalog annotations on the stable themselves."""
+    without nulls. ``env`` (variable -> value) only occurs in snapshots written by earlier
+    versions; ``annotations``/``annotationsAbsent`` only in snapshots written by versions that
+    edited the catalog annotations on the stable themselves."""
 
-    env: dict[str, dict[str, str]]  # container -> override variable -> value
+    envEntries: dict[str, list[EnvEntry]]  # container -> the override variables it had
+    env: dict[str, dict[str, str]]  # earlier versions: container -> override variable -> value
     envAbsent: dict[str, list[str]]  # container -> override variables it did not have
     images: dict[str, str]  # container -> image
     catalogPin: CatalogPin

@@ -26,6 +26,7 @@ from rollguard.kube.client import (
     as_dict,
     delete_if_present,
     get_or_none,
+    raw_json,
 )
 from rollguard.kube.template import selector_string
 from rollguard.models.canary import (
@@ -117,8 +118,10 @@ class Reconciler:
     # ------------------------------------------------------------------ reads
 
     def _deployment(self, ns: str, name: str) -> dict[str, Any] | None:
-        dep = get_or_none(self.apps.read_namespaced_deployment, name, ns)
-        return None if dep is None else as_dict(self.api, dep)
+        """The Deployment's JSON as the apiserver sent it (not through the client's models, which
+        drop fields they do not know): snapshots and template edits keep every byte."""
+        dep = get_or_none(self.apps.read_namespaced_deployment, name, ns, _preload_content=False)
+        return None if dep is None else cast(dict[str, Any], raw_json(dep))
 
     def _service(self, ns: str, name: str) -> dict[str, Any] | None:
         svc = get_or_none(self.core.read_namespaced_service, name, ns)
@@ -347,8 +350,7 @@ class Reconciler:
         return done
 
     def _edit_target(self, n: Names, edit: Any) -> bool:
-        dep = self.apps.read_namespaced_deployment(n.target, n.namespace)
-        body = as_dict(self.api, dep)
+        body = raw_json(self.apps.read_namespaced_deployment(n.target, n.namespace, _preload_content=False))
         new_template = edit(body["spec"]["template"])
         if new_template == body["spec"]["template"]:
             return False

@@ -9,6 +9,7 @@ are env overrides only, on the canary and on the stable.
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 from dataclasses import dataclass
 from typing import Any, Protocol, cast
@@ -22,10 +23,10 @@ from rollguard.kube.names import (
     SIGNOFF_ANNOTATION,
     flags_config_map,
 )
-from rollguard.kube.template import PodTemplate, containers, set_config_map_volume, set_env, volume
+from rollguard.kube.template import PodTemplate, containers, restore_env, set_config_map_volume, set_env, volume
 from rollguard.models.canary import Change
 from rollguard.models.flag import FeatureFlag, FeatureFlagSpec
-from rollguard.operator.changekind import FlagValue, ObjectPatch, Snapshot
+from rollguard.operator.changekind import EnvEntry, FlagValue, ObjectPatch, Snapshot
 from rollguard.operator.flags.reconcile import parse_flag
 
 PLURAL = "featureflags"
@@ -102,6 +103,8 @@ def resolve_flags(change: Change, objects: list[dict[str, Any]], target_template
             f"change.flags.environment: Deployment {target} does not receive the flags of any environment; "
             f"make it a target of the FeatureFlags for {env} (spec.targets) first")
     flags = _valid_flags(objects)
+    # spec.signoff as stored (not the model's rendering of it): a restore writes back these bytes
+    stored = {(o.get("metadata") or {}).get("name"): (o.get("spec") or {}).get("signoff") for o in objects}
     refs: list[FlagRef] = []
     for key, value in change.flags.values.items():
         matches = sorted((f for f in flags if f.key == key), key=lambda f: str(f.metadata.get("creationTimestamp")))
@@ -115,7 +118,7 @@ def resolve_flags(change: Change, objects: list[dict[str, Any]], target_template
             key=key, resource=f.name, value=value, current=(f.spec.environments or {}).get(env),
             env_vars=tuple(sorted({v for v in (f.spec.env_var, default_env_var(key)) if v})),
             gated=f.spec.requires_signoff, signoff_valid=verdict.allows_enable,
-            signoff=f.spec.signoff.to_k8s() if f.spec.signoff is not None else None,
+            signoff=copy.deepcopy(stored.get(f.name)) if f.spec.signoff is not None else None,
             delivered=entry.get("value") if isinstance(entry.get("value"), bool) else None)
         if ref.needs_signoff and not rollout_requires_signoff:
             # The SDK ignores an env override that turns a gated flag on: without a sign-off the
@@ -231,13 +234,15 @@ class FlagsKind:
     def snapshot(self, template: PodTemplate, change: Change, part: FlagsPart, snap: Snapshot) -> None:
         names = override_vars(change, part)
         if names:
-            env: dict[str, dict[str, str]] = {}
+            entries: dict[str, list[EnvEntry]] = {}
             absent: dict[str, list[str]] = {}
             for c in (template.get("spec") or {}).get("containers", []):
-                current = {e.get("name"): e.get("value", "") for e in c.get("env") or []}
-                env[c.get("name", "")] = {k: current[k] for k in names if k in current}
-                absent[c.get("name", "")] = [k for k in names if k not in current]
-            snap["env"], snap["envAbsent"] = env, absent
+                env = c.get("env") or []
+                entries[c.get("name", "")] = [{"index": i, "entry": copy.deepcopy(dict(e))}
+                                              for i, e in enumerate(env) if e.get("name") in names]
+                had = {e.get("name") for e in env}
+                absent[c.get("name", "")] = [k for k in names if k not in had]
+            snap["envEntries"], snap["envAbsent"] = entries, absent
         if part.flags and part.environment:
             flags: dict[str, FlagValue] = {}
             for r in part.flags:
@@ -252,7 +257,11 @@ class FlagsKind:
     def restore_template(self, template: PodTemplate, snap: Snapshot) -> None:
         for c in containers(template):
             name = c.get("name", "")
-            for env_name, value in (snap.get("env", {}).get(name) or {}).items():
+            if "envEntries" in snap:
+                restore_env(c, list(snap.get("envAbsent", {}).get(name) or []),
+                            [dict(x) for x in snap["envEntries"].get(name) or []])
+                continue
+            for env_name, value in (snap.get("env", {}).get(name) or {}).items():  # earlier versions
                 set_env(c, env_name, value)
             for env_name in snap.get("envAbsent", {}).get(name) or []:
                 set_env(c, env_name, None)

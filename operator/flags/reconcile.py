@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from rollguard.flags import DeploymentObs, NamespacePlan, build_status, configmap_name, plan_namespace
 from rollguard.flags.evaluate import next_transition
+from rollguard.flags.plan import FlagPlan
 from rollguard.flags.render import files_digest
 from rollguard.kube import names
 from rollguard.models.common import Condition
@@ -102,8 +103,11 @@ def _reconcile(kube: FlagsKube, namespace: str, now: dt.datetime) -> NamespacePl
     deployments = [deployment_obs(d) for d in kube.list_deployments(namespace)
                    if names.CANARY_OF_LABEL not in (d["metadata"].get("labels") or {})]
     plan = plan_namespace(flags, deployments, namespace, now)
+    for name, fault in sorted(plan.faults.items()):
+        log.error("%s/%s: %s", namespace, name, fault)
+        _set_invalid(kube, raw[name], fault, now, reason="EvaluationFailed")
 
-    owners = [raw[f.name] for f in flags]
+    owners = [raw[name] for name in plan.flags]
     for env in plan.environments:
         files = plan.files[env]
         kube.apply_configmap(namespace, configmap_name(env), env, files, files_digest(files), owners)
@@ -119,31 +123,44 @@ def _reconcile(kube: FlagsKube, namespace: str, now: dt.datetime) -> NamespacePl
         kube.unmount(namespace, dep, list(by_name[dep].containers))
 
     for name, fp in plan.flags.items():
-        obj = raw[name]
-        prev = previous_status(obj)
-        generation = obj["metadata"].get("generation")
-        spec_changed = prev is None or prev.observed_generation != generation
-        actor = actor_of(obj) if spec_changed else names.OPERATOR_COMPONENT
-        status, events = build_status(fp, prev, generation, actor, now)
-        if prev != status:
-            new = status.to_k8s()
-            patch: dict[str, Any] = dict.fromkeys(obj.get("status") or {})
-            patch.update(new)
-            kube.patch_status(namespace, name, patch)
-        for ev in events:
-            kube.post_event(obj, ev.type, ev.reason, ev.message, now)
-            log.info("%s/%s %s %s: %s", namespace, name, ev.type, ev.reason, ev.message)
+        try:
+            _write_status(kube, raw[name], fp, now)
+        except Exception:  # one flag's status write failing must not keep the others' from being written
+            log.exception("%s/%s: writing the status failed; the next reconcile retries", namespace, name)
     return plan
 
 
-def _set_invalid(kube: FlagsKube, obj: dict[str, Any], message: str, now: dt.datetime) -> None:
+def _write_status(kube: FlagsKube, obj: dict[str, Any], fp: FlagPlan, now: dt.datetime) -> None:
+    namespace, name = obj["metadata"]["namespace"], obj["metadata"]["name"]
+    prev = previous_status(obj)
     generation = obj["metadata"].get("generation")
-    cond = Condition(type="Ready", status="False", reason="InvalidSpec", message=message,
-                     last_transition_time=now, observed_generation=generation)
+    spec_changed = prev is None or prev.observed_generation != generation
+    actor = actor_of(obj) if spec_changed else names.OPERATOR_COMPONENT
+    status, events = build_status(fp, prev, generation, actor, now)
+    if prev != status:
+        new = status.to_k8s()
+        patch: dict[str, Any] = dict.fromkeys(obj.get("status") or {})
+        patch.update(new)
+        kube.patch_status(namespace, name, patch)
+    for ev in events:
+        kube.post_event(obj, ev.type, ev.reason, ev.message, now)
+        log.info("%s/%s %s %s: %s", namespace, name, ev.type, ev.reason, ev.message)
+
+
+def _set_invalid(kube: FlagsKube, obj: dict[str, Any], message: str, now: dt.datetime,
+                 reason: str = "InvalidSpec") -> None:
+    """The flag is Invalid (condition Ready False with ``reason``), with a Warning Event once."""
+    generation = obj["metadata"].get("generation")
+    prev = previous_status(obj)
+    old = next((c for c in (prev.conditions if prev else None) or [] if c.type == "Ready"), None)
+    same = old is not None and (old.status, old.reason, old.message) == ("False", reason, message)
+    cond = Condition(type="Ready", status="False", reason=reason, message=message,
+                     last_transition_time=old.last_transition_time if same and old else now,
+                     observed_generation=generation)
     status = FeatureFlagStatus(observed_generation=generation, phase="Invalid", conditions=[cond])
-    if previous_status(obj) != status:
+    if prev != status:
         kube.patch_status(obj["metadata"]["namespace"], obj["metadata"]["name"], status.to_k8s())
-        kube.post_event(obj, "Warning", "InvalidSpec", message, now)
+        kube.post_event(obj, "Warning", reason, message, now)
 
 
 def next_due(plan: NamespacePlan, now: dt.datetime) -> dt.datetime | None:

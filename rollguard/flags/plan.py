@@ -14,13 +14,14 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-from rollguard.flags.evaluate import SignoffVerdict, evaluate, flag_environments, signoff_verdict
+from rollguard.flags.evaluate import SignoffVerdict, evaluate, flag_environments, next_transition, signoff_verdict
 from rollguard.flags.render import FLAGD_FILE, FLAGS_FILE, Evaluated, dumps, render_flagd, render_flags
 from rollguard.kube.names import FLAGS_CONFIG_MAP_PREFIX as CONFIGMAP_PREFIX
 from rollguard.kube.names import flags_config_map as configmap_name
 from rollguard.models.flag import FeatureFlag
 
-__all__ = ["CONFIGMAP_PREFIX", "DeploymentObs", "FlagPlan", "NamespacePlan", "configmap_name", "plan_namespace"]
+__all__ = ["CONFIGMAP_PREFIX", "DeploymentObs", "FlagPlan", "NamespacePlan", "configmap_name", "flag_fault",
+           "plan_namespace"]
 
 
 @dataclass(frozen=True)
@@ -57,14 +58,34 @@ class NamespacePlan:
     unmounts: list[str]  # Deployments rollguard mounted before and no longer targets
     conflicts: dict[str, list[str]]  # Deployment -> the environments that claim it
     flags: dict[str, FlagPlan]  # resource name -> its plan
+    # resource name -> why it cannot be evaluated: left out of everything above (not delivered,
+    # no mounts), so one bad flag never stops the rest of the namespace
+    faults: dict[str, str] = field(default_factory=dict)
 
 
 def _created(flag: FeatureFlag) -> tuple[str, str]:
     return (str(flag.metadata.get("creationTimestamp") or ""), flag.name)
 
 
+def flag_fault(flag: FeatureFlag, now: dt.datetime) -> str | None:
+    """Why ``flag`` cannot be evaluated (its gate, its value in each of its environments, when it
+    changes by itself), or None. Whatever the fault, it is this flag's alone."""
+    try:
+        verdict = signoff_verdict(flag.spec, now)
+        for env in sorted(flag_environments(flag)) or [""]:
+            evaluate(flag.spec, env, now, verdict)
+        next_transition(flag.spec, now)
+    except Exception as e:  # any fault of one object: it is reported on that object, the others go on
+        return f"cannot evaluate FeatureFlag {flag.name}: {type(e).__name__}: {e}"
+    return None
+
+
 def plan_namespace(flags: list[FeatureFlag], deployments: list[DeploymentObs], namespace: str,
                    now: dt.datetime) -> NamespacePlan:
+    """Every flag of the namespace in every environment: files, mounts, each flag's plan. A flag
+    that cannot be evaluated is left out of all of it and listed in ``faults``."""
+    faults = {f.name: fault for f in flags if (fault := flag_fault(f, now)) is not None}
+    flags = [f for f in flags if f.name not in faults]
     plans = {f.name: FlagPlan(f, signoff_verdict(f.spec, now)) for f in flags}
 
     # Two flags answering to the same key: the older one wins, the newer one is Invalid.
@@ -119,5 +140,5 @@ def plan_namespace(flags: list[FeatureFlag], deployments: list[DeploymentObs], n
                 evaluated.append(ev)
         files[env] = {FLAGS_FILE: dumps(render_flags(env, namespace, evaluated)),
                       FLAGD_FILE: dumps(render_flagd(env, namespace, evaluated))}
-    return NamespacePlan(namespace, environments, files, mounts, unmounts, conflicts, plans)
+    return NamespacePlan(namespace, environments, files, mounts, unmounts, conflicts, plans, faults)
 

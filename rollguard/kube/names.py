@@ -21,6 +21,10 @@ TRACK_STABLE = "stable"
 # version and flag files its rollout gave it.
 CANARY_OF_LABEL = "rollguard.io/canary-of"
 SMOKE_OF_LABEL = "rollguard.io/smoke-of"
+# On an HTTPRoute while rollouts route through it: JSON, "<rule index>/<canary Service>" ->
+# {"weight": the stable backendRef's weight before the rollout (absent: it had none),
+#  "percent": the canary share last set}. The route is put back from it; gone once no rollout is.
+ROUTE_WEIGHTS_ANNOTATION = "rollguard.io/original-weights"
 CANARY_SUFFIX = "-canary"
 
 

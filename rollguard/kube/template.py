@@ -25,6 +25,7 @@ class ObjectMeta(TypedDict, total=False):
 class EnvVar(TypedDict, total=False):
     name: str
     value: str
+    valueFrom: dict[str, Any]
 
 
 class VolumeMount(TypedDict, total=False):
@@ -157,14 +158,31 @@ def volume(template: PodTemplate, name: str) -> Volume | None:
 
 
 def set_env(container: Container, name: str, value: str | None) -> None:
-    """Set env var ``name`` to ``value``; None removes it."""
-    env = [e for e in container.get("env") or [] if e.get("name") != name]
+    """Set env var ``name`` to ``value`` where it stands (appended when new); None removes it.
+    Every other entry keeps its place and its content."""
+    old = container.get("env") or []
+    at = next((i for i, e in enumerate(old) if e.get("name") == name), len(old))
+    env = [e for e in old if e.get("name") != name]
     if value is not None:
-        env.append({"name": name, "value": value})
+        env.insert(min(at, len(env)), {"name": name, "value": value})
     if env:
         container["env"] = env
     else:
         container.pop("env", None)  # the apiserver stores no empty list either: templates compare equal
+
+
+def restore_env(container: Container, names: list[str], entries: list[dict[str, Any]]) -> None:
+    """Put env vars ``names`` back as they were: ``entries`` are the ones the container had
+    (``{"index": i, "entry": {...}}``), each back whole at its own position; a name without an
+    entry is removed. With the other entries unchanged since, the list is the original again."""
+    wanted = set(names) | {str(x["entry"].get("name")) for x in entries}
+    env: list[Any] = [e for e in container.get("env") or [] if e.get("name") not in wanted]
+    for x in sorted(entries, key=lambda x: int(x["index"])):
+        env.insert(min(int(x["index"]), len(env)), dict(x["entry"]))
+    if env:
+        container["env"] = env
+    else:
+        container.pop("env", None)
 
 
 def set_config_map_volume(template: PodTemplate, name: str, config_map: str, mount_path: str | None) -> None:

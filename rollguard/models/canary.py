@@ -7,7 +7,6 @@ that the CLI refuses the same manifests before they reach the apiserver.
 
 from __future__ import annotations
 
-import datetime as dt
 import itertools
 import re
 from typing import Any, Literal, get_args
@@ -15,7 +14,7 @@ from typing import Any, Literal, get_args
 from pydantic import Field, model_validator
 
 from rollguard import API_VERSION
-from rollguard.models.common import Condition, K8sModel
+from rollguard.models.common import Condition, K8sModel, UtcDateTime
 
 KIND = "CanaryRollout"
 PLURAL = "canaryrollouts"
@@ -259,7 +258,7 @@ class CanaryRolloutSpec(K8sModel):
 # --------------------------------------------------------------------------- status
 
 class Sample(K8sModel):
-    time: dt.datetime
+    time: UtcDateTime
     step: int
     weight: int
     canary: float | None = None
@@ -272,7 +271,7 @@ class BaselineValue(K8sModel):
     baseline at a weight where the stable gets no traffic (see docs/canary.md)."""
 
     value: float
-    time: dt.datetime
+    time: UtcDateTime
     step: int
     weight: int
 
@@ -291,28 +290,28 @@ class MetricStatus(K8sModel):
     consecutive_failures: int = 0
     inconclusive: int = 0
     passes: int = 0
-    last_checked_at: dt.datetime | None = None
+    last_checked_at: UtcDateTime | None = None
     samples: list[Sample] = Field(default_factory=list)
     # the last baseline value measured with traffic on the stable, during this attempt
     last_baseline: BaselineValue | None = None
     # maxIncrease: when the canary was first seen ahead; a breach needs a later check to confirm it
-    unconfirmed_since: dt.datetime | None = None
+    unconfirmed_since: UtcDateTime | None = None
 
 
 class SmokeStatus(K8sModel):
     state: Literal["Pending", "Running", "Passed", "Failed"] = "Pending"
     returncode: int | None = None
     message: str | None = None
-    started_at: dt.datetime | None = None
-    finished_at: dt.datetime | None = None
+    started_at: UtcDateTime | None = None
+    finished_at: UtcDateTime | None = None
 
 
 class StepReport(K8sModel):
     index: int
     kind: Literal["setWeight", "pause", "watch"]
     weight: int
-    started_at: dt.datetime
-    finished_at: dt.datetime | None = None
+    started_at: UtcDateTime
+    finished_at: UtcDateTime | None = None
     checks: int = 0
     outcome: Literal["completed", "rolledBack", "promoted", "running"] = "running"
 
@@ -331,8 +330,8 @@ class Report(K8sModel):
     smoke_returncode: int | None = None
     metrics_delta: dict[str, MetricDelta] = Field(default_factory=dict)
     steps: list[StepReport] = Field(default_factory=list)
-    started_at: dt.datetime | None = None
-    finished_at: dt.datetime | None = None
+    started_at: UtcDateTime | None = None
+    finished_at: UtcDateTime | None = None
     duration_seconds: float | None = None
     dry_run: bool = False
     # How the change reached the stable: "automatic" (every step passed its analysis) or "manual"
@@ -350,7 +349,7 @@ class Report(K8sModel):
 class ManualAction(K8sModel):
     action: RequestAction
     request_id: str
-    at: dt.datetime
+    at: UtcDateTime
     accepted: bool
     phase: Phase
     message: str
@@ -365,18 +364,18 @@ class CanaryRolloutStatus(K8sModel):
     attempt: int = 1
     current_step: int = 0
     canary_weight: int = 0
-    step_started_at: dt.datetime | None = None
-    weight_changed_at: dt.datetime | None = None
+    step_started_at: UtcDateTime | None = None
+    weight_changed_at: UtcDateTime | None = None
     step_checks: int = 0
     step_passes: int = 0
-    watch_started_at: dt.datetime | None = None
-    started_at: dt.datetime | None = None
-    phase_since: dt.datetime | None = None
-    progress_at: dt.datetime | None = None
-    finished_at: dt.datetime | None = None
-    last_analysis_at: dt.datetime | None = None
+    watch_started_at: UtcDateTime | None = None
+    started_at: UtcDateTime | None = None
+    phase_since: UtcDateTime | None = None
+    progress_at: UtcDateTime | None = None
+    finished_at: UtcDateTime | None = None
+    last_analysis_at: UtcDateTime | None = None
     # when the canary first reported ready: the start of the range `{{sinceCanary}}` renders to
-    canary_ready_at: dt.datetime | None = None
+    canary_ready_at: UtcDateTime | None = None
     # the PromQL range `{{interval}}` renders to, why it differs from analysis.interval if it does,
     # and the scrape interval it rests on (from the spec, or from Prometheus' targets)
     analysis_window: str | None = None

@@ -6,13 +6,12 @@ failures service. Field for field the same as the CRD's schema.
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any, Literal
 
 from pydantic import Field
 
 from rollguard import API_VERSION
-from rollguard.models.common import Condition, K8sModel
+from rollguard.models.common import Condition, K8sModel, UtcDateTime
 
 Category = Literal[
     "TRANSIENT", "TIMEOUT", "RATE_LIMIT", "PERMISSION", "RESOURCE",
@@ -95,7 +94,7 @@ class HistoryItem(K8sModel):
     version: str
     config_map_name: str
     entry_count: int = Field(ge=0)
-    created_at: dt.datetime
+    created_at: UtcDateTime
 
 
 class TargetStatus(K8sModel):

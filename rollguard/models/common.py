@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal, NamedTuple
+from typing import Annotated, Literal, NamedTuple
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 
@@ -18,6 +18,17 @@ class K8sModel(BaseModel):
         return self.model_dump(by_alias=True, exclude_none=True, mode="json")
 
 
+def as_utc(value: dt.datetime) -> dt.datetime:
+    """A timestamp without an offset is read as UTC (the apiserver's and kubectl's own zone); one
+    with an offset keeps it. Every timestamp a model holds is then comparable with any other."""
+    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value
+
+
+# The type of every timestamp in every model (specs, statuses, annotations read into a model):
+# "2026-11-23T09:00:00" is 09:00 UTC, never a naive time that cannot be compared with "now".
+UtcDateTime = Annotated[dt.datetime, AfterValidator(as_utc)]
+
+
 ConditionStatus = Literal["True", "False", "Unknown"]
 
 
@@ -28,7 +39,7 @@ class Condition(K8sModel):
     status: ConditionStatus
     reason: str = Field(pattern=r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$", max_length=1024)
     message: str = Field(default="", max_length=32768)
-    last_transition_time: dt.datetime
+    last_transition_time: UtcDateTime
     observed_generation: int | None = Field(default=None, ge=0)
 
 

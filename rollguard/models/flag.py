@@ -8,13 +8,12 @@ JSON values, and a flag whose type the apiserver cannot check is a flag that bre
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, Strict, model_validator
 
-from rollguard.models.common import Condition, K8sModel
+from rollguard.models.common import Condition, K8sModel, UtcDateTime
 
 FlagType = Literal["boolean"]
 EvidenceKind = Literal["ShadowRun", "GoldenReplay", "Manual"]
@@ -49,8 +48,8 @@ class Signoff(K8sModel):
     """A recorded approval: who, when, on what evidence, until when."""
 
     by: str = Field(min_length=1, max_length=253)
-    at: dt.datetime
-    expires_at: dt.datetime | None = None
+    at: UtcDateTime
+    expires_at: UtcDateTime | None = None
     evidence: SignoffEvidence
 
 
@@ -116,7 +115,7 @@ class EnvironmentStatus(K8sModel):
 class HistoryEntry(K8sModel):
     """One audited change: when, who (best knowledge: annotation or field manager), what."""
 
-    time: dt.datetime
+    time: UtcDateTime
     actor: str
     generation: int | None = None
     change: str
@@ -125,7 +124,7 @@ class HistoryEntry(K8sModel):
 class SignoffStatus(K8sModel):
     state: SignoffState
     message: str | None = None
-    expires_at: dt.datetime | None = None
+    expires_at: UtcDateTime | None = None
 
 
 class FeatureFlagStatus(K8sModel):
