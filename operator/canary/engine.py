@@ -636,7 +636,7 @@ def _preconditions(ctx: _Ctx) -> None:
     if spec.dry_run:
         _dry_run(ctx)
         return
-    st.stable_snapshot = dict(t.snapshot)
+    st.stable_snapshot, st.stable_had_change = dict(t.snapshot), t.has_change
     st.attempt_spec, st.spec_hash = attempt_json(spec), spec_hash(spec)
     _settle_window(ctx)
     _set_phase(ctx, "Initializing", "CreatingCanary", "preconditions met; creating the canary")
@@ -908,6 +908,10 @@ def decide(spec: CanaryRolloutSpec, status: CanaryRolloutStatus, obs: Observatio
             return ctx.st, ctx.actions  # the request already ran the new phase's first step
         ctx.spec = running_spec(spec, ctx.st)  # a retry starts a new attempt with the spec as it is now
     st = ctx.st
+    if (st.phase in RESTARTABLE_PHASES or st.phase in ("RollingBack", "Failed")) and obs.target.exists \
+            and obs.target.has_change and not st.stable_had_change and not st.change_applied_to_stable:
+        # the change reached the stable in a tick whose status was not recorded: a rollback restores it
+        st.change_applied_to_stable = True
     if spec_edited(spec, st):
         _spec_changed(ctx, spec)
         return ctx.st, ctx.actions

@@ -389,6 +389,7 @@ class CanaryRolloutStatus(K8sModel):
     promoted_by: str | None = None  # set when a manual `promote` was accepted
     rollback_reason: str | None = None
     change_applied_to_stable: bool = False  # the stable target carries the change now (False again once restored)
+    stable_had_change: bool = False  # the stable target already carried the change when the attempt started
     paused_manually: bool = False  # Paused by a `pause` request (only ever true in phase Paused)
     # since when every analysis check has found Prometheus unusable (query errors); None when the
     # last check reached it, and outside the live phases
