@@ -144,6 +144,9 @@ def crd() -> dict[str, Any]:
                     {"name": "Target", "type": "string", "jsonPath": ".spec.targetRef.name", "priority": 1},
                     {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
                     {"name": "Reason", "type": "string", "jsonPath": ".status.reason"},
+                    # how long analysis has been waiting for Prometheus; empty while it reaches it
+                    {"name": "Waiting", "type": "date", "jsonPath": ".status.analysisWaitingSince"},
+                    {"name": "Message", "type": "string", "jsonPath": ".status.message", "priority": 1},
                 ],
                 "schema": {"openAPIV3Schema": {
                     "type": "object",

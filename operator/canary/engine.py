@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import hashlib
+import json
 from dataclasses import dataclass, field
 from typing import Literal
 
-from rollguard.kube.names import SIGNOFF_ANNOTATION
+from rollguard.kube.names import SIGNOFF_ANNOTATION, canary_name
 from rollguard.models.canary import (
     LIVE_PHASES,
     TERMINAL_PHASES,
@@ -55,11 +57,65 @@ from rollguard.operator.canary.simulate import World, passing_metrics
 from rollguard.operator.metrics.base import MetricObservation, QueryError
 from rollguard.operator.metrics.window import analysis_window, confirmation_gap, duration, window_of
 
-__all__ = ["ManualRequest", "Observations", "SmokeResult", "TargetState", "analysis_due", "decide", "plan",
-           "quiet"]
+__all__ = ["ManualRequest", "Observations", "SmokeResult", "TargetState", "analysis_due", "attempt_json", "decide",
+           "plan", "quiet", "running_spec", "spec_edited", "spec_hash"]
 
 MAX_SAMPLES = 20
 MAX_MANUAL_ACTIONS = 50
+
+# --------------------------------------------------------------------------- the attempt's spec
+
+# Spec fields that an attempt reads live from the object: editing them changes nothing the canary
+# runs or how it is judged. Every other field is the attempt's, fixed when it starts.
+LIVE_FIELDS = ("progressDeadlineSeconds", "requiresSignoff")
+# Phases in which an attempt has acted (a canary, traffic, the stable) and not yet finished or
+# begun to undo it: an edit to the spec there starts the rollout over with the new spec.
+RESTARTABLE_PHASES: frozenset[Phase] = frozenset({"Initializing", "Progressing", "Paused", "Promoting"})
+
+
+def _judged(spec: CanaryRolloutSpec) -> dict[str, object]:
+    raw = spec.model_dump(by_alias=True, exclude_none=True, mode="json")
+    return {k: v for k, v in raw.items() if k not in LIVE_FIELDS}
+
+
+def attempt_json(spec: CanaryRolloutSpec) -> str:
+    """The judged part of ``spec`` (everything but :data:`LIVE_FIELDS`) as canonical JSON."""
+    return json.dumps(_judged(spec), sort_keys=True, separators=(",", ":"))
+
+
+def spec_hash(spec: CanaryRolloutSpec) -> str:
+    """A hash of what a rollout changes, where, and how it is judged (see :func:`attempt_json`)."""
+    return "sha256:" + hashlib.sha256(attempt_json(spec).encode()).hexdigest()[:32]
+
+
+def running_spec(spec: CanaryRolloutSpec, status: CanaryRolloutStatus) -> CanaryRolloutSpec:
+    """The spec the current attempt runs with: the one recorded in ``status.attemptSpec`` when
+    the attempt started (with the live fields from ``spec``), else ``spec``. The reconciler
+    observes and acts with it, so an edit never reaches a running attempt half-way."""
+    if status.attempt_spec is None:
+        return spec
+    raw = json.loads(status.attempt_spec)
+    raw.update(spec.model_dump(by_alias=True, include={"progress_deadline_seconds", "requires_signoff"}))
+    return CanaryRolloutSpec.model_validate(raw)
+
+
+def spec_edited(spec: CanaryRolloutSpec, status: CanaryRolloutStatus) -> bool:
+    """Whether ``spec`` differs, in a judged field, from what the running attempt runs with."""
+    return (status.phase in RESTARTABLE_PHASES and status.spec_hash is not None
+            and status.restart_pending is None and status.spec_hash != spec_hash(spec))
+
+
+def _differences(old: object, new: object, path: str = "", depth: int = 0) -> list[str]:
+    """The dotted paths (two levels deep at most) at which ``old`` and ``new`` differ."""
+    if old == new:
+        return []
+    if depth < 2 and isinstance(old, dict) and isinstance(new, dict):
+        out: list[str] = []
+        for k in sorted(set(old) | set(new)):
+            out += _differences(old.get(k), new.get(k), f"{path}.{k}" if path else str(k), depth + 1)
+        return out
+    return [path or "spec"]
+
 
 # --------------------------------------------------------------------------- helpers
 
@@ -97,6 +153,10 @@ def _set_phase(ctx: _Ctx, phase: Phase, reason: str, message: str,
     st = ctx.st
     changed = st.phase != phase
     st.phase, st.reason, st.message = phase, reason, message
+    if phase != "Paused":
+        st.paused_manually = False  # only a Paused rollout can be paused by hand
+    if phase not in LIVE_PHASES:
+        st.analysis_waiting_since = None  # analysis runs only in the live phases
     if changed:
         st.phase_since = ctx.now
         st.progress_at = ctx.now
@@ -182,6 +242,11 @@ def _start_rollback(ctx: _Ctx, trigger: str, reason: str) -> None:
         return
     st.rollback_reason = reason
     _close_history(ctx, "rolledBack")
+    if st.phase in ("Pending", "Blocked"):
+        # nothing was created, no traffic moved: there is nothing to undo, and the canary objects
+        # and the route may be another rollout's (the one this rollout waited for)
+        _rolled_back(ctx, trigger)
+        return
     _set_phase(ctx, "RollingBack", trigger, f"rolling back: {reason}", "Warning")
     _rolling_back(ctx)
 
@@ -192,20 +257,39 @@ def _rollback_done(ctx: _Ctx) -> bool:
     return not o.canary_exists and o.traffic_weight in (None, 0) and restored
 
 
+def _rolled_back(ctx: _Ctx, reason: str) -> None:
+    st = ctx.st
+    st.canary_weight = 0
+    st.change_applied_to_stable = False  # restored (or never applied)
+    st.finished_at = ctx.now
+    st.report = build_report(ctx.spec, st, ctx.now, success=False)
+    _set_phase(ctx, "RolledBack", reason, f"rolled back: {st.rollback_reason}", "Warning")
+    ctx.actions.append(WriteReport(st.report))
+
+
+def _restart(ctx: _Ctx) -> None:
+    """The edited attempt's canary is out: start over with the object's spec as a new attempt."""
+    old, why = ctx.st, ctx.st.restart_pending or "spec edited"
+    message = f"{why}; attempt {old.attempt + 1} starts with the new spec"
+    ctx.st = CanaryRolloutStatus(manual_actions=old.manual_actions, last_request_id=old.last_request_id,
+                                 attempt=old.attempt + 1, observed_generation=old.observed_generation,
+                                 conditions=old.conditions, restarted_for=why, started_at=ctx.now)
+    _set_phase(ctx, "Pending", "SpecChanged", message)
+
+
 def _rolling_back(ctx: _Ctx) -> None:
     st = ctx.st
     if _rollback_done(ctx):
-        st.canary_weight = 0
-        st.finished_at = ctx.now
-        st.report = build_report(ctx.spec, st, ctx.now, success=False)
-        _set_phase(ctx, "RolledBack", st.reason or "RolledBack", f"rolled back: {st.rollback_reason}", "Warning")
-        ctx.actions.append(WriteReport(st.report))
+        if st.restart_pending is not None:
+            _restart(ctx)
+            return
+        _rolled_back(ctx, st.reason or "RolledBack")
         return
     # traffic to stable first, then the canary objects, then whatever the change touched
     st.canary_weight = 0
     ctx.actions.append(SetWeight(0))
     ctx.actions.append(DeleteCanary())
-    if st.change_applied_to_stable:
+    if st.change_applied_to_stable and ctx.obs.target.exists:
         ctx.actions.append(RestoreStable(dict(st.stable_snapshot or {})))
     if st.phase == "RollingBack" and ctx.since(st.phase_since) > ctx.deadline:
         why = ctx.obs.action_error or "canary objects or traffic still present"
@@ -219,10 +303,26 @@ def _enter_progressing(ctx: _Ctx) -> None:
     _start_step(ctx, 0)
 
 
+def _step_status(ctx: _Ctx) -> tuple[str, str]:
+    """The reason and message of a Progressing rollout: the step it stands at, and what moves it on."""
+    st, steps = ctx.st, ctx.spec.steps
+    i, w = st.current_step, st.canary_weight
+    if i >= len(steps):
+        return "Watching", f"all steps done; watching for {ctx.spec.watch} at weight {w}%"
+    step = steps[i]
+    if step.set_weight is not None:
+        return "StepStarted", f"step {i}: canary weight {w}%, advancing on a passing analysis check"
+    if step.pause is not None and step.pause.duration is not None:
+        return "StepStarted", f"step {i}: pause for {step.pause.duration} at weight {w}%"
+    return "WaitingForResume", f"step {i}: paused until resumed"
+
+
 def _start_step(ctx: _Ctx, index: int) -> None:
     st, steps = ctx.st, ctx.spec.steps
     st.current_step, st.step_started_at, st.step_checks, st.step_passes = index, ctx.now, 0, 0
     st.progress_at = ctx.now
+    if st.phase == "Progressing" and st.analysis_waiting_since is None:
+        st.reason, st.message = _step_status(ctx)
     if index >= len(steps):
         st.watch_started_at = ctx.now
         if parse_duration(ctx.spec.watch) == 0 and st.last_check_verdict == "pass":
@@ -260,6 +360,10 @@ def _enter_promoting(ctx: _Ctx, message: str) -> None:
 
 def _promoting(ctx: _Ctx) -> None:
     st, o = ctx.st, ctx.obs
+    if not o.target.exists:
+        _start_rollback(ctx, "ObjectMissing", f"targetRef.name: Deployment {ctx.spec.target_ref.name} not found "
+                                              "(deleted while the change was being promoted)")
+        return
     if o.target.has_change and o.target.available and not o.canary_exists and o.traffic_weight in (None, 0):
         st.canary_weight = 0
         st.finished_at = ctx.now
@@ -310,6 +414,7 @@ def _analyse(ctx: _Ctx, results: dict[str, MetricObservation]) -> str | None:
     rollback: str | None = None
     verdicts: list[Verdict] = []
     breaches: list[str] = []
+    unavailable: list[str] = []
     hint = _window_hint(ctx)
     for m in a.metrics:
         obs = results.get(m.name)
@@ -321,6 +426,8 @@ def _analyse(ctx: _Ctx, results: dict[str, MetricObservation]) -> str | None:
             ms.last_baseline = BaselineValue(value=ev.measured_baseline, time=ctx.now, step=st.current_step,
                                              weight=st.canary_weight)
         ev = _confirm(ctx, m, ev)
+        if ev.reason == "QueryError":
+            unavailable.append(ev.message)
         counted, why = _apply_verdict(ctx, m, ev)
         verdicts.append("breach" if counted else ev.verdict)
         if counted:
@@ -339,8 +446,45 @@ def _analyse(ctx: _Ctx, results: dict[str, MetricObservation]) -> str | None:
         st.last_check_verdict = "inconclusive"
         _condition(ctx, "AnalysisHealthy", "Unknown", "Inconclusive",
                    f"inconclusive at {ctx.where()}: the step does not advance on this check")
+    _waiting_for_prometheus(ctx, unavailable)
     del spec
     return rollback
+
+
+def _waiting_for_prometheus(ctx: _Ctx, errors: list[str]) -> None:
+    """Say at the top of the status (reason, message, ``analysisWaitingSince``) that analysis is
+    waiting for Prometheus, and since when; and that it is not once a check reaches it again."""
+    st, a = ctx.st, ctx.spec.analysis
+    was_waiting = st.analysis_waiting_since is not None
+    if not errors:
+        st.analysis_waiting_since = None
+        if was_waiting:
+            ctx.emit("Normal", "MetricsAvailable", f"analysis reached Prometheus at {a.prometheus.address} again")
+            _live_message(ctx)
+        return
+    if st.analysis_waiting_since is None:
+        st.analysis_waiting_since = ctx.now
+    since = f"{st.analysis_waiting_since:%Y-%m-%dT%H:%M:%SZ}"
+    note = (f"analysis waiting for Prometheus at {a.prometheus.address} since {since}: "
+            f"{len(errors)} of {len(a.metrics)} queries failing ({errors[0]}); "
+            f"nothing advances until a check passes (onUnavailable: {a.on_unavailable})")
+    if st.phase == "Progressing":
+        st.reason, st.message = "WaitingForPrometheus", note
+    else:
+        _live_message(ctx)
+        st.message = f"{st.message}; {note}"
+
+
+def _live_message(ctx: _Ctx) -> None:
+    """The reason and message of a live rollout from its state (after an outage note is lifted)."""
+    st = ctx.st
+    if st.phase == "Paused":
+        if st.paused_manually:
+            st.reason, st.message = "PausedManually", f"paused manually at {ctx.where()}"
+        else:
+            st.reason, st.message = "WaitingForResume", f"step {st.current_step}: paused until resumed"
+    elif st.phase == "Progressing":
+        st.reason, st.message = _step_status(ctx)
 
 
 def _settle_window(ctx: _Ctx) -> None:
@@ -443,10 +587,18 @@ def _apply_verdict(ctx: _Ctx, m: Metric, ev: Evaluation) -> tuple[bool, str | No
 
 # --------------------------------------------------------------------------- phases
 
+def _busy(ctx: _Ctx, other: str) -> str:
+    target = ctx.spec.target_ref.name
+    return (f"targetRef.name: CanaryRollout {other} is already rolling out Deployment {target} (canary "
+            f"{canary_name(target)}); this rollout waits until it finishes")
+
+
 def _preconditions(ctx: _Ctx) -> None:
     spec, st, o = ctx.spec, ctx.st, ctx.obs
     problems: list[str] = []
     t = o.target
+    if o.other_rollout is not None:
+        problems.append(_busy(ctx, o.other_rollout))
     if not t.exists:
         problems.append(f"target Deployment {spec.target_ref.name} not found")
     elif not t.available:
@@ -467,12 +619,15 @@ def _preconditions(ctx: _Ctx) -> None:
         problems.append(f"sign-off required: set the annotation {SIGNOFF_ANNOTATION} on this CanaryRollout")
     if problems:
         message = "; ".join(problems)
-        reason = "SignoffRequired" if signoff_missing and len(problems) == 1 else "PreconditionsNotMet"
+        # waiting for a human's sign-off, or for another rollout of the target to finish, is not
+        # "stuck"; anything else is, after the deadline
+        waiting = len(problems) == int(signoff_missing) + int(o.other_rollout is not None)
+        reason = ("TargetBusy" if o.other_rollout is not None and waiting and not signoff_missing
+                  else "SignoffRequired" if signoff_missing and len(problems) == 1 else "PreconditionsNotMet")
         if st.phase != "Blocked" or st.message != message:
             _set_phase(ctx, "Blocked", reason, message, "Warning")
         _condition(ctx, "Blocked", "True", reason, message)
-        # waiting for a human's sign-off is not "stuck"; anything else is, after the deadline
-        if not (signoff_missing and len(problems) == 1) and ctx.since(st.started_at) > ctx.deadline:
+        if not waiting and ctx.since(st.started_at) > ctx.deadline:
             _start_rollback(ctx, "ProgressDeadlineExceeded",
                             f"progress deadline exceeded after {ctx.deadline:.0f}s while blocked: {message}")
         return
@@ -481,7 +636,8 @@ def _preconditions(ctx: _Ctx) -> None:
     if spec.dry_run:
         _dry_run(ctx)
         return
-    st.stable_snapshot = dict(t.snapshot)
+    st.stable_snapshot, st.stable_had_change = dict(t.snapshot), t.has_change
+    st.attempt_spec, st.spec_hash = attempt_json(spec), spec_hash(spec)
     _settle_window(ctx)
     _set_phase(ctx, "Initializing", "CreatingCanary", "preconditions met; creating the canary")
     _initializing(ctx)
@@ -499,6 +655,16 @@ def _dry_run(ctx: _Ctx) -> None:
 
 def _initializing(ctx: _Ctx) -> None:
     spec, st, o = ctx.spec, ctx.st, ctx.obs
+    if o.other_rollout is not None:
+        # another rollout got there first (both left Blocked in one tick): its canary is not ours
+        st.attempt_spec = st.spec_hash = st.stable_snapshot = None
+        _set_phase(ctx, "Blocked", "TargetBusy", _busy(ctx, o.other_rollout), "Warning")
+        _condition(ctx, "Blocked", "True", "TargetBusy", st.message or "")
+        return
+    gone = _missing(ctx, canary_too=False)
+    if gone is not None:
+        _start_rollback(ctx, "ObjectMissing", gone)
+        return
     if o.canary_ready and st.canary_ready_at is None:
         st.canary_ready_at = ctx.now  # the start of {{sinceCanary}}
     if not o.canary_ready:
@@ -535,8 +701,52 @@ def _initializing(ctx: _Ctx) -> None:
         _start_rollback(ctx, "SmokeFailed", f"smoke test timed out after {spec.smoke.timeout_seconds}s")
 
 
+def _missing(ctx: _Ctx, canary_too: bool) -> str | None:
+    """The first object the running rollout needs that is gone, named with the field that names it."""
+    spec, o = ctx.spec, ctx.obs
+    target = spec.target_ref.name
+    service = spec.traffic.stable_service or target
+    if not o.target.exists:
+        return f"targetRef.name: Deployment {target} not found (deleted while the rollout ran)"
+    if not o.stable_service_exists:
+        field_name = "traffic.stableService" if spec.traffic.stable_service else "targetRef.name"
+        return f"{field_name}: Service {service} not found (deleted while the rollout ran)"
+    if o.router_error:
+        return f"{o.router_error} (deleted or changed while the rollout ran)"
+    if canary_too and not o.canary_exists:
+        return f"canary Deployment {canary_name(target)} not found (deleted while the rollout ran)"
+    return None
+
+
+def _adopt_weight(ctx: _Ctx) -> bool:
+    """The router carries the weight of the next setWeight step while the status still records
+    this one: the tick that set it was not recorded (the operator stopped between acting and
+    writing the status). Adopt that step rather than move traffic backwards."""
+    st, steps, w = ctx.st, ctx.spec.steps, ctx.obs.traffic_weight
+    if w is None or w <= st.canary_weight:
+        return False
+    for j in range(st.current_step + 1, len(steps)):
+        step = steps[j]
+        if step.set_weight is not None:
+            if step.set_weight != w:
+                return False
+            _close_history(ctx, "completed")
+            _start_step(ctx, j)
+            ctx.emit("Normal", "WeightAdopted",
+                     f"the router already sends {w}% to the canary (step {j}), more than the {st.canary_weight}% "
+                     "recorded: a tick that set it was not recorded; adopted, traffic never moves backwards")
+            return True
+        if step.pause is not None and step.pause.until_resumed:
+            return False  # only a resume passes this step, and a resume is recorded with it
+    return False
+
+
 def _running(ctx: _Ctx) -> None:
     spec, st, o = ctx.spec, ctx.st, ctx.obs
+    gone = _missing(ctx, canary_too=True)
+    if gone is not None:
+        _start_rollback(ctx, "ObjectMissing", gone)
+        return
     checked = o.metrics is not None
     if o.metrics is not None:
         why = _analyse(ctx, o.metrics)
@@ -545,6 +755,8 @@ def _running(ctx: _Ctx) -> None:
             return
     if st.phase == "Paused" or ctx.hold:
         return  # analysis continues; nothing advances until resumed
+    if _adopt_weight(ctx):
+        return
     if o.router_error or (o.traffic_weight is not None and o.traffic_weight != st.canary_weight):
         # the router has not taken the weight (yet): no check counts toward a step until it has
         ctx.actions.append(SetWeight(st.canary_weight))
@@ -653,16 +865,38 @@ def _request(ctx: _Ctx, req: ManualRequest) -> None:
 
 # --------------------------------------------------------------------------- entry point
 
+def _spec_changed(ctx: _Ctx, spec: CanaryRolloutSpec) -> None:
+    """The object's spec was edited in a judged field while this attempt runs: take the canary
+    out (and undo a promotion under way), then start over with the new spec (:func:`_restart`).
+    The running attempt goes on with the spec it was judged with until then."""
+    st = ctx.st
+    if st.attempt_spec is None:
+        return
+    fields = _differences(json.loads(st.attempt_spec), _judged(spec)) or ["spec"]
+    what = (f"spec edited in phase {st.phase} at {ctx.where()} ({', '.join(fields)}): the canary is taken out "
+            "and the rollout starts over with the new spec; nothing of the edit is applied before it is analysed")
+    st.restart_pending = f"spec edited in phase {st.phase} at {ctx.where()}: {', '.join(fields)}"
+    ctx.emit("Warning", "SpecChanged", what)
+    _start_rollback(ctx, "SpecChanged", what)
+
+
 def decide(spec: CanaryRolloutSpec, status: CanaryRolloutStatus, obs: Observations,
            now: dt.datetime) -> tuple[CanaryRolloutStatus, list[Action]]:
-    """One reconciliation step. Pure: same inputs, same outputs."""
-    ctx = _Ctx(spec, status.model_copy(deep=True), obs, now)
+    """One reconciliation step. Pure: same inputs, same outputs.
+
+    ``spec`` is the object's spec as it is now; the attempt runs with the spec recorded when it
+    started (:func:`running_spec`), and an edit of a judged field starts the rollout over.
+    """
+    ctx = _Ctx(running_spec(spec, status), status.model_copy(deep=True), obs, now)
     st = ctx.st
     if obs.generation is not None:
         st.observed_generation = obs.generation
     if st.started_at is None:
         st.started_at = st.phase_since = st.progress_at = now
         _condition(ctx, "Progressing", "True", "Pending", "rollout received")
+    if st.attempt_spec is None and st.phase in RESTARTABLE_PHASES:
+        # an attempt started before its spec was recorded: it runs with the spec it has now
+        st.attempt_spec, st.spec_hash = attempt_json(spec), spec_hash(spec)
     req = obs.request
     if req is not None and req.request_id != st.last_request_id:
         st.last_request_id = req.request_id
@@ -672,7 +906,15 @@ def decide(spec: CanaryRolloutSpec, status: CanaryRolloutStatus, obs: Observatio
             ctx.hold = True
         if req.action != "retry" and ctx.st.phase not in LIVE_PHASES:
             return ctx.st, ctx.actions  # the request already ran the new phase's first step
+        ctx.spec = running_spec(spec, ctx.st)  # a retry starts a new attempt with the spec as it is now
     st = ctx.st
+    if (st.phase in RESTARTABLE_PHASES or st.phase in ("RollingBack", "Failed")) and obs.target.exists \
+            and obs.target.has_change and not st.stable_had_change and not st.change_applied_to_stable:
+        # the change reached the stable in a tick whose status was not recorded: a rollback restores it
+        st.change_applied_to_stable = True
+    if spec_edited(spec, st):
+        _spec_changed(ctx, spec)
+        return ctx.st, ctx.actions
     phase = st.phase
     if phase in ("Pending", "Blocked"):
         _preconditions(ctx)

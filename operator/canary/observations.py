@@ -48,6 +48,9 @@ class Observations:
     canary_ready: bool = False
     traffic_weight: int | None = None  # what the router reports; None: not observed
     router_error: str | None = None  # the stable route (Ingress / HTTPRoute) is missing or unusable
+    stable_service_exists: bool = True  # the Service the stable route sends traffic to
+    # another CanaryRollout already rolling out this target, or owning its canary Deployment
+    other_rollout: str | None = None
     smoke: SmokeResult | None = None
     metrics: dict[str, MetricObservation] | None = None  # None: no analysis this call
     request: ManualRequest | None = None

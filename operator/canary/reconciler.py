@@ -30,7 +30,9 @@ from rollguard.kube.client import (
 )
 from rollguard.kube.template import selector_string
 from rollguard.models.canary import (
+    KIND,
     LIVE_PHASES,
+    PLURAL,
     REQUEST_ACTIONS,
     TERMINAL_PHASES,
     CanaryRollout,
@@ -56,6 +58,8 @@ from rollguard.operator.canary.engine import (
     analysis_due,
     decide,
     quiet,
+    running_spec,
+    spec_edited,
 )
 from rollguard.operator.canary.objects import Names, names_of, owner_of
 from rollguard.operator.canary.references import References
@@ -66,6 +70,10 @@ from rollguard.operator.metrics.collect import collect
 from rollguard.operator.routers import RouteTarget, TrafficRouter, router_for
 
 log = logging.getLogger("rollguard.canary")
+
+# Phases in which a rollout holds its target: it has created (or is creating) the canary, moved
+# traffic or the stable, or is undoing that. A second rollout of the same target waits for it.
+HOLDING_PHASES = frozenset({"Initializing", "Progressing", "Paused", "Promoting", "RollingBack", "Failed"})
 
 
 def _available(dep: dict[str, Any]) -> tuple[bool, str]:
@@ -127,6 +135,25 @@ class Reconciler:
         svc = get_or_none(self.core.read_namespaced_service, name, ns)
         return None if svc is None else as_dict(self.api, svc)
 
+    def _other_rollout(self, cr: CanaryRollout, canary: dict[str, Any] | None) -> str | None:
+        """Another CanaryRollout that holds this rollout's target: one in a holding phase with the
+        same targetRef, or the owner of the target's canary Deployment. None when there is none."""
+        n, uid = names_of(cr), cr.metadata.get("uid")
+        for ref in ((canary or {}).get("metadata") or {}).get("ownerReferences") or []:
+            if ref.get("kind") == KIND and ref.get("uid") != uid:
+                return str(ref.get("name"))
+        listed = cast(dict[str, Any], client.CustomObjectsApi(self.api).list_namespaced_custom_object(
+            GROUP, VERSION, n.namespace, PLURAL))
+        for other in listed.get("items") or []:
+            meta = other.get("metadata") or {}
+            if meta.get("uid") == uid or meta.get("name") == n.rollout:
+                continue
+            phase = (other.get("status") or {}).get("phase")
+            target = ((other.get("spec") or {}).get("targetRef") or {}).get("name")
+            if phase in HOLDING_PHASES and target == n.target:
+                return str(meta.get("name"))
+        return None
+
     def router(self, cr: CanaryRollout) -> TrafficRouter:
         n = names_of(cr)
         return router_for(self.api, cr.spec.traffic, RouteTarget(n.namespace, n.stable_service, n.canary_service,
@@ -151,16 +178,21 @@ class Reconciler:
                 has, snap, ok, msg = False, {}, False, str(e)
             tstate = TargetState(exists=True, available=ok, has_change=has, snapshot=snap, message=msg)
         canary = self._deployment(n.namespace, n.canary)
+        starting = status.phase in ("Pending", "Blocked")
+        other = self._other_rollout(cr, canary) if starting or status.phase == "Initializing" else None
+        if other is not None:
+            canary = None  # another rollout's canary: not this rollout's to count or to remove
         canary_ready = canary is not None and _available(canary)[0]
         router, router_error = self.router(cr), None
         weight: int | None = None
         try:
-            if status.phase in ("Pending", "Blocked"):
-                router.verify()
-            weight = router.get_weight()
+            router.verify()  # the stable route, every tick that observes: one deleted mid-rollout is noticed
         except LookupError as e:
             router_error = str(e)
-        starting = status.phase in ("Pending", "Blocked")
+        try:
+            weight = router.get_weight()
+        except LookupError as e:
+            router_error = router_error or str(e)
         due = analysis_due(spec, status, now)
         online, scrape, metrics = True, None, None
         if starting or due:
@@ -185,7 +217,8 @@ class Reconciler:
             references_message="; ".join(resolved.problems) if starting else "",
             signoff=ann.get(names.SIGNOFF_ANNOTATION) or None,
             prometheus_online=online, scrape_interval=scrape, canary_exists=canary is not None,
-            canary_ready=canary_ready,
+            canary_ready=canary_ready, other_rollout=other,
+            stable_service_exists=self._service(n.namespace, n.stable_service) is not None,
             traffic_weight=weight, router_error=router_error, smoke=self.smoke.observe(spec, status, n),
             metrics=metrics, request=request, action_error=status.last_action_error)
         return obs, resolved
@@ -373,15 +406,23 @@ class Reconciler:
             ann.get(names.REQUEST_ID_ANNOTATION) or ann.get(names.REQUEST_ANNOTATION)) != status.last_request_id
         if status.phase in TERMINAL_PHASES and not fresh_request and cr.status is not None:
             return None
-        if not fresh_request and quiet(cr.spec, status, now):
+        edited = spec_edited(cr.spec, status)
+        if not fresh_request and not edited and quiet(running_spec(cr.spec, status), status, now):
             return None  # nothing can move before the next analysis: no reads at all
-        obs, resolved = self._observe(cr, status, now)
-        new, actions = decide(cr.spec, status, obs, now)
+        # The attempt observes and acts with the spec it started with (an edit starts it over:
+        # the engine decides that); a finished rollout, which only a retry moves, with the spec now.
+        seen = cr if status.phase in TERMINAL_PHASES else self._with_spec(cr, status)
+        observed, resolved_now = self._observe(seen, status, now)
+        resolved: ch.Resolved | None = resolved_now
+        new, actions = decide(cr.spec, status, observed, now)
+        acting = self._with_spec(cr, new)
+        if acting.spec != seen.spec:
+            resolved = None  # a new attempt: its references are read again for it
         error: str | None = None
         events = [a for a in actions if isinstance(a, EmitEvent)]
         for a in actions:
             try:
-                for done in self.execute(cr, new, a, resolved):
+                for done in self.execute(acting, new, a, resolved):
                     if done not in new.applied_changes:
                         new.applied_changes.append(done)
                         events.append(EmitEvent("Normal", "ChangeApplied", done))
@@ -390,9 +431,9 @@ class Reconciler:
                 error = f"{a.describe()}: {reason}"
                 events.append(EmitEvent("Warning", "ActionFailed", error))
                 break  # order matters (traffic first): do not run later actions past a failure
-        if error is None and new.phase in LIVE_PHASES:
+        if error is None and new.phase in LIVE_PHASES and resolved is not None:
             try:
-                self._refresh_canary_flags(cr, new, resolved, now)
+                self._refresh_canary_flags(acting, new, resolved, now)
             except (ApiException, LookupError, ValueError) as e:
                 error = f"refresh the canary's flags file: {getattr(e, 'reason', None) or e}"
                 events.append(EmitEvent("Warning", "ActionFailed", error))
@@ -404,14 +445,23 @@ class Reconciler:
                 patch[key] = None  # merge patch: drop what the new status no longer has
         return patch, events
 
+    @staticmethod
+    def _with_spec(cr: CanaryRollout, status: CanaryRolloutStatus) -> CanaryRollout:
+        """``cr`` with the spec its current attempt runs with (:func:`running_spec`)."""
+        spec = running_spec(cr.spec, status)
+        return cr if spec == cr.spec else cr.model_copy(update={"spec": spec})
+
     def cleanup(self, body: dict[str, Any]) -> None:
         """The CanaryRollout is being deleted mid-flight: traffic back to stable, canary objects gone,
-        and the stable restored if the change had reached it without the rollout finishing."""
+        and the stable restored if the change had reached it without the rollout finishing. A
+        rollout that never left Pending/Blocked created nothing and moved nothing: the canary there
+        may be another rollout's. The objects are those of the spec the attempt ran with."""
         cr = CanaryRollout.model_validate({k: body[k] for k in ("apiVersion", "kind", "metadata", "spec", "status")
                                            if k in body and body[k] is not None})
         status = cr.status or CanaryRolloutStatus()
-        if status.phase in TERMINAL_PHASES:
+        if status.phase in TERMINAL_PHASES or status.phase in ("Pending", "Blocked"):
             return
+        cr = self._with_spec(cr, status)
         self.execute(cr, status, SetWeight(0))
         self.execute(cr, status, DeleteCanary())
         if status.change_applied_to_stable:

@@ -190,12 +190,16 @@ def run(path: Path, dry_run: bool, watch: int | None, report_path: Path | None, 
     body = cr.model_dump(by_alias=True, exclude_none=True, mode="json", exclude={"status"})
     body["metadata"]["namespace"] = namespace
     name = body["metadata"]["name"]
-    _clear_finished(api, namespace, name)
+    running = _clear_finished(api, namespace, name)
+    if running is not None:
+        click.echo(f"canaryrollout {namespace}/{name} is running ({running}): if this file changes what it rolls out "
+                   "or how it is judged, the operator takes its canary out and starts it over with this spec")
     api.patch_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name, body,
                                        field_manager=names.CLI_CANARY_FIELD_MANAGER, force=True,
                                        _content_type=APPLY_PATCH)
     click.echo(f"canaryrollout {namespace}/{name} applied; following it (Ctrl-C stops following, not the rollout)")
-    obj = _follow(api, namespace, name, timeout)
+    from rollguard.operator.canary.engine import spec_hash
+    obj = _follow(api, namespace, name, timeout, spec_hash(cr.spec))
     st = _status(obj)
     _banner(st)
     _write_report(report_path, obj, st)
@@ -203,30 +207,34 @@ def run(path: Path, dry_run: bool, watch: int | None, report_path: Path | None, 
         sys.exit(EXIT_ROLLED_BACK)
 
 
-def _clear_finished(api: Any, ns: str, name: str) -> None:
+def _clear_finished(api: Any, ns: str, name: str) -> str | None:
     """Running a file again is a new rollout: a finished one of the same name is deleted first
-    (its report stays in the file written by --report); a Failed one is refused."""
+    (its report stays in the file written by --report); a Failed one is refused. Returns the
+    phase of a rollout that is still running (applying the file edits it), else None."""
     from rollguard.kube.client import get_or_none
     old = get_or_none(api.get_namespaced_custom_object, GROUP, VERSION, ns, PLURAL, name)
     if old is None:
-        return
+        return None
     phase = _status(old).phase
     if phase == "Failed":
         _fail(f"canaryrollout {ns}/{name} is Failed (its rollback has not completed): "
               f"see `rollguard canary status {name}` before running it again", 1)
     if phase not in ("Succeeded", "RolledBack"):
-        return  # still running: applying updates its spec, following picks it up
+        return phase  # still running: the engine starts it over with an edited spec
     click.echo(f"canaryrollout {ns}/{name} already finished ({phase}); deleting it to start a new rollout")
     api.delete_namespaced_custom_object(GROUP, VERSION, ns, PLURAL, name)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if get_or_none(api.get_namespaced_custom_object, GROUP, VERSION, ns, PLURAL, name) is None:
-            return
+            return None
         time.sleep(0.5)
     _fail(f"canaryrollout {ns}/{name} was not deleted within 60s (is the operator running?)", EXIT_TIMEOUT)
 
 
-def _follow(api: Any, ns: str, name: str, timeout: int) -> dict[str, Any]:
+def _follow(api: Any, ns: str, name: str, timeout: int, wanted: str | None = None) -> dict[str, Any]:
+    """Print the rollout's progress until it finishes. ``wanted``: the hash of the spec applied;
+    a rollout that finished with another spec (it ended before the operator saw the edit) is an
+    error saying so, never a result for the file."""
     deadline = time.monotonic() + timeout
     last_line, last_metrics = "", ""
     while time.monotonic() < deadline:
@@ -242,6 +250,9 @@ def _follow(api: Any, ns: str, name: str, timeout: int) -> dict[str, Any]:
             click.echo(metrics)
             last_metrics = metrics
         if st.phase in ("Succeeded", "RolledBack") or (st.phase == "Failed" and st.report is not None):
+            if wanted is not None and st.spec_hash is not None and st.spec_hash != wanted:
+                _fail(f"canaryrollout {ns}/{name} finished ({st.phase}) with the spec it had before this file was "
+                      "applied: the edit has not been rolled out; run the file again", EXIT_ROLLED_BACK)
             return obj
         time.sleep(1)
     _fail(f"still {last_line!r} after {timeout}s; the rollout goes on (rollguard canary status {name})", EXIT_TIMEOUT)

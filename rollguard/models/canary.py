@@ -387,8 +387,22 @@ class CanaryRolloutStatus(K8sModel):
     checks_passed: int = 0  # analysis checks in which every metric passed, over the whole attempt
     promoted_by: str | None = None  # set when a manual `promote` was accepted
     rollback_reason: str | None = None
-    change_applied_to_stable: bool = False
-    paused_manually: bool = False
+    change_applied_to_stable: bool = False  # the stable target carries the change now (False again once restored)
+    stable_had_change: bool = False  # the stable target already carried the change when the attempt started
+    paused_manually: bool = False  # Paused by a `pause` request (only ever true in phase Paused)
+    # since when every analysis check has found Prometheus unusable (query errors); None when the
+    # last check reached it, and outside the live phases
+    analysis_waiting_since: dt.datetime | None = None
+    # The spec this attempt runs with, as canonical JSON (what it changes, where, and how it is
+    # judged), recorded when the attempt leaves Pending/Blocked, and its hash. An edit to the
+    # object's spec while the attempt runs never reaches it half-way: the engine compares the hash
+    # every tick and starts the rollout over with the new spec (`restartPending`, `restartedFor`).
+    attempt_spec: str | None = None
+    spec_hash: str | None = None
+    # set while the canary of an attempt whose spec was edited is being taken out: what changed
+    restart_pending: str | None = None
+    # why this attempt started over (a spec edit mid-rollout); None for a first attempt or a retry
+    restarted_for: str | None = None
     smoke: SmokeStatus | None = None
     metrics: list[MetricStatus] = Field(default_factory=list)
     conditions: list[Condition] = Field(default_factory=list)

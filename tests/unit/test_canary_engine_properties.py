@@ -10,7 +10,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rollguard.models.canary import CanaryRolloutSpec, CanaryRolloutStatus, Metric
+from rollguard.models.canary import LIVE_PHASES, TERMINAL_PHASES, CanaryRolloutSpec, CanaryRolloutStatus, Metric
 from rollguard.operator.canary.actions import ApplyChangeToStable, SetWeight
 from rollguard.operator.canary.analysis import MetricObservation, rule_of
 from rollguard.operator.canary.engine import ManualRequest, SmokeResult, analysis_due, decide
@@ -189,3 +189,91 @@ def test_an_all_passing_run_does_promote() -> None:
     })
     out = run(raw_spec, [(10, ["pass"] * 3, None)] * 20, True)
     assert out["status"].phase == "Succeeded" and out["evidence"]
+
+
+# --------------------------------------------------------------------------- status truthful, weights rising
+
+def audit(spec: CanaryRolloutSpec, st: CanaryRolloutStatus, world: World | None) -> list[str]:
+    """What in ``st`` does not mean what it says in its phase (``world``: the cluster after the
+    tick's actions, when the status was recorded)."""
+    bad: list[str] = []
+    phase = st.phase
+    finished = phase in TERMINAL_PHASES
+    rolling_back = phase in ("RollingBack", "RolledBack", "Failed")
+    if st.paused_manually and phase != "Paused":
+        bad.append(f"pausedManually in phase {phase}")
+    if st.analysis_waiting_since is not None and phase not in LIVE_PHASES:
+        bad.append(f"analysisWaitingSince in phase {phase}")
+    if (st.reason == "WaitingForPrometheus") != (st.analysis_waiting_since is not None and phase == "Progressing"):
+        bad.append(f"reason {st.reason} with analysisWaitingSince {st.analysis_waiting_since} in phase {phase}")
+    if (st.finished_at is not None) != finished or (st.report is not None) != finished:
+        bad.append(f"finishedAt/report {st.finished_at}/{st.report is not None} in phase {phase}")
+    if (st.rollback_reason is not None) != rolling_back:
+        bad.append(f"rollbackReason {st.rollback_reason!r} in phase {phase}")
+    if st.restart_pending is not None and phase not in ("RollingBack", "Failed"):
+        bad.append(f"restartPending in phase {phase}")
+    if phase in ("Pending", "Blocked", "RolledBack") and (st.canary_weight or st.change_applied_to_stable):
+        bad.append(f"weight {st.canary_weight} / changeAppliedToStable {st.change_applied_to_stable} in {phase}")
+    if phase == "Succeeded" and (st.canary_weight or not st.change_applied_to_stable):
+        bad.append(f"weight {st.canary_weight} / changeAppliedToStable {st.change_applied_to_stable} in Succeeded")
+    # an attempt that never left Pending/Blocked may finish (abort, deadline) without ever starting
+    if (st.attempt_spec is None and phase in ("Initializing", "Progressing", "Paused", "Promoting")) \
+            or (st.attempt_spec is not None and phase in ("Pending", "Blocked")):
+        bad.append(f"attemptSpec {'absent' if st.attempt_spec is None else 'present'} in phase {phase}")
+    if st.current_step > len(spec.steps):
+        bad.append(f"currentStep {st.current_step} past the {len(spec.steps)} steps")
+    progressing = next((c for c in st.conditions if c.type == "Progressing"), None)
+    if progressing is not None and (progressing.status == "True") != (not finished and phase != "Failed"):
+        bad.append(f"condition Progressing={progressing.status} in phase {phase}")
+    blocked = next((c for c in st.conditions if c.type == "Blocked"), None)
+    if blocked is not None and blocked.status == "True" and phase != "Blocked":
+        bad.append(f"condition Blocked=True in phase {phase}")
+    if world is not None and phase in LIVE_PHASES and world.weight != st.canary_weight:
+        bad.append(f"canaryWeight {st.canary_weight} while the route sends {world.weight}%")
+    return bad
+
+
+crash_tick_st = st.tuples(tick_st, st.sampled_from([False, False, False, True]))  # True: the status write is lost
+
+
+def run_audited(spec: CanaryRolloutSpec, ticks: list[tuple[tuple[int, list[str], str | None], bool]],
+                smoke_ok: bool) -> tuple[list[str], list[str]]:
+    """Drive ``decide``; some ticks act but their status is never recorded (the operator is
+    killed between acting and writing). Returns (status faults, weights moved backwards)."""
+    world = World(smoke_result=SmokeResult("passed", 0) if smoke_ok else SmokeResult("failed", 1))
+    status, now = CanaryRolloutStatus(), T0
+    faults: list[str] = []
+    backwards: list[str] = []
+    for i, ((secs, outcomes, request), lost) in enumerate(ticks):
+        now += dt.timedelta(seconds=secs)
+        metrics = None
+        if analysis_due(spec, status, now):
+            metrics = {m.name: observation(m, spec.analysis.profile, outcomes[j])
+                       for j, m in enumerate(spec.analysis.metrics)}
+        req = ManualRequest(request, f"r{i}") if request else None  # type: ignore[arg-type]
+        new, actions = decide(spec, status, world.observe(metrics=metrics, request=req), now)
+        for a in actions:
+            if isinstance(a, SetWeight) and a.weight < world.weight and new.phase in (
+                    "Initializing", "Progressing", "Paused"):
+                backwards.append(f"tick {i}: {world.weight}% -> {a.weight}% in phase {new.phase}")
+            world.apply(a)
+        if not lost:
+            status = new
+            faults += [f"tick {i}: {f}" for f in audit(spec, status, world)]
+    return faults, backwards
+
+
+@SETTINGS
+@given(spec=specs(), ticks=st.lists(tick_st, min_size=10, max_size=80), smoke_ok=st.booleans())
+def test_every_status_field_means_what_it_says_in_every_phase(spec: CanaryRolloutSpec, ticks: Any,
+                                                             smoke_ok: bool) -> None:
+    faults, _ = run_audited(spec, [(t, False) for t in ticks], smoke_ok)
+    assert not faults, faults[:5]
+
+
+@SETTINGS
+@given(spec=specs(), ticks=st.lists(crash_tick_st, min_size=10, max_size=80), smoke_ok=st.booleans())
+def test_weights_only_rise_until_promotion_or_rollback_even_when_status_writes_are_lost(
+        spec: CanaryRolloutSpec, ticks: Any, smoke_ok: bool) -> None:
+    _, backwards = run_audited(spec, ticks, smoke_ok)
+    assert not backwards, backwards[:5]
