@@ -392,7 +392,7 @@ class CanaryRolloutStatus(K8sModel):
     paused_manually: bool = False  # Paused by a `pause` request (only ever true in phase Paused)
     # since when every analysis check has found Prometheus unusable (query errors); None when the
     # last check reached it, and outside the live phases
-    analysis_waiting_since: dt.datetime | None = None
+    analysis_waiting_since: UtcDateTime | None = None
     # The spec this attempt runs with, as canonical JSON (what it changes, where, and how it is
     # judged), recorded when the attempt leaves Pending/Blocked, and its hash. An edit to the
     # object's spec while the attempt runs never reaches it half-way: the engine compares the hash
