@@ -69,6 +69,9 @@ pytestmark = pytest.mark.integration
 CONFIG_DIR = REPO / "canary-configs"
 CONFIGS = sorted(p.stem for p in CONFIG_DIR.glob("*.yaml"))
 SCENARIOS = ("healthy", "failing")
+# One xdist worker per scrape interval (``--dist loadgroup``): each builds its world once, and the
+# two worlds run side by side on two workers (and two local clusters).
+SCRAPES = [pytest.param(s, marks=pytest.mark.xdist_group(f"shipped-configs-{s}"), id=s) for s in ("5s", "15s")]
 # analysis.interval per scrape interval: four scrapes per window
 ANALYSIS_INTERVAL = {"5s": "20s", "15s": "60s"}
 PORT = 8000
@@ -166,6 +169,7 @@ class Gateway:
         self.eps: dict[str, list[str]] = {}
         self.sent: dict[str, Counter[str]] = {"stable": Counter(), "canary": Counter()}
         self.stable_at_100 = 0  # requests the stable got while the canary weight was 100
+        self.counting = True  # the users go on after the rollout ended; what they get then is not counted
         self.weights: list[int] = []
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -242,9 +246,10 @@ class Gateway:
                 except (OSError, http.client.HTTPException):
                     conns.pop(ep, None)
                 with self._lock:
-                    self.sent[track][code] += 1
-                    if track == "stable" and weight == 100:
-                        self.stable_at_100 += 1
+                    if self.counting:
+                        self.sent[track][code] += 1
+                        if track == "stable" and weight == 100:
+                            self.stable_at_100 += 1
             self._stop.wait(max(0.0, period - (time.monotonic() - t0)))
 
 
@@ -370,17 +375,17 @@ def catalog_versions(kubectl: Kubectl, run: Run) -> str:
     name = run.spec["change"]["catalog"]["name"]
     text = subprocess.run([sys.executable, "-m", "rollguard.cli.main", "catalog", "default", "--name", name,
                            "--target", run.target], check=True, capture_output=True, text=True).stdout
-    doc = yaml.safe_load(text)
-    kubectl.apply(doc, namespace=run.ns)
+    # the CLI's text as it prints it: a YAML round trip here would re-quote nothing and let
+    # kubectl read aliases such as '08001' as integers
+    kubectl.apply(text, namespace=run.ns)
 
     def cat() -> dict[str, Any]:
         st: dict[str, Any] = kubectl.get_json("failurecatalog", name, namespace=run.ns).get("status") or {}
         return st
     v1: str = eventually(lambda: cat().get("activeHash"), timeout=90, what=f"{name} v1 mounted")
-    doc["spec"]["pinnedHash"] = v1[:10]
-    kubectl.apply(doc, namespace=run.ns)
-    doc["spec"]["version"] = f"{doc['spec']['version']}-2"
-    kubectl.apply(doc, namespace=run.ns)
+    version = yaml.safe_load(text)["spec"]["version"]
+    for patch in ({"spec": {"pinnedHash": v1[:10]}}, {"spec": {"version": f"{version}-2"}}):  # 1. pin, 2. the edit
+        kubectl("patch", "failurecatalog", name, "--type", "merge", "-p", json.dumps(patch), namespace=run.ns)
 
     def rendered() -> str | None:
         st = cat()
@@ -511,6 +516,9 @@ class World:
                 break
             time.sleep(0.5)
         run.seconds = time.monotonic() - t0
+        if run.gateway is not None:
+            with run.gateway._lock:
+                run.gateway.counting = False
 
     def _observe_stable(self, run: Run) -> None:
         now = stable_pods(self.core, run, self.runner)
@@ -615,7 +623,7 @@ def world(request: pytest.FixtureRequest, scrape: str) -> World:
 # --------------------------------------------------------------------------- what a user expects
 
 @pytest.mark.parametrize("config", CONFIGS)
-@pytest.mark.parametrize("scrape", ["5s", "15s"])
+@pytest.mark.parametrize("scrape", SCRAPES)
 def test_a_shipped_config_promotes_a_healthy_canary(request: pytest.FixtureRequest, scrape: str, config: str) -> None:
     run = world(request, scrape).run_of(config, "healthy")
     assert not run.error, run.describe()
@@ -626,7 +634,7 @@ def test_a_shipped_config_promotes_a_healthy_canary(request: pytest.FixtureReque
 
 
 @pytest.mark.parametrize("config", CONFIGS)
-@pytest.mark.parametrize("scrape", ["5s", "15s"])
+@pytest.mark.parametrize("scrape", SCRAPES)
 def test_a_shipped_config_rolls_back_a_canary_failing_a_quarter_of_its_requests(
         request: pytest.FixtureRequest, scrape: str, config: str) -> None:
     run = world(request, scrape).run_of(config, "failing")
@@ -643,7 +651,7 @@ def test_a_shipped_config_rolls_back_a_canary_failing_a_quarter_of_its_requests(
     assert canary_runs and 0.1 < traffic["canary"].get("500", 0) / canary_runs < 0.45, run.describe()
 
 
-@pytest.mark.parametrize("scrape", ["5s", "15s"])
+@pytest.mark.parametrize("scrape", SCRAPES)
 def test_a_service_reached_only_through_the_ingress_is_promoted(request: pytest.FixtureRequest, scrape: str) -> None:
     """All traffic enters through the Ingress (or HTTPRoute): at weight 100 the stable gets no
     request, so every baseline query there is empty. Each healthy rollout still passed a check
@@ -660,7 +668,7 @@ def test_a_service_reached_only_through_the_ingress_is_promoted(request: pytest.
         assert run.status.get("phase") == "Succeeded", run.describe()
 
 
-@pytest.mark.parametrize("scrape", ["5s", "15s"])
+@pytest.mark.parametrize("scrape", SCRAPES)
 def test_the_stables_pods_are_labelled_and_never_restarted_by_the_analysis(
         request: pytest.FixtureRequest, scrape: str) -> None:
     """While a rollout is live, the target's own pods carry ``rollguard.io/track=stable`` (the

@@ -17,7 +17,6 @@ import yaml
 
 from tests.support.helm import CHART, REPO, Helm, helm
 
-
 # One worker runs this module under pytest-xdist: its module fixture is built once.
 pytestmark = pytest.mark.xdist_group("chart-user-commands")
 
