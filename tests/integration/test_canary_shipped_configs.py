@@ -70,8 +70,11 @@ CONFIG_DIR = REPO / "canary-configs"
 CONFIGS = sorted(p.stem for p in CONFIG_DIR.glob("*.yaml"))
 SCENARIOS = ("healthy", "failing")
 # One xdist worker per scrape interval (``--dist loadgroup``): each builds its world once, and the
-# two worlds run side by side on two workers (and two local clusters).
-SCRAPES = [pytest.param(s, marks=pytest.mark.xdist_group(f"shipped-configs-{s}"), id=s) for s in ("5s", "15s")]
+# two worlds run side by side on two workers (and two local clusters). The first test of a world
+# pays for building it and running every rollout to its end (at a 15 s scrape about 8 minutes on
+# two busy cores): more than the suite's default timeout of 10 minutes.
+SCRAPES = [pytest.param(s, marks=[pytest.mark.xdist_group(f"shipped-configs-{s}"), pytest.mark.timeout(1500)], id=s)
+           for s in ("5s", "15s")]
 # analysis.interval per scrape interval: four scrapes per window
 ANALYSIS_INTERVAL = {"5s": "20s", "15s": "60s"}
 PORT = 8000
@@ -555,7 +558,10 @@ class World:
         for t in threads:
             t.join()
         longest = max(sum(1 for s in r.spec["steps"] if "setWeight" in s) for r in self.runs)
-        deadline = time.monotonic() + 120 + (longest + 2) * parse_duration(self.interval)
+        # a check per weight, one interval each, the first once the canary is a window and two
+        # scrapes old (the engine's rule), plus room for the smoke test and the promotion
+        deadline = time.monotonic() + 120 + (longest + 2) * parse_duration(self.interval) \
+            + 2 * parse_duration(self.scrape)
 
         def drive(run: Run) -> None:
             if run.ns in errors:
