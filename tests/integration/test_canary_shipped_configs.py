@@ -78,6 +78,10 @@ SCRAPES = [pytest.param(s, marks=[pytest.mark.xdist_group(f"shipped-configs-{s}"
 # analysis.interval per scrape interval: four scrapes per window
 ANALYSIS_INTERVAL = {"5s": "20s", "15s": "60s"}
 PORT = 8000
+# Setup waits (a controller mounting flags or a catalog, pods answering, the first scrape) are not
+# what the tests measure: generous, because one operator starts for eight namespaces at once on
+# a busy machine (its first reconcile came 60-90 s after its start on two loaded cores).
+SETUP_TIMEOUT = 240
 FAIL_RATE = 0.25
 TRACK_LABEL = "rollguard.io/track"
 WEIGHT_ANNOTATION = "nginx.ingress.kubernetes.io/canary-weight"
@@ -385,7 +389,7 @@ def catalog_versions(kubectl: Kubectl, run: Run) -> str:
     def cat() -> dict[str, Any]:
         st: dict[str, Any] = kubectl.get_json("failurecatalog", name, namespace=run.ns).get("status") or {}
         return st
-    v1: str = eventually(lambda: cat().get("activeHash"), timeout=90, what=f"{name} v1 mounted")
+    v1: str = eventually(lambda: cat().get("activeHash"), timeout=SETUP_TIMEOUT, what=f"{name} v1 mounted")
     version = yaml.safe_load(text)["spec"]["version"]
     for patch in ({"spec": {"pinnedHash": v1[:10]}}, {"spec": {"version": f"{version}-2"}}):  # 1. pin, 2. the edit
         kubectl("patch", "failurecatalog", name, "--type", "merge", "-p", json.dumps(patch), namespace=run.ns)
@@ -394,7 +398,7 @@ def catalog_versions(kubectl: Kubectl, run: Run) -> str:
         st = cat()
         h = st.get("contentHash")
         return str(h) if h and h != v1 and any(x["hash"] == h for x in st.get("history") or []) else None
-    v2: str = eventually(rendered, timeout=90, what=f"{name} v2 rendered while pinned")
+    v2: str = eventually(rendered, timeout=SETUP_TIMEOUT, what=f"{name} v2 rendered while pinned")
     return v2
 
 
@@ -474,12 +478,13 @@ class World:
         if run.spec["change"].get("flags"):
             eventually(lambda: any(v["name"] == "rollguard-flags" for v in k.get_json(
                 "deployment", run.target, namespace=ns)["spec"]["template"]["spec"].get("volumes") or []),
-                timeout=90, what=f"{ns}: the flags mounted into {run.target}")
-        k("rollout", "status", f"deployment/{run.target}", "--timeout=120s", namespace=ns)
+                timeout=SETUP_TIMEOUT, what=f"{ns}: the flags mounted into {run.target}")
+        k("rollout", "status", f"deployment/{run.target}", "--timeout=110s", namespace=ns)  # kubectl: 120 s limit
         eventually(lambda: len(eps := endpoints(self.core, ns, run.target)) == 2 and all(answers(e) for e in eps),
-                   timeout=90, what=f"{ns}: the stable's pods answering")
+                   timeout=SETUP_TIMEOUT, what=f"{ns}: the stable's pods answering")
         up = f'up{{namespace="{ns}", pod=~"{run.target}-.*"}} == 1'
-        eventually(lambda: len(self.prom.query(up)) == 2, timeout=120, what=f"{ns}: Prometheus scraping the stable")
+        eventually(lambda: len(self.prom.query(up)) == 2, timeout=SETUP_TIMEOUT,
+                   what=f"{ns}: Prometheus scraping the stable")
         run.proxy = ServiceProxy(self.core, ns, f"{run.target}-canary")
         run.gateway = Gateway(self.api, ns, run.provider, run.route, run.target, run.rps(self.interval)).start()
         return substituted(run, self.prom, self.interval, catalog_hash)
@@ -559,9 +564,10 @@ class World:
             t.join()
         longest = max(sum(1 for s in r.spec["steps"] if "setWeight" in s) for r in self.runs)
         # a check per weight, one interval each, the first once the canary is a window and two
-        # scrapes old (the engine's rule), plus room for the smoke test and the promotion
-        deadline = time.monotonic() + 120 + (longest + 2) * parse_duration(self.interval) \
-            + 2 * parse_duration(self.scrape)
+        # scrapes old (the engine's rule), plus the smoke test and the promotion: twice that, as
+        # a guard against a hung rollout only (a passing world ends when its last rollout does)
+        deadline = time.monotonic() + 240 + 2 * ((longest + 2) * parse_duration(self.interval)
+                                                 + 2 * parse_duration(self.scrape))
 
         def drive(run: Run) -> None:
             if run.ns in errors:
