@@ -135,5 +135,27 @@ def pod_prometheus_15s(control_plane: ControlPlane, tmp_path_factory: pytest.Tem
     yield from _pod_prometheus(control_plane, tmp_path_factory, "15s")
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Keep ``--dist loadgroup`` grouping on pytest 9.2.
+
+    pytest-xdist sends the tests of one ``xdist_group`` to one worker by a suffix it appends to
+    each test's node id in the worker (``<id>@<group>``), by assigning ``item._nodeid``. pytest 9.2
+    keeps node ids in ``item._id`` (a structured id), so the assignment changes nothing and
+    the groups are silently spread over every worker: each worker then builds every module
+    fixture (https://github.com/pytest-dev/pytest-xdist/issues/1386). Runs after xdist's hook and
+    appends the suffix where it is missing, the way xdist names it; with a pytest or xdist
+    where xdist's own assignment works, the suffix is there and nothing changes."""
+    if not getattr(config.option, "loadgroup", False):  # set in xdist's workers under --dist loadgroup
+        return
+    for item in items:
+        names = sorted({str(m.args[0] if m.args else m.kwargs.get("name", "default"))
+                        for m in item.iter_markers("xdist_group")})
+        suffix = "@" + "_".join(names)
+        current = getattr(item, "_id", None)
+        if names and current is not None and not item.nodeid.endswith(suffix):
+            item._id = type(current).parse(item.nodeid + suffix)
+
+
 __all__ = ["eventually"]
 os.environ.setdefault("ROLLGUARD_TESTING", "1")

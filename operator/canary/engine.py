@@ -169,10 +169,19 @@ def analysis_due(spec: CanaryRolloutSpec, status: CanaryRolloutStatus, now: dt.d
     """Whether the reconciler should query the metrics before the next :func:`decide`.
 
     Analysis runs every interval while Progressing or Paused; the first check at a new weight
-    waits a full interval so that it measures traffic at that weight.
+    waits a full interval so that it measures traffic at that weight. With the scrape interval
+    known, no check comes before the canary has been ready for a window plus two scrape
+    intervals: its series start at its first scrape (up to one interval after it is ready), and
+    a window's last requests reach Prometheus with the scrape after them. An earlier window of
+    the canary holds fewer samples than it should, or none (no traffic, a breach under
+    ``onNoData: fail``) although requests reach it.
     """
     if status.phase not in LIVE_PHASES:
         return False
+    if status.canary_ready_at is not None and status.scrape_interval:
+        young = parse_duration(window_of(spec.analysis, status)) + 2 * parse_duration(status.scrape_interval)
+        if (now - status.canary_ready_at).total_seconds() < young:
+            return False
     anchors = [t for t in (status.last_analysis_at, status.weight_changed_at) if t is not None]
     if not anchors:
         return True

@@ -53,6 +53,7 @@ from typing import Any
 from prometheus_client import CONTENT_TYPE_LATEST, Histogram, generate_latest
 from prometheus_client import Counter as PromCounter
 
+from rollguard.catalog import load_default_catalog
 from rollguard.sdk.flags import is_flag_enabled, reload_flags
 from rollguard.sdk.matcher import Matcher
 from rollguard.sdk.reporter import Reporter, configure
@@ -106,6 +107,7 @@ class Runtime:
         self.golden_mismatch_rate = 0.0
         self.reported: Counter[str] = Counter()
         self._matcher: Matcher | None = None
+        self._built_in: Matcher | None = None
         self._lock = threading.Lock()
         self._in_flight = 0
         self._draining = False
@@ -160,10 +162,16 @@ class Runtime:
         }
 
     def matcher(self) -> Matcher:
-        # The mounted catalog, re-read by the SDK when the file changes.
-        if self._matcher is None:
+        """The mounted catalog, re-read by the SDK when the file changes; while none is mounted,
+        the shipped default catalog, as the SDK's reporter does (a pod whose catalog is not
+        mounted yet still classifies its errors, and picks the file up once it is there)."""
+        if self._matcher is None and self.catalog_path.is_file():
             self._matcher = Matcher.from_file(self.catalog_path)
-        return self._matcher
+        if self._matcher is not None:
+            return self._matcher
+        if self._built_in is None:
+            self._built_in = Matcher(load_default_catalog())
+        return self._built_in
 
     # -- the workflow -----------------------------------------------------------------------
     def run(self, run_id: str, tokens: int) -> tuple[int, dict[str, Any]]:
@@ -272,9 +280,12 @@ def make_handler(rt: Runtime) -> type[BaseHTTPRequestHandler]:
             if not rt.begin_run():
                 self._send(503, b'{"error": "shutting down"}')
                 return
+            run_id = str(body.get("run_id") or f"run-{random.getrandbits(40):x}")
             try:
-                code, out = rt.run(str(body.get("run_id") or f"run-{random.getrandbits(40):x}"),
-                                   int(body.get("tokens") or 1000))
+                code, out = rt.run(run_id, int(body.get("tokens") or 1000))
+            except Exception as e:  # what any server framework does with a bug: 500, counted like any other
+                log.exception("run %s failed with an unhandled error", run_id)
+                code, out = 500, {"run_id": run_id, "track": rt.track, "error": f"{type(e).__name__}: {e}"}
             finally:
                 rt.end_run()
             REQUEST_SECONDS.observe(time.perf_counter() - t0)

@@ -10,13 +10,17 @@ named in its claim is alive.
 A claim is a file ``<CLAIM_DIR>/<net>.claim`` holding process ids, one per line. Claims are
 made under an exclusive ``flock`` of ``<CLAIM_DIR>/lock``, so two clusters starting at the same
 moment get different networks. A claim whose processes are all gone is stale and reused: a
-killed test run leaves nothing that blocks the next one.
+killed test run leaves nothing that blocks the next one, unless it left a process listening on
+an address of that network (a pod's process that outlived its runner): a network with a
+listening socket is skipped whatever its claim says, because a pod given that address could
+not bind it, and the Service, the users and Prometheus would reach the stray process instead.
 """
 
 from __future__ import annotations
 
 import fcntl
 import os
+import sys
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -46,6 +50,26 @@ def _holders(path: Path) -> list[int]:
         return []
 
 
+def listening_nets(tcp_table: Path = Path("/proc/net/tcp")) -> set[int]:
+    """The second octets of 127.x.y.z addresses with a listening TCP socket (Linux's
+    ``/proc/net/tcp``: addresses in hexadecimal, in the host's byte order; state 0A is LISTEN).
+    Empty where the table cannot be read."""
+    nets: set[int] = set()
+    try:
+        lines = tcp_table.read_text().splitlines()[1:]
+    except OSError:
+        return nets
+    for line in lines:
+        fields = line.split()
+        if len(fields) < 4 or fields[3] != "0A":
+            continue
+        addr = bytes.fromhex(fields[1].split(":")[0])
+        octets = addr[::-1] if sys.byteorder == "little" else addr
+        if len(octets) == 4 and octets[0] == 127:
+            nets.add(octets[1])
+    return nets
+
+
 def _locked(claim_dir: Path) -> int:
     """An exclusive lock on the claim directory; close the returned descriptor to release it."""
     claim_dir.mkdir(parents=True, exist_ok=True)
@@ -54,8 +78,10 @@ def _locked(claim_dir: Path) -> int:
     return fd
 
 
-def claim(pids: Iterable[int] | None = None, claim_dir: Path | None = None) -> int:
-    """Claim the lowest free network number for the processes ``pids`` (default: this process).
+def claim(pids: Iterable[int] | None = None, claim_dir: Path | None = None,
+          tcp_table: Path = Path("/proc/net/tcp")) -> int:
+    """Claim the lowest free network number for the processes ``pids`` (default: this process):
+    no live claim holds it and nothing listens on it.
 
     Returns ``net`` (FIRST_NET..LAST_NET); the cluster's nodes get ``127.<net>.<i>.0/24``.
     Raises :class:`NoFreePodNetwork` when every number is held by live processes.
@@ -64,16 +90,18 @@ def claim(pids: Iterable[int] | None = None, claim_dir: Path | None = None) -> i
     holders = list(pids) if pids is not None else [os.getpid()]
     fd = _locked(d)
     try:
+        in_use = listening_nets(tcp_table)
         for net in range(FIRST_NET, LAST_NET + 1):
             path = d / f"{net}.claim"
-            if any(_alive(p) for p in _holders(path)):
+            if net in in_use or any(_alive(p) for p in _holders(path)):
                 continue
             path.write_text("".join(f"{p}\n" for p in holders))
             return net
     finally:
         os.close(fd)
     raise NoFreePodNetwork(f"pod networks 127.{FIRST_NET}-{LAST_NET}.0.0/16 are all held by running local "
-                           f"clusters (claims in {d}); stop one with `hack/control-plane.sh down`")
+                           f"clusters (claims in {d}) or have processes listening on them; stop one with "
+                           "`hack/control-plane.sh down`")
 
 
 def hold(net: int, pids: Iterable[int], claim_dir: Path | None = None) -> None:

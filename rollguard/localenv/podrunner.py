@@ -251,12 +251,15 @@ class PodRunner:
 
     def stop(self) -> None:
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join(10)
+        # the pods' processes first, with SIGTERM and their grace period: they die with the
+        # runner's thread (SIGKILL, see _spawn), and a pass in flight that starts one again
+        # leaves nothing behind either
         with self._lock:
             for r in list(self.running.values()):
                 self._kill(r)
             self.running.clear()
+        if self._thread is not None:
+            self._thread.join(10)
 
     def processes(self) -> dict[str, int]:
         """``namespace/pod/container`` -> pid of each process running now."""
@@ -378,10 +381,15 @@ class PodRunner:
         unshare = ["unshare", "--mount", "--propagation", "private"]
         if os.geteuid() != 0:
             unshare[1:1] = ["--user", "--map-root-user"]
+        # The process dies with this runner's thread, as a container dies with its kubelet's
+        # sandbox: a runner killed with its test run must not leave a process listening on a pod
+        # address that the next cluster hands out again (set after unshare: a user namespace's
+        # new credentials would clear it).
+        pdeath = ["setpriv", "--pdeathsig", "KILL"] if shutil.which("setpriv") else []
         out = (r.directory / f"{r.container}.log").open("ab")
         try:
-            r.proc = subprocess.Popen([*unshare, "--", sys.executable, "-m", "rollguard.localenv.podrunner", "exec",
-                                       str(r.directory / f"{r.container}.json")],
+            r.proc = subprocess.Popen([*unshare, "--", *pdeath, sys.executable, "-m", "rollguard.localenv.podrunner",
+                                       "exec", str(r.directory / f"{r.container}.json")],
                                       stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                       start_new_session=True)
         finally:

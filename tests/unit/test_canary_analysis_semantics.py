@@ -288,6 +288,29 @@ def test_the_engine_fixes_the_window_at_the_start_and_queries_use_it() -> None:
     assert any("[120s]" in q for q in rec.queries) and not any("[30s]" in q for q in rec.queries)
 
 
+def test_no_check_before_the_canary_could_fill_a_window() -> None:
+    """A canary's series start at its first scrape: the first check waits for the canary to be
+    ready a window plus two scrape intervals (its first scrape, and the scrape bringing in the
+    window's last requests), also when the weight was set at once (no smoke test). Before, an
+    empty canary window under ``onNoData: fail`` rolled back a golden-mismatch rollout that
+    requests reached."""
+    spec = shipped(REPO / "canary-configs" / "catalog_version_canary.yaml")
+    spec.analysis.interval, spec.analysis.scrape_interval = "20s", "5s"
+    world, st, now = World(), CanaryRolloutStatus(), T0
+    while st.canary_weight == 0:
+        st, actions = decide(spec, st, world.observe(metrics=None), now)
+        for a in actions:
+            world.apply(a)
+        now += dt.timedelta(seconds=1)
+    ready = st.canary_ready_at
+    assert ready is not None and st.weight_changed_at is not None and (st.weight_changed_at - ready).total_seconds() < 5
+    assert not analysis_due(spec, st, ready + dt.timedelta(seconds=29))
+    assert analysis_due(spec, st, ready + dt.timedelta(seconds=30))  # 20 s window + 2 x 5 s
+    # later weights wait their interval as before: the canary is old enough by then
+    st.weight_changed_at = ready + dt.timedelta(seconds=60)
+    assert analysis_due(spec, st, ready + dt.timedelta(seconds=80))
+
+
 def test_a_no_data_verdict_names_the_window_when_the_scrape_interval_is_unknown() -> None:
     spec = shipped(REPO / "canary-configs" / "staging_soft_canary.yaml")
     world, st, now = World(), CanaryRolloutStatus(), T0
@@ -451,7 +474,7 @@ def test_extrapolation_noise_is_whole_events() -> None:
 
 def test_confirmation_waits_at_least_one_scrape_interval() -> None:
     g = Golden(scrape=60.0)   # analysis every 30s (the window widens to 240s), scrapes every 60s
-    g.check(1, 0)
+    g.check(1, 0, after=360)  # the first check: the canary ready a window and two scrapes
     g.check(1, 0)             # 30s later: the baseline may not have been scraped yet
     assert g.st.phase == "Progressing" and g.golden.reason == "Unconfirmed"
     g.check(1, 0)             # 60s after the first sighting

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -153,8 +154,10 @@ def test_kwok_gives_every_node_a_loopback_pod_range_and_ends_run_to_completion_p
 
 
 def test_two_local_clusters_never_share_a_pod_network_and_a_dead_clusters_network_is_reused(tmp_path: Path) -> None:
-    first = podnet.claim(claim_dir=tmp_path)
-    second = podnet.claim(claim_dir=tmp_path)
+    quiet = tmp_path / "tcp"  # no listening sockets (this machine's may hold some: see the test below)
+    quiet.write_text("  sl  local_address rem_address   st\n")
+    first = podnet.claim(claim_dir=tmp_path, tcp_table=quiet)
+    second = podnet.claim(claim_dir=tmp_path, tcp_table=quiet)
     assert first == podnet.FIRST_NET and second == first + 1
     nodes_a, nodes_b = kwok.nodes(net=first), kwok.nodes(net=second)
     ranges = [ipaddress.IPv4Network(n["spec"]["podCIDR"]) for n in nodes_a + nodes_b]
@@ -163,9 +166,29 @@ def test_two_local_clusters_never_share_a_pod_network_and_a_dead_clusters_networ
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
     (tmp_path / f"{first}.claim").write_text(f"{dead.pid}\n")
-    assert podnet.claim(claim_dir=tmp_path) == first
+    assert podnet.claim(claim_dir=tmp_path, tcp_table=quiet) == first
     # A cluster is held by its processes, not only by the command that started it.
     podnet.hold(first, [os.getpid()], claim_dir=tmp_path)
-    assert podnet.claim(claim_dir=tmp_path) == second + 1
+    assert podnet.claim(claim_dir=tmp_path, tcp_table=quiet) == second + 1
     podnet.release(second, claim_dir=tmp_path)
-    assert podnet.claim(claim_dir=tmp_path) == second
+    assert podnet.claim(claim_dir=tmp_path, tcp_table=quiet) == second
+
+
+def test_a_network_a_stray_process_listens_on_is_never_claimed(tmp_path: Path) -> None:
+    """A pod's process that outlived its cluster (its runner was killed) still listens on its pod
+    address: a new cluster on that network would give a pod the same address, which could not
+    bind it, and its Service and Prometheus would reach the stray process instead."""
+    table = tmp_path / "tcp"
+    header = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n"
+    listen_10 = "   0: 0B000A7F:1F40 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1 1\n"
+    connected_11 = "   1: 01000B7F:9C40 0100007F:1F40 01 00000000:00000000 00:00000000 00000000     0        0 2 1\n"
+    table.write_text(header + listen_10 + connected_11)
+    assert podnet.listening_nets(table) == {podnet.FIRST_NET}  # 127.10.0.11:8000 listens; 127.11 only connects
+    claims = tmp_path / "claims"
+    assert podnet.claim(claim_dir=claims, tcp_table=table) == podnet.FIRST_NET + 1
+    # the live table, read the same way: a socket listening on 127.<LAST_NET>.255.254
+    with socket.socket() as s:
+        s.bind((f"127.{podnet.LAST_NET}.255.254", 0))
+        s.listen()
+        assert podnet.LAST_NET in podnet.listening_nets()
+    assert podnet.listening_nets(tmp_path / "absent") == set()
