@@ -29,8 +29,8 @@ from kubernetes import client, config
 from rollguard.localenv.controlplane import ControlPlane
 from rollguard.localenv.podrunner import PodRunner
 from rollguard.localenv.prometheus import Prometheus, backend_podmonitor
-from tests.integration.test_canary_shipped_configs import Gateway, answers, control, endpoints
 from tests.support.kube import CRD_DIR, Kubectl, OperatorProcess, eventually
+from tests.support.traffic import Gateway, answers, control, endpoints
 
 TARGET = "web"
 THRESHOLD = 0.05

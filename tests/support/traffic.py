@@ -1,0 +1,204 @@
+"""Traffic for canary tests and benches on the local cluster: an ingress controller's part
+(read the canary Ingress' weight, send requests to the ready pods a Service selects) and
+the demo backend's control endpoint."""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import json
+import math
+import random
+import threading
+import time
+from collections import Counter
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, cast
+
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+WEIGHT_ANNOTATION = "nginx.ingress.kubernetes.io/canary-weight"
+GW = ("gateway.networking.k8s.io", "v1", "httproutes")
+
+
+def endpoints(core: Any, ns: str, service: str) -> list[str]:
+    """Ready endpoints (ip:port) of ``service``, as an EndpointSlice would list them: the
+    Running pods its selector picks, on the container port its targetPort names."""
+    try:
+        svc = core.read_namespaced_service(service, ns)
+    except ApiException as e:
+        if e.status == 404:
+            return []
+        raise
+    target = svc.spec.ports[0].target_port
+    out = []
+    selector = ",".join(f"{k}={v}" for k, v in (svc.spec.selector or {}).items())
+    for pod in core.list_namespaced_pod(ns, label_selector=selector).items:
+        if pod.metadata.deletion_timestamp is not None or pod.status.phase != "Running" or not pod.status.pod_ip:
+            continue
+        ports = [p.container_port for c in pod.spec.containers for p in c.ports or []
+                 if p.name == target or p.container_port == target]
+        out += [f"{pod.status.pod_ip}:{n}" for n in ports[:1]]
+    return sorted(out)
+
+
+class ServiceProxy:
+    """What kube-proxy does for one Service, on loopback: GET requests go to one of its ready pods."""
+
+    def __init__(self, core: Any, ns: str, service: str) -> None:
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                # no ready endpoint, or the pod's process not listening yet: the connection is
+                # refused, as kube-proxy leaves it (never an HTTP answer the pod did not give)
+                eps = endpoints(outer.core, outer.ns, outer.service)
+                try:
+                    if not eps:
+                        raise ConnectionRefusedError
+                    conn = http.client.HTTPConnection(random.choice(eps), timeout=3)
+                    conn.request("GET", self.path)
+                    r = conn.getresponse()
+                    body, status = r.read(), r.status
+                    conn.close()
+                except OSError:
+                    self.close_connection = True
+                    return
+                self.send_response(status)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.core, self.ns, self.service = core, ns, service
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class Gateway:
+    """The ingress controller (nginx configs) or the gateway (Gateway API configs) of one
+    namespace, with the users behind it: every request enters through the route, split by the
+    canary weight the operator wrote (no canary traffic while the canary has no ready pod)."""
+
+    def __init__(self, api: Any, ns: str, provider: str, route: str, stable: str, rps: float) -> None:
+        self.core, self.net, self.custom = client.CoreV1Api(api), client.NetworkingV1Api(api), \
+            client.CustomObjectsApi(api)
+        self.ns, self.provider, self.route, self.stable, self.rps = ns, provider, route, stable, rps
+        self.weight, self.canary_service = 0, cast(str | None, None)
+        self.eps: dict[str, list[str]] = {}
+        self.sent: dict[str, Counter[str]] = {"stable": Counter(), "canary": Counter()}
+        self.stable_at_100 = 0  # requests the stable got while the canary weight was 100
+        self.counting = True  # the users go on after the rollout ended; what they get then is not counted
+        self.weights: list[int] = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._watch, daemon=True)]
+        n = max(2, math.ceil(rps / 15))
+        self._threads += [threading.Thread(target=self._users, args=(rps / n,), daemon=True) for _ in range(n)]
+
+    def start(self) -> Gateway:
+        for t in self._threads:
+            t.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        for t in self._threads:
+            t.join(10)
+
+    def _read_route(self) -> tuple[int, str | None]:
+        if self.provider == "nginx":
+            try:
+                ing: Any = self.net.read_namespaced_ingress(f"{self.route}-canary", self.ns)
+            except ApiException as e:
+                if e.status == 404:
+                    return 0, None
+                raise
+            ann = ing.metadata.annotations or {}
+            if ann.get("nginx.ingress.kubernetes.io/canary") != "true":
+                return 0, None
+            return int(ann.get(WEIGHT_ANNOTATION) or 0), ing.spec.rules[0].http.paths[0].backend.service.name
+        route: Any = self.custom.get_namespaced_custom_object(*GW[:2], self.ns, GW[2], self.route)
+        refs = route["spec"]["rules"][0].get("backendRefs") or []
+        weights = {r["name"]: int(r.get("weight", 1)) for r in refs}
+        canary = next((n for n in weights if n != self.stable), None)
+        if canary is None:
+            return 0, None
+        total = sum(weights.values()) or 1
+        return round(100 * weights[canary] / total), canary
+
+    def _watch(self) -> None:
+        while not self._stop.is_set():
+            with contextlib.suppress(Exception):
+                weight, canary = self._read_route()
+                eps = {self.stable: endpoints(self.core, self.ns, self.stable)}
+                if canary:
+                    eps[canary] = endpoints(self.core, self.ns, canary)
+                with self._lock:
+                    self.eps, self.canary_service = eps, canary
+                    self.weight = weight if canary and eps.get(canary) else 0
+                    if not self.weights or self.weights[-1] != self.weight:
+                        self.weights.append(self.weight)
+            self._stop.wait(0.5)
+
+    def _users(self, rps: float) -> None:
+        conns: dict[str, http.client.HTTPConnection] = {}
+        period = 1.0 / rps
+        while not self._stop.is_set():
+            t0 = time.monotonic()
+            with self._lock:
+                weight, canary, eps = self.weight, self.canary_service, self.eps
+            to_canary = canary is not None and random.uniform(0, 100) < weight
+            track = "canary" if to_canary else "stable"
+            targets = eps.get(canary if to_canary and canary else self.stable) or []
+            if targets:
+                ep = random.choice(targets)
+                code = "error"
+                try:
+                    conn = conns.get(ep) or http.client.HTTPConnection(ep, timeout=5)
+                    conns[ep] = conn
+                    conn.request("POST", "/run", body=b'{"tokens": 1000}',
+                                 headers={"Content-Type": "application/json"})
+                    r = conn.getresponse()
+                    r.read()
+                    code = str(r.status)
+                except (OSError, http.client.HTTPException):
+                    conns.pop(ep, None)
+                with self._lock:
+                    if self.counting:
+                        self.sent[track][code] += 1
+                        if track == "stable" and weight == 100:
+                            self.stable_at_100 += 1
+            self._stop.wait(max(0.0, period - (time.monotonic() - t0)))
+
+
+def answers(url: str) -> bool:
+    try:
+        conn = http.client.HTTPConnection(url, timeout=2)
+        conn.request("GET", "/healthz")
+        ok = conn.getresponse().status == 200
+        conn.close()
+        return ok
+    except OSError:
+        return False
+
+
+def control(ep: str, body: dict[str, Any]) -> None:
+    conn = http.client.HTTPConnection(ep, timeout=3)
+    conn.request("POST", "/control", body=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
+    conn.getresponse().read()
+    conn.close()
+
+
