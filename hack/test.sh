@@ -8,11 +8,12 @@ bash hack/ensure-deps.sh
 export PATH="$PWD/.venv/bin:$PATH"
 echo "[test] ruff"; ruff check .
 echo "[test] mypy"; mypy rollguard tests bench
-# Workers: most tests wait on real services (rollouts, scrapes, timers) rather than compute, so
-# more workers than cores pays. Each worker starts its own cluster, PostgreSQL and Prometheus
-# (a cluster claims its own pod network: rollguard.localenv.podnet); a module with a module
-# fixture stays on one worker (xdist_group). ROLLGUARD_TEST_WORKERS=0 runs in this process.
-WORKERS="${ROLLGUARD_TEST_WORKERS:-4}"
+# Workers (pytest-xdist): ROLLGUARD_TEST_WORKERS=N runs the suite on N workers, each with its
+# own cluster, PostgreSQL and Prometheus (a cluster claims its own pod network:
+# rollguard.localenv.podnet); a module with a module fixture stays on one worker
+# (xdist_group). The default is 0, one process: on 2 cores, 4 workers overload the
+# apiservers until the operator's status writes time out.
+WORKERS="${ROLLGUARD_TEST_WORKERS:-0}"
 echo "[test] pytest ($WORKERS workers)"
 pytest -n "$WORKERS" --dist loadgroup --durations=15 "$@"
 echo "[test] done in $((SECONDS - T0))s"
