@@ -615,7 +615,8 @@ def _preconditions(ctx: _Ctx) -> None:
                         + (f": {t.message}" if t.message else ""))
     if not o.references_ok:
         problems.append(o.references_message or "referenced flags or catalog are missing or invalid")
-    if o.router_error:
+    # The other rollout's canary route is its own: while it runs, that is the wait, not a fault.
+    if o.router_error and o.other_rollout is None:
         problems.append(o.router_error)
     if not o.prometheus_online:
         addr = spec.analysis.prometheus.address

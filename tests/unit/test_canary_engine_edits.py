@@ -165,6 +165,14 @@ def test_a_second_rollout_of_a_running_target_is_blocked_naming_the_first() -> N
     assert r.st.attempt == 1
 
 
+def test_the_other_rollouts_canary_route_does_not_hide_that_the_target_is_busy() -> None:
+    r = Run(image_spec())
+    r.tick(0, other_rollout="web-a",
+           router_error="traffic.ingress.name: the canary Ingress web-canary exists and is not this rollout's")
+    assert r.phase == "Blocked" and r.st.reason == "TargetBusy"
+    assert "CanaryRollout web-a is already rolling out Deployment web" in (r.st.message or "")
+
+
 def test_a_rollout_that_finds_the_canary_taken_while_initializing_goes_back_to_blocked() -> None:
     r = Run(image_spec())
     r.tick()
