@@ -8,12 +8,14 @@ bash hack/ensure-deps.sh
 export PATH="$PWD/.venv/bin:$PATH"
 echo "[test] ruff"; ruff check .
 echo "[test] mypy"; mypy rollguard tests bench
-# Workers (pytest-xdist): ROLLGUARD_TEST_WORKERS=N runs the suite on N workers, each with its
-# own cluster, PostgreSQL and Prometheus (a cluster claims its own pod network:
-# rollguard.localenv.podnet); a module with a module fixture stays on one worker
-# (xdist_group). The default is 0, one process: on 2 cores, 4 workers overload the
-# apiservers until the operator's status writes time out.
-WORKERS="${ROLLGUARD_TEST_WORKERS:-0}"
+# Workers (pytest-xdist): one per core, at most 4 (ROLLGUARD_TEST_WORKERS=N sets N; 0 runs
+# in one process). Each worker has its own cluster, PostgreSQL and Prometheus (a cluster claims
+# its own pod network: rollguard.localenv.podnet); a module with a module fixture, and the docs
+# walk-throughs, stay on one worker (xdist_group). Most of a test's time is waiting on the
+# operator's timers, so two workers on two cores roughly halve the run; more workers than cores
+# overloaded the apiservers until the operator's status writes timed out.
+CORES=$(nproc 2>/dev/null || echo 2)
+WORKERS="${ROLLGUARD_TEST_WORKERS:-$(( CORES < 4 ? CORES : 4 ))}"
 echo "[test] pytest ($WORKERS workers)"
 pytest -n "$WORKERS" --dist loadgroup --durations=15 "$@"
 echo "[test] done in $((SECONDS - T0))s"

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import pytest
@@ -67,14 +67,32 @@ def namespace(kubectl: Kubectl) -> Iterator[str]:
         kubectl("delete", "namespace", name, "--wait=false", check=False)
 
 
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item,
+                               call: pytest.CallInfo[None]) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """Keeps each phase's report on the test (``item.stash[PHASE_REPORTS]``), for fixtures that
+    say more when the test failed."""
+    report = yield
+    item.stash.setdefault(PHASE_REPORTS, {})[report.when] = report
+    return report
+
+
+PHASE_REPORTS = pytest.StashKey[dict[str, pytest.TestReport]]()
+
+
 @pytest.fixture
-def operator(kubectl: Kubectl, kubeconfig: Path, namespace: str, tmp_path: Path) -> Iterator[OperatorProcess]:
+def operator(kubectl: Kubectl, kubeconfig: Path, namespace: str, tmp_path: Path,
+             request: pytest.FixtureRequest) -> Iterator[OperatorProcess]:
     """The real operator, watching this test's namespace; its log is printed if the test fails."""
     op = OperatorProcess(kubeconfig, tmp_path / "operator.log", namespaces=(namespace,)).start()
     try:
         yield op
     finally:
         op.stop()
+        call = request.node.stash.get(PHASE_REPORTS, {}).get("call")
+        if call is not None and call.failed:
+            lines = [ln for ln in op.output().splitlines() if "[DEBUG" not in ln]
+            print("--- operator log (last 150 lines, without DEBUG):\n" + "\n".join(lines[-150:]))
 
 
 @pytest.fixture(scope="session")

@@ -162,11 +162,15 @@ def _delete_new_namespaces(kubectl: object, before: list[str]) -> None:
             kubectl("patch", obj, "--type=merge", "-p", '{"metadata":{"finalizers":null}}', namespace=ns, check=False)
         kubectl("delete", "namespace", ns, "--wait=false", check=False)
     for ns in new:
-        eventually(lambda ns=ns: kubectl("get", "namespace", ns, check=False).returncode != 0,  # type: ignore[misc]
+        eventually(lambda ns=ns: not kubectl.exists("namespace", ns),  # type: ignore[misc]
                    timeout=120, what=f"namespace {ns} deleted")
 
 
 @pytest.mark.integration
+# A reader runs the documents one after the other on one machine: the operator and the API
+# they start listen on their documented default ports (8081, 8080), which two readers at once
+# would both claim.
+@pytest.mark.xdist_group("docs-walkthrough")
 @pytest.mark.parametrize("reader_env", [d for d in DOCUMENTS if _walkable(d)], ids=lambda d: d.name,
                          indirect=True)
 def test_walkthrough(reader_env: tuple[dict[str, str], list[str]], request: pytest.FixtureRequest,

@@ -91,9 +91,9 @@ def catalog_rollout(ns: str, prometheus: Prometheus, h: str, **over: Any) -> dic
 
 def canary_volumes_seen(kubectl: Kubectl, ns: str, seen: set[str], deadline: float) -> None:
     while time.monotonic() < deadline and not seen:
-        p = kubectl("get", "deployment", "web-canary", "-o", "json", namespace=ns, check=False)
-        if p.returncode == 0:
-            for v in json.loads(p.stdout)["spec"]["template"]["spec"].get("volumes") or []:
+        dep = kubectl.find("deployment", "web-canary", namespace=ns)
+        if dep is not None:
+            for v in dep["spec"]["template"]["spec"].get("volumes") or []:
                 if v["name"] == "rollguard-catalog":
                     seen.add(v["configMap"]["name"])
         time.sleep(0.2)
@@ -124,7 +124,7 @@ def test_catalog_version_rollout_promotes_through_the_failure_catalog(
     assert cst["activeHash"] == v2 and cst["phase"] == "Ready"
     assert catalog_volume(kubectl, namespace, "web") == f"aos-failures-{v2[:10]}"
     assert catalog_mount_owner(kubectl, namespace) == ["rollguard-catalog"]  # the catalog controller's write
-    assert kubectl("get", "deployment", "web-canary", namespace=namespace, check=False).returncode != 0
+    assert not kubectl.exists("deployment", "web-canary", namespace=namespace)
     applied = st["report"]["appliedChanges"]
     assert applied == [f"FailureCatalog aos-failures: spec.pinnedHash cleared, {v2[:10]} is the spec's own "
                        f"content (was {v1[:10]})"], applied
@@ -162,7 +162,7 @@ def test_catalog_version_rollout_rolls_back_and_leaves_the_pin(
     assert kubectl.get_json("failurecatalog", "aos-failures", namespace=namespace)["spec"]["pinnedHash"] == v1[:10]
     assert cat_status(kubectl, namespace)["activeHash"] == v1
     assert catalog_volume(kubectl, namespace, "web") == f"aos-failures-{v1[:10]}"
-    assert kubectl("get", "deployment", "web-canary", namespace=namespace, check=False).returncode != 0
+    assert not kubectl.exists("deployment", "web-canary", namespace=namespace)
     assert st["report"].get("appliedChanges", []) == []  # the stable was never touched
 
 
@@ -175,7 +175,7 @@ def test_a_catalog_hash_not_in_history_blocks_naming_the_field(
     kubectl.apply(catalog_rollout(namespace, prometheus, "0123456789abcdef"), namespace=namespace)
     st = wait_phase(kubectl, namespace, {"Blocked"}, operator)
     assert "change.catalog.hash: 0123456789abcdef is not a version in FailureCatalog aos-failures" in st["message"]
-    assert kubectl("get", "deployment", "web-canary", namespace=namespace, check=False).returncode != 0
+    assert not kubectl.exists("deployment", "web-canary", namespace=namespace)
 
 
 GATED_KEY = "failure_catalog_runtime_integration"
@@ -233,7 +233,7 @@ def test_flag_rollout_promotes_into_the_feature_flags(
 
     # the canary: env overrides, and its own flags file in which the signed-off gate lets the value through
     canary_file: dict[str, Any] = eventually(
-        lambda: kubectl("get", "configmap", "web-canary-flags", namespace=namespace, check=False).returncode == 0
+        lambda: kubectl.exists("configmap", "web-canary-flags", namespace=namespace)
         and flags_file(kubectl, namespace, "web-canary-flags"), timeout=60, what="the canary's flags file")
     assert canary_file[GATED_KEY]["value"] is True and canary_file[GATED_KEY]["signoff"] == "Valid"
     assert canary_file[PLAIN_KEY]["value"] is True
@@ -251,8 +251,8 @@ def test_flag_rollout_promotes_into_the_feature_flags(
     stable_file = flags_file(kubectl, namespace, "rollguard-flags-staging")
     assert stable_file[GATED_KEY]["value"] is True and stable_file[PLAIN_KEY]["value"] is True
     assert not [k for k in container_env(kubectl, namespace, "web") if k.startswith("AOS_FEATURE_")]
-    assert kubectl("get", "configmap", "web-canary-flags", namespace=namespace, check=False).returncode != 0
-    assert kubectl("get", "deployment", "web-canary", namespace=namespace, check=False).returncode != 0
+    assert not kubectl.exists("configmap", "web-canary-flags", namespace=namespace)
+    assert not kubectl.exists("deployment", "web-canary", namespace=namespace)
     managers = {m["manager"] for m in kubectl.get_json("featureflag", "failure-catalog", "--show-managed-fields",
                                                         namespace=namespace)["metadata"]["managedFields"]}
     assert "rollguard-canary" in managers
@@ -430,7 +430,7 @@ def test_the_canarys_flags_file_follows_feature_flag_edits_during_the_rollout(
             "rollguard.io/request-id=abort-1", namespace=namespace)
     st = wait_phase(kubectl, namespace, {"RolledBack"}, operator)
     w.close()
-    assert kubectl("get", "configmap", "web-canary-flags", namespace=namespace, check=False).returncode != 0
+    assert not kubectl.exists("configmap", "web-canary-flags", namespace=namespace)
     assert kubectl.get_json("featureflag", "cost-simulator", namespace=namespace)["spec"]["environments"] == \
         {"staging": False, "production": False}
     assert st["report"]["rollbackTriggered"] is True

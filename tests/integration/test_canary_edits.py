@@ -104,7 +104,7 @@ def test_a_target_deleted_mid_rollout_rolls_back_at_once_naming_it(
     st = wait_phase(kubectl, namespace, {"RolledBack", "Failed", "Succeeded"}, operator)
     assert st["phase"] == "RolledBack", st.get("message")
     assert "targetRef.name: Deployment web not found" in st["report"]["rollbackReason"]
-    assert kubectl("get", "ingress", "web-canary", namespace=namespace, check=False).returncode != 0
+    assert not kubectl.exists("ingress", "web-canary", namespace=namespace)
 
 
 def test_traffic_set_but_not_recorded_before_a_kill_is_adopted_never_lowered(

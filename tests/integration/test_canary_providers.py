@@ -50,7 +50,7 @@ def test_failed_smoke_job_rolls_back_with_its_exit_code(kubectl: Kubectl, namesp
             {"name": "smoke", "image": "busybox", "command": ["sh", "-c", "exit 4"]}]}}}, "timeoutSeconds": 60}
     kubectl.apply(rollout(namespace, prometheus, smoke=smoke), namespace=namespace)
     job = "web-canary-rollout-smoke-1"
-    eventually(lambda: kubectl("get", "job", job, namespace=namespace, check=False).returncode == 0,
+    eventually(lambda: kubectl.exists("job", job, namespace=namespace),
                timeout=60, what="the smoke Job")
     st = wait_phase(kubectl, namespace, {"RolledBack", "Failed", "Succeeded"}, operator)
     weights = w.close()
@@ -58,4 +58,4 @@ def test_failed_smoke_job_rolls_back_with_its_exit_code(kubectl: Kubectl, namesp
     assert st["report"]["smokeReturncode"] == 4   # the exit code of the smoke pod's container
     assert "smoke test failed" in st["report"]["rollbackReason"]
     assert set(weights) == {0}
-    assert kubectl("get", "job", job, namespace=namespace, check=False).returncode != 0
+    assert not kubectl.exists("job", job, namespace=namespace)

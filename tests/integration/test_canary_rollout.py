@@ -14,9 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from kubernetes import client, watch
+from kubernetes.client.exceptions import ApiException
 
 from rollguard.localenv import _proc
 from rollguard.localenv.prometheus import Prometheus
+from rollguard.operator.routers.nginx import CANARY_WEIGHT
 from tests.support.kube import Kubectl, OperatorProcess, eventually
 
 pytestmark = pytest.mark.integration
@@ -136,29 +139,55 @@ def rollout(ns: str, prometheus: Prometheus, name: str = "web-canary-rollout", *
 
 
 class Watcher:
-    """Follows the run: records every canary weight the Ingress carries."""
+    """Follows the run: records every canary weight the canary Ingress carries, from a watch (every
+    version the apiserver stores, none missed between two reads); 0 while there is none."""
 
-    def __init__(self, kubectl: Kubectl, ns: str) -> None:
-        self.kubectl, self.ns = kubectl, ns
+    def __init__(self, kubectl: Kubectl, ns: str, name: str = "web-canary") -> None:
+        self.ns, self.name = ns, name
+        self.api = client.NetworkingV1Api(kubectl.reader.api_client())
         self.weights: list[int] = []
+        self.lock = threading.Lock()
         self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._run, daemon=True)
+        listed = self.api.list_namespaced_ingress(ns, field_selector=f"metadata.name={name}")
+        self._record(listed.items[0] if listed.items else None)
+        self.thread = threading.Thread(target=self._run, args=(_version(listed),), daemon=True)
         self.thread.start()
 
-    def _run(self) -> None:
-        while not self.stop.is_set():
-            p = self.kubectl("get", "ingress", "web-canary", "-o",
-                             "jsonpath={.metadata.annotations.nginx\\.ingress\\.kubernetes\\.io/canary-weight}",
-                             namespace=self.ns, check=False)
-            w = int(p.stdout) if p.returncode == 0 and p.stdout.strip() else 0
+    def _record(self, ingress: Any) -> None:
+        annotations = (ingress.metadata.annotations or {}) if ingress is not None else {}
+        w = int(annotations.get(CANARY_WEIGHT) or 0)
+        with self.lock:
             if not self.weights or self.weights[-1] != w:
                 self.weights.append(w)
-            time.sleep(0.2)
+
+    def _run(self, resource_version: str) -> None:
+        while not self.stop.is_set():
+            try:
+                for ev in watch.Watch().stream(self.api.list_namespaced_ingress, self.ns,
+                                               field_selector=f"metadata.name={self.name}",
+                                               resource_version=resource_version, timeout_seconds=2):
+                    resource_version = ev["object"].metadata.resource_version
+                    self._record(None if ev["type"] == "DELETED" else ev["object"])
+                    if self.stop.is_set():
+                        return
+            except ApiException as e:
+                if e.status != 410:
+                    raise
+                listed = self.api.list_namespaced_ingress(self.ns, field_selector=f"metadata.name={self.name}")
+                self._record(listed.items[0] if listed.items else None)
+                resource_version = _version(listed)
 
     def close(self) -> list[int]:
+        """Stops following; the weights seen, ending with the weight the Ingress carries now."""
         self.stop.set()
-        self.thread.join(10)
-        return self.weights
+        listed = self.api.list_namespaced_ingress(self.ns, field_selector=f"metadata.name={self.name}")
+        self._record(listed.items[0] if listed.items else None)
+        with self.lock:
+            return list(self.weights)
+
+
+def _version(listed: Any) -> str:
+    return str(listed.metadata.resource_version)
 
 
 def status(kubectl: Kubectl, ns: str, name: str = "web-canary-rollout") -> dict[str, Any]:
@@ -198,7 +227,7 @@ def test_rollout_promotes_and_weights_follow_the_steps(kubectl: Kubectl, namespa
     assert weights[-1] == 0
     assert image_of(kubectl, namespace) == "web:2"
     assert st["report"]["appliedChanges"] == ["Deployment web: image web:2"]
-    assert kubectl("get", "deployment", "web-canary", namespace=namespace, check=False).returncode != 0
+    assert not kubectl.exists("deployment", "web-canary", namespace=namespace)
     report = st["report"]
     assert report["success"] and not report["rollbackTriggered"]
     assert report["metricsDelta"]["error-rate"]["canary"] == pytest.approx(0.01)
@@ -231,7 +260,7 @@ def test_rollout_rolls_back_on_a_breach(kubectl: Kubectl, namespace: str, promet
     assert trigger in report["rollbackReason"] and "step 1 (weight 20%)" in report["rollbackReason"]
     assert weights[-1] == 0 and 100 not in weights
     assert image_of(kubectl, namespace) == "web:1"           # the stable never saw the change
-    assert kubectl("get", "deployment", "web-canary", namespace=namespace, check=False).returncode != 0
+    assert not kubectl.exists("deployment", "web-canary", namespace=namespace)
     assert elapsed < 30, elapsed
     events = kubectl.get_json("events", "--field-selector", "involvedObject.name=web-canary-rollout",
                               namespace=namespace)["items"]
@@ -269,8 +298,8 @@ def test_deleting_a_running_rollout_takes_the_canary_out_of_traffic(
     eventually(lambda: w.weights[-1] == 0, timeout=5, what="the watcher seeing weight 0")
     weights = w.close()
     assert weights[-1] == 0 and 40 in weights
-    assert kubectl("get", "ingress", "web-canary", namespace=namespace, check=False).returncode != 0
-    assert kubectl("get", "deployment", "web-canary", namespace=namespace, check=False).returncode != 0
+    assert not kubectl.exists("ingress", "web-canary", namespace=namespace)
+    assert not kubectl.exists("deployment", "web-canary", namespace=namespace)
     assert image_of(kubectl, namespace) == "web:1"
 
 
@@ -282,8 +311,8 @@ def test_dry_run_rollout_plans_and_touches_nothing(kubectl: Kubectl, namespace: 
     assert st["phase"] == "Succeeded" and st["reason"] == "DryRun"
     assert any("set canary traffic weight to 50%" in a for a in st["plannedActions"])
     assert st["report"]["dryRun"] is True
-    assert kubectl("get", "deployment", "web-canary", namespace=namespace, check=False).returncode != 0
-    assert kubectl("get", "ingress", "web-canary", namespace=namespace, check=False).returncode != 0
+    assert not kubectl.exists("deployment", "web-canary", namespace=namespace)
+    assert not kubectl.exists("ingress", "web-canary", namespace=namespace)
     assert image_of(kubectl, namespace) == "web:1"
 
 
@@ -294,4 +323,4 @@ def test_missing_ingress_blocks_with_the_field_named(kubectl: Kubectl, namespace
                   namespace=namespace)
     st = wait_phase(kubectl, namespace, {"Blocked"}, operator)
     assert "traffic.ingress.name: Ingress nope not found" in st["message"]
-    assert kubectl("get", "deployment", "web-canary", namespace=namespace, check=False).returncode != 0
+    assert not kubectl.exists("deployment", "web-canary", namespace=namespace)

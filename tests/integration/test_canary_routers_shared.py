@@ -61,10 +61,10 @@ def test_two_rollouts_on_one_ingress_keep_their_own_canary_ingress(
     assert [p["path"] for p in web["spec"]["rules"][0]["http"]["paths"]] == ["/web"]
     assert web["metadata"]["annotations"][CANARY_WEIGHT] == "50"
     a.remove()  # the api rollout ends first: the web rollout's route stays
-    assert kubectl("get", "ingress", "api-canary", namespace=namespace, check=False).returncode != 0
+    assert not kubectl.exists("ingress", "api-canary", namespace=namespace)
     assert w.get_weight() == 50
     w.remove()
-    assert kubectl("get", "ingress", "web-canary", namespace=namespace, check=False).returncode != 0
+    assert not kubectl.exists("ingress", "web-canary", namespace=namespace)
     assert stripped(kubectl.get_json("ingress", "shop", namespace=namespace)) == before
 
 

@@ -285,10 +285,10 @@ def test_operator_promotes_a_canary_with_the_chart_service_account(
     assert "pinnedHash" not in kubectl.get_json("failurecatalog", "aos-failures", namespace=ns)["spec"]
     vols = {v["name"]: v for v in template["spec"].get("volumes") or []}
     assert vols["rollguard-catalog"]["configMap"]["name"] == f"aos-failures-{v2[:10]}", (v1, vols)
-    assert kubectl("get", "configmap", "web-canary-flags", namespace=ns, check=False).returncode != 0
+    assert not kubectl.exists("configmap", "web-canary-flags", namespace=ns)
     # The canary objects the operator created are gone again.
     for kind in ("deployment", "service", "ingress"):
-        assert kubectl("get", kind, "web-canary", namespace=ns, check=False).returncode != 0, kind
+        assert not kubectl.exists(kind, "web-canary", namespace=ns), kind
     report = st["report"]
     assert report["success"] and not report["rollbackTriggered"]
     ev = kubectl("get", "events", "--field-selector", "involvedObject.name=web-canary-rollout",
@@ -310,7 +310,7 @@ def test_operator_rolls_a_canary_back_with_the_chart_service_account(
     except AssertionError:
         print(op.output()[-8000:])
         raise
-    assert kubectl("get", "deployment", "web-canary", namespace=ns, check=False).returncode == 0
+    assert kubectl.exists("deployment", "web-canary", namespace=ns)
     apps["canary"].set(error_ratio=0.05, golden=0)  # +400 % against moderate's 50 %
     st = _wait_phase(kubectl, ns, {"RolledBack", "Failed", "Succeeded"}, op)
     weights = w.close()
@@ -319,7 +319,7 @@ def test_operator_rolls_a_canary_back_with_the_chart_service_account(
     assert 20 in weights and weights[-1] == 0 and 100 not in weights, weights
     assert image_of(kubectl, ns) == "web:1"  # the stable never saw the change
     for kind in ("deployment", "service", "ingress"):
-        assert kubectl("get", kind, "web-canary", namespace=ns, check=False).returncode != 0, kind
+        assert not kubectl.exists(kind, "web-canary", namespace=ns), kind
     assert_never_refused(op)
 
 
@@ -337,7 +337,7 @@ def test_operator_rolls_back_on_a_failed_smoke_job_with_the_chart_service_accoun
             {"name": "smoke", "image": "busybox", "command": ["sh", "-c", "exit 4"]}]}}}, "timeoutSeconds": 60}
     kubectl.apply(rollout(ns, prometheus, smoke=smoke), namespace=ns)
     job = "web-canary-rollout-smoke-1"
-    eventually(lambda: kubectl("get", "job", job, namespace=ns, check=False).returncode == 0,
+    eventually(lambda: kubectl.exists("job", job, namespace=ns),
                timeout=60, what="the smoke Job")
     st = _wait_phase(kubectl, ns, {"RolledBack", "Failed", "Succeeded"}, op, timeout=60)
     weights = w.close()
@@ -345,7 +345,7 @@ def test_operator_rolls_back_on_a_failed_smoke_job_with_the_chart_service_accoun
     assert st["report"]["smokeReturncode"] == 4
     assert "smoke test failed" in st["report"]["rollbackReason"]
     assert set(weights) == {0}
-    assert kubectl("get", "job", job, namespace=ns, check=False).returncode != 0
+    assert not kubectl.exists("job", job, namespace=ns)
     assert image_of(kubectl, ns) == "web:1"
     assert_never_refused(op)
 

@@ -26,7 +26,7 @@ def test_garbage_collector_deletes_owned_objects(kubectl: Kubectl, namespace: st
         "name": "owned", "namespace": namespace,
         "ownerReferences": [{"apiVersion": "v1", "kind": "ConfigMap", "name": "owner", "uid": owner_uid}]}})
     kubectl("delete", "configmap", "owner", namespace=namespace)
-    eventually(lambda: kubectl("get", "configmap", "owned", namespace=namespace, check=False).returncode != 0,
+    eventually(lambda: not kubectl.exists("configmap", "owned", namespace=namespace),
                timeout=30, what="the owned ConfigMap to be garbage-collected")
 
 
@@ -34,7 +34,7 @@ def test_namespace_deletion_completes(kubectl: Kubectl) -> None:
     kubectl("create", "namespace", "rg-doomed")
     kubectl("create", "configmap", "x", namespace="rg-doomed")
     kubectl("delete", "namespace", "rg-doomed", "--timeout=60s")
-    assert kubectl("get", "namespace", "rg-doomed", check=False).returncode != 0
+    assert not kubectl.exists("namespace", "rg-doomed")
 
 
 def test_rbac_is_enforced_for_other_identities(control_plane: ControlPlane, kubectl: Kubectl) -> None:

@@ -108,4 +108,4 @@ def test_malformed_flag_is_refused_naming_the_field(kubectl: Kubectl, namespace:
     message = proc.stderr
     for fragment in fragments:
         assert fragment in message, f"{fragment!r} not in: {message}"
-    assert kubectl("get", "featureflag", "bad", namespace=namespace, check=False).returncode != 0
+    assert not kubectl.exists("featureflag", "bad", namespace=namespace)

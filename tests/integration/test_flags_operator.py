@@ -60,10 +60,10 @@ def files(kubectl: Kubectl, ns: str, env: str) -> dict[str, Any]:
 
 
 def value_in(kubectl: Kubectl, ns: str, env: str, key: str) -> Any:
-    proc = kubectl("get", "configmap", f"rollguard-flags-{env}", "-o", "json", namespace=ns, check=False)
-    if proc.returncode != 0:
+    cm = kubectl.find("configmap", f"rollguard-flags-{env}", namespace=ns)
+    if cm is None:
         return None
-    entry = json.loads(json.loads(proc.stdout)["data"]["flags.json"])["flags"].get(key)
+    entry = json.loads(cm["data"]["flags.json"])["flags"].get(key)
     return None if entry is None else entry["value"]
 
 

@@ -21,7 +21,7 @@ FLAG = {"apiVersion": "rollguard.io/v1alpha1", "kind": "FeatureFlag", "metadata"
 
 def test_the_default_peering_mode_works_without_a_peering_object_made_beforehand(
         kubectl: Kubectl, kubeconfig: Path, namespace: str, tmp_path: Path) -> None:
-    assert kubectl("get", "kopfpeering", "rollguard", namespace=namespace, check=False).returncode != 0
+    assert not kubectl.exists("kopfpeering", "rollguard", namespace=namespace)
     op = OperatorProcess(kubeconfig, tmp_path / "operator.log", namespaces=(namespace,), standalone=False).start()
     try:
         kubectl.apply(FLAG, namespace=namespace)
@@ -29,6 +29,6 @@ def test_the_default_peering_mode_works_without_a_peering_object_made_beforehand
                                    check=False).returncode == 0,
                    timeout=30, what="the flags ConfigMap written by the operator")
         assert f"created KopfPeering 'rollguard' (namespace {namespace})" in op.output()
-        assert kubectl("get", "kopfpeering", "rollguard", namespace=namespace, check=False).returncode == 0
+        assert kubectl.exists("kopfpeering", "rollguard", namespace=namespace)
     finally:
         op.stop()
