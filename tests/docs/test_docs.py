@@ -24,6 +24,7 @@ from tests.docs import checks
 from tests.docs.blocks import DOCS, REPO, Block, DirectiveError, Document, all_documents, parse
 from tests.docs.session import SessionError, ShellSession, copy_checkout, reader_path
 from tests.docs.summary import summary_lines
+from tests.support.xdist import DEFAULT_PORTS
 
 DOCUMENTS = all_documents()
 STATIC = {"manifest": checks.check_manifest, "json": checks.check_json, "synopsis": checks.check_synopsis,
@@ -167,10 +168,7 @@ def _delete_new_namespaces(kubectl: object, before: list[str]) -> None:
 
 
 @pytest.mark.integration
-# A reader runs the documents one after the other on one machine: the operator and the API
-# they start listen on their documented default ports (8081, 8080), which two readers at once
-# would both claim.
-@pytest.mark.xdist_group("docs-walkthrough")
+@DEFAULT_PORTS
 @pytest.mark.parametrize("reader_env", [d for d in DOCUMENTS if _walkable(d)], ids=lambda d: d.name,
                          indirect=True)
 def test_walkthrough(reader_env: tuple[dict[str, str], list[str]], request: pytest.FixtureRequest,

@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from rollguard.demo.run import Demo, DemoResult
+from tests.support.xdist import DEFAULT_PORTS
 
-pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("demo")]  # its module fixture runs once
+pytestmark = [pytest.mark.e2e, DEFAULT_PORTS]  # its module fixture runs once, on one worker
 
 Run = tuple[DemoResult, Demo, list[int], list[str]]
 BROKEN_CODES = ("DB_SCHEMA_MISMATCH", "NULL_REFERENCE")
