@@ -7,6 +7,9 @@ T0=$SECONDS
 bash hack/ensure-deps.sh
 export PATH="$PWD/.venv/bin:$PATH"
 echo "[test] ruff"; ruff check .
+# mypy's incremental cache outside the checkout, like the built binaries: a fresh clone then
+# checks only what differs from the last run (files are compared by content hash).
+export MYPY_CACHE_DIR="${MYPY_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/rollguard/mypy}"
 echo "[test] mypy"; mypy rollguard tests bench
 # Workers (pytest-xdist): one per core, at most 4 (ROLLGUARD_TEST_WORKERS=N sets N; 0 runs
 # in one process). Each worker has its own cluster, PostgreSQL and Prometheus (a cluster claims
