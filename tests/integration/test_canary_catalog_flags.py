@@ -232,9 +232,11 @@ def test_flag_rollout_promotes_into_the_feature_flags(
     kubectl.apply(obj, namespace=namespace)
 
     # the canary: env overrides, and its own flags file in which the signed-off gate lets the value through
+    # the operator writes the canary's flags file before it creates the canary Deployment
     canary_file: dict[str, Any] = eventually(
         lambda: kubectl.exists("configmap", "web-canary-flags", namespace=namespace)
-        and flags_file(kubectl, namespace, "web-canary-flags"), timeout=60, what="the canary's flags file")
+        and kubectl.exists("deployment", "web-canary", namespace=namespace)
+        and flags_file(kubectl, namespace, "web-canary-flags"), timeout=60, what="the canary and its flags file")
     assert canary_file[GATED_KEY]["value"] is True and canary_file[GATED_KEY]["signoff"] == "Valid"
     assert canary_file[PLAIN_KEY]["value"] is True
     assert container_env(kubectl, namespace, "web-canary")["AOS_FEATURE_FAILURE_CATALOG_RUNTIME_INTEGRATION"] == "true"
