@@ -40,6 +40,7 @@ from rollguard.cli.canary_cmd import BANNER_FAILED, BANNER_PROMOTED
 from rollguard.demo import manifests as m
 from rollguard.localenv import _proc
 from rollguard.localenv.controlplane import REPO_ROOT, ControlPlane
+from rollguard.localenv.ingress import read_nginx_canary
 from rollguard.localenv.podrunner import RUN_LABEL, PodRunner
 from rollguard.localenv.prometheus import Prometheus, podmonitor
 
@@ -50,7 +51,6 @@ TRACK_LABEL = "rollguard.io/track"
 CANARY = f"{m.TARGET}-canary"
 API = "failures-api"
 API_PORT = 8080
-WEIGHT_ANNOTATION = "nginx.ingress.kubernetes.io/canary-weight"
 INTERNAL_SHARE = 0.25
 FINAL = {"Succeeded", "RolledBack", "Failed"}
 
@@ -323,19 +323,7 @@ class Demo:
 
     def _read_route(self) -> tuple[int, str | None]:
         """The nginx canary Ingress as an ingress controller reads it: (weight, canary Service)."""
-        from kubernetes.client.exceptions import ApiException
-
-        try:
-            ing = self._net.read_namespaced_ingress(f"{m.TARGET}-canary", NAMESPACE)
-        except ApiException as e:
-            if e.status == 404:
-                return 0, None
-            raise
-        ann = ing.metadata.annotations or {}
-        if ann.get("nginx.ingress.kubernetes.io/canary") != "true":
-            return 0, None
-        service = ing.spec.rules[0].http.paths[0].backend.service.name
-        return int(ann.get(WEIGHT_ANNOTATION) or 0), service
+        return read_nginx_canary(self._net, NAMESPACE, f"{m.TARGET}-canary")
 
     def _service_endpoints(self, service: str) -> list[str]:
         """Ready endpoints of ``service`` as ``ip:port``: its selector's Running pods and the

@@ -18,7 +18,8 @@ from typing import Any, cast
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-WEIGHT_ANNOTATION = "nginx.ingress.kubernetes.io/canary-weight"
+from rollguard.localenv.ingress import read_nginx_canary
+
 GW = ("gateway.networking.k8s.io", "v1", "httproutes")
 
 
@@ -120,16 +121,7 @@ class Gateway:
 
     def _read_route(self) -> tuple[int, str | None]:
         if self.provider == "nginx":
-            try:
-                ing: Any = self.net.read_namespaced_ingress(f"{self.route}-canary", self.ns)
-            except ApiException as e:
-                if e.status == 404:
-                    return 0, None
-                raise
-            ann = ing.metadata.annotations or {}
-            if ann.get("nginx.ingress.kubernetes.io/canary") != "true":
-                return 0, None
-            return int(ann.get(WEIGHT_ANNOTATION) or 0), ing.spec.rules[0].http.paths[0].backend.service.name
+            return read_nginx_canary(self.net, self.ns, f"{self.route}-canary")
         route: Any = self.custom.get_namespaced_custom_object(*GW[:2], self.ns, GW[2], self.route)
         refs = route["spec"]["rules"][0].get("backendRefs") or []
         weights = {r["name"]: int(r.get("weight", 1)) for r in refs}
