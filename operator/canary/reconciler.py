@@ -26,6 +26,7 @@ from rollguard.kube.client import (
     as_dict,
     delete_if_present,
     get_or_none,
+    namespace_terminating,
     raw_json,
 )
 from rollguard.kube.template import selector_string
@@ -122,6 +123,7 @@ class Reconciler:
         self.batch = client.BatchV1Api(api)
         self.references = References(api)
         self.smoke = SmokeTest(api)
+        self._told_deleted: set[str] = set()  # rollouts whose namespace deletion was logged
 
     # ------------------------------------------------------------------ reads
 
@@ -427,6 +429,9 @@ class Reconciler:
                         new.applied_changes.append(done)
                         events.append(EmitEvent("Normal", "ChangeApplied", done))
             except (ApiException, LookupError, ValueError, httpx.HTTPError) as e:
+                if namespace_terminating(e):
+                    self._namespace_deleted(cr)
+                    return None
                 reason = getattr(e, "reason", None) or str(e)
                 error = f"{a.describe()}: {reason}"
                 events.append(EmitEvent("Warning", "ActionFailed", error))
@@ -435,6 +440,9 @@ class Reconciler:
             try:
                 self._refresh_canary_flags(acting, new, resolved, now)
             except (ApiException, LookupError, ValueError) as e:
+                if namespace_terminating(e):
+                    self._namespace_deleted(cr)
+                    return None
                 error = f"refresh the canary's flags file: {getattr(e, 'reason', None) or e}"
                 events.append(EmitEvent("Warning", "ActionFailed", error))
         new.last_action_error = error
@@ -444,6 +452,17 @@ class Reconciler:
             if key not in patch:
                 patch[key] = None  # merge patch: drop what the new status no longer has
         return patch, events
+
+    def _namespace_deleted(self, cr: CanaryRollout) -> None:
+        """The namespace is being deleted and refuses new objects: its deletion takes the rollout,
+        the canary and the target, so a tick stops without a status (an ActionFailed would only
+        describe the deletion) and a cleanup is not retried."""
+        ns, uid = cr.metadata.get("namespace"), str(cr.metadata.get("uid"))
+        if uid in self._told_deleted:  # every tick until the deletion reaches the rollout
+            return
+        self._told_deleted.add(uid)
+        log.info("%s/%s: namespace %s is being deleted: the rollout is left to its deletion",
+                 ns, cr.metadata.get("name"), ns)
 
     @staticmethod
     def _with_spec(cr: CanaryRollout, status: CanaryRolloutStatus) -> CanaryRollout:
@@ -459,11 +478,19 @@ class Reconciler:
         cr = CanaryRollout.model_validate({k: body[k] for k in ("apiVersion", "kind", "metadata", "spec", "status")
                                            if k in body and body[k] is not None})
         status = cr.status or CanaryRolloutStatus()
+        self._told_deleted.discard(str(cr.metadata.get("uid")))
         if status.phase in TERMINAL_PHASES or status.phase in ("Pending", "Blocked"):
             return
         cr = self._with_spec(cr, status)
-        self.execute(cr, status, SetWeight(0))
-        self.execute(cr, status, DeleteCanary())
-        if status.change_applied_to_stable:
-            self.execute(cr, status, RestoreStable(dict(status.stable_snapshot or {})))
+        try:
+            self.execute(cr, status, SetWeight(0))
+            self.execute(cr, status, DeleteCanary())
+            if status.change_applied_to_stable:
+                self.execute(cr, status, RestoreStable(dict(status.stable_snapshot or {})))
+        except ApiException as e:
+            # A retry could never succeed there, and would hold the rollout's deletion and with it
+            # the namespace's: the deletion removes the canary and the stable anyway.
+            if not namespace_terminating(e):
+                raise
+            self._namespace_deleted(cr)
 

@@ -13,6 +13,7 @@ import threading
 from collections import defaultdict
 from typing import Any
 
+from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
 
 from rollguard.flags import DeploymentObs, NamespacePlan, build_status, configmap_name, plan_namespace
@@ -20,6 +21,7 @@ from rollguard.flags.evaluate import next_transition
 from rollguard.flags.plan import FlagPlan
 from rollguard.flags.render import files_digest
 from rollguard.kube import names
+from rollguard.kube.client import namespace_terminating
 from rollguard.models.common import Condition
 from rollguard.models.flag import FeatureFlag, FeatureFlagSpec, FeatureFlagStatus
 from rollguard.operator.flags.kube import FlagsKube
@@ -83,10 +85,21 @@ def previous_status(obj: dict[str, Any]) -> FeatureFlagStatus | None:
         return None  # written by something else; start over
 
 
-def reconcile_namespace(kube: FlagsKube, namespace: str, now: dt.datetime | None = None) -> NamespacePlan:
+def reconcile_namespace(kube: FlagsKube, namespace: str, now: dt.datetime | None = None) -> NamespacePlan | None:
+    """Reconcile every FeatureFlag of ``namespace`` at ``now`` (UTC; default: the clock) and
+    return the plan carried out; None when the namespace is being deleted. Its deletion takes
+    the flags, their ConfigMaps and mounts with it, and the apiserver refuses anything created
+    there (a ConfigMap, an Event), so there is nothing left to do and nothing to retry. Other
+    API errors raise ``ApiException``."""
     now = (now or dt.datetime.now(dt.UTC)).replace(microsecond=0)
     with namespace_lock(namespace):
-        return _reconcile(kube, namespace, now)
+        try:
+            return _reconcile(kube, namespace, now)
+        except ApiException as e:
+            if not namespace_terminating(e):
+                raise
+            log.info("namespace %s is being deleted: its flags are left to its deletion", namespace)
+            return None
 
 
 def _reconcile(kube: FlagsKube, namespace: str, now: dt.datetime) -> NamespacePlan:
@@ -125,7 +138,9 @@ def _reconcile(kube: FlagsKube, namespace: str, now: dt.datetime) -> NamespacePl
     for name, fp in plan.flags.items():
         try:
             _write_status(kube, raw[name], fp, now)
-        except Exception:  # one flag's status write failing must not keep the others' from being written
+        except Exception as e:  # one flag's status write failing must not keep the others' from being written
+            if namespace_terminating(e):
+                raise
             log.exception("%s/%s: writing the status failed; the next reconcile retries", namespace, name)
     return plan
 

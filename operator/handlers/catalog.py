@@ -17,6 +17,7 @@ import kopf
 from kubernetes.client.exceptions import ApiException
 
 from rollguard import GROUP, VERSION
+from rollguard.kube.client import namespace_terminating
 from rollguard.operator.catalog import core, kube
 from rollguard.operator.events import post as post_events
 from rollguard.operator.observability import timed
@@ -50,6 +51,10 @@ def _reconcile(body: kopf.Body, patch: kopf.Patch, logger: Any) -> None:
                 cm_name, full, doc = p.create_config_map
                 kube.create_config_map(ns, name, fresh, cm_name, full, doc)
         except ApiException as e:
+            if namespace_terminating(e):
+                # Its deletion takes the catalog and its ConfigMaps too: nothing to retry.
+                logger.info(f"namespace {ns} is being deleted: the catalog is left to its deletion")
+                return
             raise kopf.TemporaryError(f"cannot create ConfigMap: {e.reason}: {e.body}", delay=5) from e
         failures: dict[str, str] = {}
         for m in p.mounts:

@@ -40,7 +40,10 @@ def _run(namespace: str) -> None:
     now = dt.datetime.now(dt.UTC)
     plan = reconcile_namespace(_kube, namespace, now)
     with _state_lock:
-        _due[namespace] = next_due(plan, now)
+        if plan is None:  # being deleted: no resync, no Deployment events; a new flag re-adds it
+            _due.pop(namespace, None)
+        else:
+            _due[namespace] = next_due(plan, now)
 
 
 @kopf.on.resume(GROUP, VERSION, "featureflags")

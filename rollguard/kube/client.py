@@ -1,9 +1,10 @@
 """The Kubernetes client: loading it, calling it, and the errors it raises.
 
 Every rollguard process (operator, CLI, jobs) gets its API client from :func:`api_client`, so
-there is one order of credentials. A call wrapped by :func:`call` raises :class:`NotFound` or
-:class:`Conflict` instead of a bare ``ApiException`` with a status to compare; both are still
-``ApiException`` subclasses, so code that handles any API error keeps handling them.
+there is one order of credentials. A call wrapped by :func:`call` raises :class:`NotFound`,
+:class:`Conflict` or :class:`NamespaceTerminating` instead of a bare ``ApiException`` with a
+status to compare; all are still ``ApiException`` subclasses, so code that handles any API error
+keeps handling them.
 """
 
 from __future__ import annotations
@@ -69,15 +70,42 @@ class Conflict(ApiError):
     """409: the object exists already (create), or it changed since it was read (update)."""
 
 
+class NamespaceTerminating(ApiError):
+    """403 from the NamespaceLifecycle admission plugin: the namespace is being deleted, and no
+    object may be created in it any more (reads, updates and deletes still work). Not a
+    permission problem: the namespace takes everything in it, so a controller has nothing left to
+    create there and stops quietly. The cause's reason is ``NamespaceTerminating``
+    (k8s.io/api/core/v1 ``NamespaceTerminatingCause``)."""
+
+
+def _causes(e: ApiException) -> list[str]:
+    try:
+        status = json.loads(e.body) if e.body else {}
+    except (TypeError, ValueError):
+        return []
+    details = status.get("details") if isinstance(status, dict) else None
+    causes = details.get("causes") if isinstance(details, dict) else None
+    return [str(c.get("reason")) for c in causes or [] if isinstance(c, dict)]
+
+
 def typed(e: ApiException) -> ApiException:
-    """``e`` as :class:`NotFound` or :class:`Conflict` when it is one, else ``e`` itself."""
+    """``e`` as :class:`NotFound`, :class:`Conflict` or :class:`NamespaceTerminating` when it is
+    one, else ``e`` itself."""
     if isinstance(e, ApiError):
         return e
     if e.status == 404:
         return NotFound(e)
     if e.status == 409:
         return Conflict(e)
+    if e.status == 403 and "NamespaceTerminating" in _causes(e):
+        return NamespaceTerminating(e)
     return e
+
+
+def namespace_terminating(e: BaseException) -> bool:
+    """True when ``e`` is the apiserver's answer that the namespace is being deleted
+    (:class:`NamespaceTerminating`, typed or not)."""
+    return isinstance(e, ApiException) and isinstance(typed(e), NamespaceTerminating)
 
 
 def call(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:

@@ -256,8 +256,10 @@ def test_gc_keeps_history_limit_and_anything_still_mounted(kubectl: Kubectl, nam
         wait_mounted(kubectl, ns, "api", hash_of(v))
     want = {f"cat-{hash_of(v)[:10]}" for v in (versions[3], versions[2], versions[0])}
     eventually(lambda: catalog_cms(kubectl, ns) == want, what=f"ConfigMaps == {want}")
-    st = status(kubectl, ns)
-    assert [h["version"] for h in st["history"]] == ["4", "3"]
+    # the status is written after the ConfigMaps are collected (at the end of the same reconcile)
+    eventually(lambda: [h["version"] for h in status(kubectl, ns)["history"]] == ["4", "3"],
+               what="history == [4, 3]")
+    assert catalog_cms(kubectl, ns) == want
 
 
 def test_two_catalogs_two_deployments_and_a_conflict(kubectl: Kubectl, namespace: str, op: OperatorProcess) -> None:

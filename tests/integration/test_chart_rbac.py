@@ -151,11 +151,18 @@ def _forbidden(proc: subprocess.CompletedProcess[str]) -> bool:
     return proc.returncode != 0 and "forbidden" in proc.stderr.lower()
 
 
+def _terminating(line: str) -> bool:
+    """A create refused because its namespace is being deleted (another test's namespace, for a
+    cluster-wide operator): the NamespaceLifecycle admission plugin's 403, not RBAC's."""
+    return "NamespaceTerminating" in line or "because it is being terminated" in line
+
+
 def assert_never_refused(op: ChartOperator) -> None:
-    """No 403 anywhere in the operator's log. Matched as the kubernetes client and kopf print it
-    (a bare "403" also matches the millisecond field of a log timestamp)."""
-    refusals = REFUSAL.findall(op.output())
-    assert not refusals, op.output()[-8000:]
+    """No 403 in the operator's log but a terminating namespace's (:func:`_terminating`). Matched
+    as the kubernetes client and kopf print it (a bare "403" also matches the millisecond field
+    of a log timestamp)."""
+    refusals = [ln for ln in op.output().splitlines() if REFUSAL.search(ln) and not _terminating(ln)]
+    assert not refusals, refusals[:20]
 
 
 def test_operator_runs_cluster_wide_with_the_chart_service_account(
