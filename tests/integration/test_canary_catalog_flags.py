@@ -297,7 +297,9 @@ def test_the_flags_controller_leaves_an_image_canary_of_a_flags_target_alone(
     kubectl.apply(feature_flag("other", "other_flag", gated=False), namespace=namespace)  # a namespace reconcile
     eventually(lambda: "other_flag" in flags_file(kubectl, namespace, "rollguard-flags-staging"), timeout=30,
                what="the flags controller reconciled")
-    time.sleep(2)
+    # that reconcile unmounts after writing the file, then writes the new flag's status
+    eventually(lambda: (kubectl.get_json("featureflag", "other", namespace=namespace).get("status") or {})
+               .get("observedGeneration") == 1, timeout=30, what="the new flag's status")
     vols = kubectl.get_json("deployment", "web-canary", namespace=namespace)["spec"]["template"]["spec"]["volumes"]
     assert {"name": "rollguard-flags", "configMap": {"name": "rollguard-flags-staging", "optional": True,
                                                      "defaultMode": 420}} in vols, vols
@@ -326,10 +328,16 @@ def kill_mid_promotion_then_finish(kubectl: Kubectl, ns: str, operator: Operator
     return st
 
 
-def assert_promoted_once(kubectl: Kubectl, ns: str) -> None:
+def event_reasons(kubectl: Kubectl, ns: str) -> list[str]:
     events = kubectl.get_json("events", "--field-selector", "involvedObject.name=web-canary-rollout",
                               namespace=ns)["items"]
-    reasons = [e["reason"] for e in events]
+    return [e["reason"] for e in events]
+
+
+def assert_promoted_once(kubectl: Kubectl, ns: str) -> None:
+    # the Succeeded Event is posted after the status that says Succeeded
+    reasons: list[str] = eventually(lambda: "Succeeded" in (r := event_reasons(kubectl, ns)) and r,
+                                    what="the Succeeded Event")
     assert reasons.count("Promoting") == 1 and reasons.count("Succeeded") == 1, reasons
 
 
@@ -348,7 +356,8 @@ def test_operator_sigkilled_mid_promotion_converges_without_a_second_write(
     def promoting_and_unpinned() -> bool:
         pinned = kubectl.get_json("failurecatalog", "aos-failures", namespace=namespace)["spec"].get("pinnedHash")
         return status(kubectl, namespace).get("phase") == "Promoting" and pinned is None \
-            and catalog_volume(kubectl, namespace, "web") == f"aos-failures-{v2[:10]}"
+            and catalog_volume(kubectl, namespace, "web") == f"aos-failures-{v2[:10]}" \
+            and "Promoting" in event_reasons(kubectl, namespace)  # posted after the status: a kill would lose it
     eventually(promoting_and_unpinned, timeout=60, what="Promoting, the pin cleared and v2 mounted")
     generation = kubectl.get_json("failurecatalog", "aos-failures", namespace=namespace)["metadata"]["generation"]
     st = kill_mid_promotion_then_finish(kubectl, namespace, operator, w)
@@ -383,7 +392,8 @@ def test_operator_sigkilled_mid_flag_promotion_converges_without_a_second_write(
         return (status(kubectl, namespace).get("phase") == "Promoting"
                 and spec_of("failure-catalog")["environments"]["staging"] is True
                 and spec_of("cost-simulator")["environments"]["staging"] is True
-                and not [k for k in container_env(kubectl, namespace, "web") if k.startswith("AOS_FEATURE_")])
+                and not [k for k in container_env(kubectl, namespace, "web") if k.startswith("AOS_FEATURE_")]
+                and "Promoting" in event_reasons(kubectl, namespace))  # posted after the status: a kill would lose it
     eventually(promoting_and_written, timeout=60, what="Promoting, the FeatureFlags written, overrides removed")
     generations = {n: kubectl.get_json("featureflag", n, namespace=namespace)["metadata"]["generation"]
                    for n in ("failure-catalog", "cost-simulator")}

@@ -110,9 +110,14 @@ def test_operator_sigkilled_mid_rollout_resumes_to_the_same_outcome(
     operator.start()
     st = wait_phase(kubectl, namespace, {"Succeeded", "RolledBack", "Failed"}, operator)
     weights = w.close()
-    events = kubectl("get", "events", "--field-selector", "involvedObject.name=web-canary-rollout",
-                     "-o", "json", namespace=namespace)
-    reasons = [e["reason"] for e in json.loads(events.stdout)["items"]]
+
+    def reasons_with_the_final_event() -> list[str] | None:
+        # the Event of the final phase is posted after the status that names it
+        events = kubectl.get_json("events", "--field-selector", "involvedObject.name=web-canary-rollout",
+                                  namespace=namespace)["items"]
+        reasons = [e["reason"] for e in events]
+        return reasons if st["phase"] in reasons else None
+    reasons: list[str] = eventually(reasons_with_the_final_event, what=f"the {st['phase']} Event")
     if outcome == "promote":
         assert st["phase"] == "Succeeded", st.get("message")
         assert image_of(kubectl, namespace) == "web:2"

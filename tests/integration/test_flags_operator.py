@@ -138,7 +138,9 @@ def test_two_environments_get_their_values_in_mounted_files(kubectl: Kubectl, na
     eventually(lambda: value_in(kubectl, ns, "production", "cost_simulator_runtime_integration") is False,
                what="production file")
     assert value_in(kubectl, ns, "production", KEY) is False
-    assert value_in(kubectl, ns, "staging", "cost_simulator_runtime_integration") is True
+    # a reconcile writes the environments' files in order: staging's after production's
+    eventually(lambda: value_in(kubectl, ns, "staging", "cost_simulator_runtime_integration") is True,
+               what="staging file with both flags")
 
     # mounted into the targets (by name and by selector), every container, no subPath; others untouched
     eventually(lambda: mounted_env(kubectl, ns, "backend-staging") == "staging", what="staging mount")
@@ -216,8 +218,9 @@ def test_gated_flag_refused_then_allowed_after_signoff(kubectl: Kubectl, namespa
     assert condition(kubectl, ns, GATED, "Blocked")["status"] == "False"
     history = status(kubectl, ns, GATED)["history"]
     assert any("staging: false -> true" in h["change"] and h["actor"] == "kubectl-patch" for h in history), history
-    assert any(e["reason"] == "FlagChanged" and "staging: false -> true" in e["message"]
-               for e in events(kubectl, ns, GATED))
+    # the Event is posted after the status is written
+    eventually(lambda: any(e["reason"] == "FlagChanged" and "staging: false -> true" in e["message"]
+                           for e in events(kubectl, ns, GATED)), what="FlagChanged Event")
 
 
 def test_expired_signoff_turns_the_flag_off_by_itself(kubectl: Kubectl, namespace: str,
@@ -250,6 +253,8 @@ def test_change_reaches_the_file_without_restarting_pods(kubectl: Kubectl, names
     kubectl.apply(flag("new-checkout", environments={"staging": True},
                        targets=[{"environment": "staging", "deployments": ["backend-staging"]}]), namespace=ns)
     eventually(lambda: value_in(kubectl, ns, "staging", "new-checkout") is True, what="new value in ConfigMap")
+    # the reconcile mounts after writing the ConfigMap, then writes the status: a remount is in by then
+    eventually(lambda: status(kubectl, ns, "new-checkout").get("observedGeneration") == 2, what="observedGeneration 2")
     after = kubectl.get_json("deployment", "backend-staging", namespace=ns)
     # same pod template: the change arrives through the ConfigMap volume, not a rollout
     assert after["metadata"]["generation"] == before["metadata"]["generation"]

@@ -58,6 +58,9 @@ def test_a_signoff_without_offset_is_refused_at_apply_naming_the_field_and_the_n
                what="expiring turned off after its sign-off expired")
     eventually(lambda: condition(kubectl, ns, "expiring", "Blocked")["reason"] == "SignoffExpired", what="reason")
     assert value_in(kubectl, ns, "staging", "new_checkout") is True
+    # one reconcile of both flags writes new-checkout's status after expiring's
+    eventually(lambda: status(kubectl, ns, "new-checkout").get("observedGeneration") == 1,
+               what="new-checkout's status")
     assert status(kubectl, ns, "new-checkout")["signoff"]["state"] == "Valid"
     assert not [e for e in events(kubectl, ns, "new-checkout") if e["type"] == "Warning"]
     assert "TypeError" not in operator.output()

@@ -74,8 +74,10 @@ def test_two_replicas_reconcile_once_and_the_standby_takes_over(kubectl: Kubectl
         # the mount is visible before the handler returns and logs its success: wait for the line
         eventually(lambda: HANDLED in standby.output(), timeout=30, what="the standby's handler to finish")
         eventually(lambda: _mounted_versions(kubectl, ns) == 3, what="a third VersionMounted event")
-        st = kubectl.get_json("failurecatalog", "cat", namespace=ns)["status"]
-        assert st["activeHash"] == hash_of(v3) and st["phase"] == "Ready"
+        # kopf patches the status after the handler returned (its Events are posted meanwhile)
+        st = eventually(lambda: (s := kubectl.get_json("failurecatalog", "cat", namespace=ns).get("status") or {})
+                        .get("activeHash") == hash_of(v3) and s, what="the status of v3")
+        assert st["phase"] == "Ready"
     finally:
         for op in ops:
             op.stop()
