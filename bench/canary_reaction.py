@@ -11,7 +11,9 @@ status, label or metric is written by the bench. The breach: the canary's pods s
 half of their runs (the backend's ``fail_rate``); "visible" is the first moment the rollout's
 own error-rate query, rendered for the canary, returns more than its threshold.
 
-    python bench/canary_reaction.py [--runs 3] [--interval 4]
+    PYTHONPATH=. .venv/bin/python bench/canary_reaction.py [--runs 3] [--interval 4]
+
+(from the checkout's root: it imports the test support code; ``bash bench/run`` sets the path itself)
 """
 
 from __future__ import annotations

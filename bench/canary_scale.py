@@ -4,7 +4,9 @@ Baseline measured in the same run: the same operator idle (no rollouts) for the 
 of time. Each rollout has its own target Deployment, Service and Ingress; all query the same
 real Prometheus.
 
-    python bench/canary_scale.py [--rollouts 100] [--interval 5]
+    PYTHONPATH=. .venv/bin/python bench/canary_scale.py [--rollouts 100] [--interval 5]
+
+(from the checkout's root: it imports the test support code; ``bash bench/run`` sets the path itself)
 """
 
 from __future__ import annotations

@@ -1,6 +1,8 @@
 """Matcher throughput on one core: the compiled RE2 set vs a naive loop over every pattern.
 
-    python bench/matcher_bench.py [--seconds 3]
+    PYTHONPATH=. .venv/bin/python bench/matcher_bench.py [--seconds 3]
+
+(from the checkout's root: it imports the test support code; ``bash bench/run`` sets the path itself)
 
 The message mix is what a backend reports: mostly library messages (the real-world table of
 tests/unit/catalog_messages.py and the polyglot corpus tests/unit/corpus/polyglot.yaml:
