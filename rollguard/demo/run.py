@@ -380,6 +380,23 @@ class Demo:
     def _canary_pods(self) -> list[str]:
         return self._ready_pods({"app": CANARY})
 
+    def _no_pod_terminating(self) -> bool:
+        """Whether no pod is on its way out: the API lists no canary pod (the garbage collector
+        deletes them after their Deployment) and the pod runner runs no process for a pod the
+        API no longer lists, so each deleted pod's process has flushed and printed its FINAL line.
+
+        Both halves are needed because kwok removes a deleted pod from the API at once, where a
+        kubelet would keep it Terminating until its container exited: here the pod runner (the
+        kubelet's other half) stops the process on its next pass, up to its grace period later."""
+        assert self.runner is not None
+        # The processes first: a pod deleted between the two reads then shows as running and
+        # not listed (wait), never as listed and already stopped out of sight.
+        running = {key.split("/")[1] for key in self.runner.processes() if key.startswith(f"{NAMESPACE}/")}
+        pods = self._core.list_namespaced_pod(NAMESPACE).items
+        listed = {p.metadata.name for p in pods if p.metadata.deletion_timestamp is None}
+        canary = [p for p in pods if (p.metadata.labels or {}).get("app") == CANARY]
+        return not canary and running <= listed
+
     # ------------------------------------------------------------------ rollouts
     def rollout(self, name: str, flag_key: str, misbehave_at: int | None = None) -> dict[str, Any]:
         assert self.prom is not None
@@ -479,6 +496,11 @@ class Demo:
         self._load_stop.set()
         for th in self._loadgens:
             th.join(10)
+        # A pod counts either live (its /control) or gone (its FINAL line); one on its way out is
+        # neither, and what it reported would be missing from the count while the API has it. A
+        # rollout is finished once the canary Deployment is deleted, not its pods: the rolled-back
+        # canary's pods may still be on their way out here, with every broken-build failure.
+        self._wait(self._no_pod_terminating, "the deleted pods' processes to end", 60)
         # Every pod's SDK spool must be empty: then the API has every failure the pods reported.
         # Pods deleted during the run (the canary's, the stable's replaced by a rollout) told
         # what they reported in their last log line.

@@ -262,7 +262,10 @@ class PodRunner:
             self._thread.join(10)
 
     def processes(self) -> dict[str, int]:
-        """``namespace/pod/container`` -> pid of each process running now."""
+        """``namespace/pod/container`` -> pid of each process running now.
+
+        A process being stopped (its pod gone) is waited for: once it is not listed here it has
+        exited, and its pod is in :attr:`finished`."""
         with self._lock:
             return {f"{r.key}/{r.container}": r.proc.pid for r in self.running.values()
                     if r.proc is not None and r.proc.poll() is None}
