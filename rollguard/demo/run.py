@@ -444,6 +444,11 @@ class Demo:
             time.sleep(0.5)
         if st.get("phase") not in FINAL:
             raise TimeoutError(f"{name} did not finish: {st.get('phase')} {st.get('message')}")
+        # The operator takes the canary out of traffic before it writes the final phase, and
+        # the ingress view reads the route on its own pass: record the weight it ends at.
+        self._wait(lambda: self.weight == 0, "the ingress to send no traffic to the canary", 30)
+        if seen[-1] != self.weight:
+            seen.append(self.weight)
         report = st.get("report") or {}
         env = self._stable_env()
         self.say(f"{name}: {st['phase']}; the stable reads {self._stable_flags()} from "
