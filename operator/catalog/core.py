@@ -1,14 +1,17 @@
 """The FailureCatalog reconciler's functional core: (spec, status, observations, now) -> plan.
 
 No I/O here. The kopf handler gathers the observations (this catalog's ConfigMaps, the
-namespace's Deployments), calls ``plan`` and carries out the actions it returns.
+namespace's Deployments), calls :func:`plan` and carries out the :class:`Plan` it returns: the
+ConfigMap to create (:class:`CreateConfigMap`), the mounts (:class:`Mount`), the Deployments to
+unmount, the ConfigMaps to delete, and the Events (``rollguard.models.common.Event``, the shape
+the canary's ``EmitEvent`` and the flags controller use too).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import ValidationError
 
@@ -28,6 +31,8 @@ from rollguard.models.common import Condition, Event, set_condition
 
 @dataclass(frozen=True)
 class DeploymentView:
+    """What the planner needs of a Deployment of the namespace."""
+
     name: str
     labels: dict[str, str]
     containers: list[str]
@@ -37,6 +42,8 @@ class DeploymentView:
 
 @dataclass(frozen=True)
 class Observed:
+    """The namespace as the planner sees it for one catalog."""
+
     deployments: dict[str, DeploymentView]  # every Deployment of the namespace
     config_maps: dict[str, str]  # this catalog's ConfigMaps: name -> full content hash
     mounted_config_maps: frozenset[str]  # ConfigMap names some Deployment/ReplicaSet still mounts
@@ -44,16 +51,34 @@ class Observed:
 
 @dataclass(frozen=True)
 class Mount:
+    """Mount ConfigMap ``config_map`` (version ``hash``, its 10-character form) into ``containers``
+    of ``deployment`` (server-side apply of :func:`mount_manifest`)."""
+
     deployment: str
     containers: list[str]
     config_map: str
     hash: str
 
 
+class CreateConfigMap(NamedTuple):
+    """Create the immutable ConfigMap ``name`` of a catalog version: ``document`` (catalog.json)
+    and ``full_hash`` (the version's content hash, an annotation). A same-named one has the same
+    content: the create is skipped when it exists."""
+
+    name: str
+    full_hash: str
+    document: str
+
+
 @dataclass
 class Plan:
+    """What one reconcile of a catalog does, in this order: create ``create_config_map``, apply
+    ``mounts``, unmount ``unmounts`` (Deployment names that carry this catalog and are no longer
+    targets), delete ``delete_config_maps`` (ConfigMap names), post ``events``, and write
+    ``status`` (the status as the API has it, camelCase; a field it lacks stays absent)."""
+
     status: dict[str, Any]
-    create_config_map: tuple[str, str, str] | None = None  # (name, full hash, catalog.json)
+    create_config_map: CreateConfigMap | None = None
     mounts: list[Mount] = field(default_factory=list)
     unmounts: list[str] = field(default_factory=list)
     delete_config_maps: list[str] = field(default_factory=list)
@@ -73,7 +98,8 @@ def _selected(target: CatalogTarget, deployments: dict[str, DeploymentView]) -> 
 
 
 def resolve_targets(spec: FailureCatalogSpec, deployments: dict[str, DeploymentView]) -> dict[str, CatalogTarget]:
-    """Deployment name -> the (first) target entry that selects it."""
+    """Deployment name -> the (first) target entry that selects it (a target by name is selected
+    whether or not that Deployment exists)."""
     out: dict[str, CatalogTarget] = {}
     for t in spec.targets:
         for name in _selected(t, deployments):
@@ -90,6 +116,10 @@ def _old_status(raw: dict[str, Any] | None) -> FailureCatalogStatus:
 
 def plan(name: str, generation: int | None, raw_spec: dict[str, Any], raw_status: dict[str, Any] | None,
          obs: Observed, now: dt.datetime) -> Plan:
+    """The plan for catalog ``name`` at ``generation``, from its raw spec and status (as the API
+    has them; a status that does not parse counts as none), the namespace ``obs`` and ``now`` (UTC,
+    the conditions' transition time). An invalid spec plans no action but the status (and a
+    Warning Event once per generation): the mounted version stays mounted."""
     old = _old_status(raw_status)
     st = old.model_copy(deep=True)
     st.observed_generation = generation
@@ -114,7 +144,7 @@ def plan(name: str, generation: int | None, raw_spec: dict[str, Any], raw_status
     cm_name = config_map_name(name, full)
     p = Plan(status={})
     if cm_name not in obs.config_maps:
-        p.create_config_map = (cm_name, full, render_document(name, spec))
+        p.create_config_map = CreateConfigMap(cm_name, full, render_document(name, spec))
 
     # history: newest first; the spec's content goes (back) to the front
     history = [h for h in st.history if h.hash != full]

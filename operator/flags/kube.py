@@ -14,8 +14,6 @@ its mount. Removal uses strategic-merge ``$patch: delete`` on exactly those entr
 
 from __future__ import annotations
 
-import datetime as dt
-import uuid
 from typing import Any
 
 from kubernetes import client
@@ -104,24 +102,6 @@ class FlagsKube:
                     _preload_content=False)  # a Deployment deleted meanwhile has nothing to unmount
 
     def patch_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
-        # a flag deleted meanwhile has no status to write
+        """Merge-patch the flag's status subresource; a flag deleted meanwhile has none to write."""
         get_or_none(client.CustomObjectsApi(api_client()).patch_namespaced_custom_object_status,
                     GROUP, VERSION, namespace, PLURAL, name, {"status": status}, _content_type=MERGE_PATCH)
-
-    def post_event(self, obj: dict[str, Any], type_: str, reason: str, message: str, now: dt.datetime) -> None:
-        meta = obj["metadata"]
-        ts = now.strftime("%Y-%m-%dT%H:%M:%SZ")
-        body = {
-            "apiVersion": "v1", "kind": "Event",
-            "metadata": {"name": f"{meta['name']}.{uuid.uuid4().hex[:12]}", "namespace": meta["namespace"]},
-            "involvedObject": {"apiVersion": f"{GROUP}/{VERSION}", "kind": "FeatureFlag", "name": meta["name"],
-                               "namespace": meta["namespace"], "uid": meta.get("uid"),
-                               "resourceVersion": meta.get("resourceVersion")},
-            "type": type_, "reason": reason, "message": message[:1024],
-            "source": {"component": names.OPERATOR_COMPONENT}, "reportingComponent": names.OPERATOR_COMPONENT,
-            "reportingInstance": names.OPERATOR_COMPONENT,
-            "firstTimestamp": ts, "lastTimestamp": ts, "count": 1,
-        }
-        # A plain dict is sent as JSON like any other body; the typed signature only knows its model.
-        client.CoreV1Api(api_client()).create_namespaced_event(meta["namespace"], body,  # type: ignore[arg-type]
-                                                         _preload_content=False)

@@ -3,6 +3,13 @@
 Everything the operator needs to resume lives in the object's status and in the cluster
 (ConfigMaps named by content hash, pod-template annotations): a restarted operator simply
 reconciles again, and every action is idempotent.
+
+One reconcile at a time per catalog. kopf runs an object's change handlers (create, update,
+resume, delete) one after another, but not its timers: a timer is a task of its own
+(``kopf._core.engines.daemons``) and fires while a change handler runs, and on deletion kopf
+only signals the timer to stop while the delete handler already runs. So the reconciles keep a
+lock, one per catalog in kopf's per-object ``memo`` (it lives as long as kopf's memory of the
+object: nothing to clean up).
 """
 
 from __future__ import annotations
@@ -10,7 +17,6 @@ from __future__ import annotations
 import datetime as dt
 import os
 import threading
-from collections import defaultdict
 from typing import Any
 
 import kopf
@@ -26,13 +32,17 @@ PLURAL = "failurecatalogs"
 KIND = "FailureCatalog"
 # how often every catalog is reconciled without a change (late Deployments, hand edits, GC)
 RESYNC_SECONDS = float(os.environ.get("ROLLGUARD_CATALOG_RESYNC_SECONDS", "30"))
-# one reconcile at a time per catalog: the timer and a change handler may fire together
-_locks: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
 
 
-def _reconcile(body: kopf.Body, patch: kopf.Patch, logger: Any) -> None:
+def _lock(memo: kopf.Memo) -> threading.Lock:
+    """The catalog's lock (see the module's docstring); ``dict.setdefault`` is atomic."""
+    lock: threading.Lock = memo.setdefault("reconcile_lock", threading.Lock())
+    return lock
+
+
+def _reconcile(body: kopf.Body, patch: kopf.Patch, logger: Any, memo: kopf.Memo) -> None:
     name, ns = body["metadata"]["name"], body["metadata"]["namespace"]
-    with _locks[body["metadata"]["uid"]]:
+    with _lock(memo):
         now = dt.datetime.now(dt.UTC).replace(microsecond=0)
         try:
             # The timer and a change handler can both be waiting on the lock: whoever comes
@@ -47,9 +57,8 @@ def _reconcile(body: kopf.Body, patch: kopf.Patch, logger: Any) -> None:
         generation = fresh["metadata"].get("generation")
         p = core.plan(name, generation, dict(fresh.get("spec") or {}), dict(fresh.get("status") or {}), obs, now)
         try:
-            if p.create_config_map:
-                cm_name, full, doc = p.create_config_map
-                kube.create_config_map(ns, name, fresh, cm_name, full, doc)
+            if (c := p.create_config_map) is not None:
+                kube.create_config_map(ns, name, fresh, c.name, c.full_hash, c.document)
         except ApiException as e:
             if namespace_terminating(e):
                 # Its deletion takes the catalog and its ConfigMaps too: nothing to retry.
@@ -85,25 +94,26 @@ def _reconcile(body: kopf.Body, patch: kopf.Patch, logger: Any) -> None:
 @kopf.on.create(GROUP, VERSION, PLURAL)
 @kopf.on.update(GROUP, VERSION, PLURAL)
 @timed(KIND)
-def reconcile(body: kopf.Body, patch: kopf.Patch, logger: kopf.Logger, **_: Any) -> None:
-    _reconcile(body, patch, logger)
+def reconcile(body: kopf.Body, patch: kopf.Patch, logger: kopf.Logger, memo: kopf.Memo, **_: Any) -> None:
+    """The catalog was created, changed, or found at start: reconcile it."""
+    _reconcile(body, patch, logger, memo)
 
 
 @kopf.timer(GROUP, VERSION, PLURAL, interval=RESYNC_SECONDS, initial_delay=RESYNC_SECONDS, idle=5)
 @timed(KIND)
-def resync(body: kopf.Body, patch: kopf.Patch, logger: kopf.Logger, **_: Any) -> None:
+def resync(body: kopf.Body, patch: kopf.Patch, logger: kopf.Logger, memo: kopf.Memo, **_: Any) -> None:
     """Late Deployments, selector matches, hand edits and GC converge without a spec change."""
-    _reconcile(body, patch, logger)
+    _reconcile(body, patch, logger, memo)
 
 
 @kopf.on.delete(GROUP, VERSION, PLURAL)
 @timed(KIND)
-def delete(body: kopf.Body, logger: kopf.Logger, **_: Any) -> None:
+def delete(body: kopf.Body, logger: kopf.Logger, memo: kopf.Memo, **_: Any) -> None:
     """Take the mount back out of every Deployment that has this catalog, then delete the
     catalog's ConfigMaps that nothing mounts any more. (Kubernetes' garbage collector would
     delete them too, through their ownerReferences; doing it here does not depend on it.)"""
     name, ns = body["metadata"]["name"], body["metadata"]["namespace"]
-    with _locks[body["metadata"]["uid"]]:
+    with _lock(memo):
         try:
             obs = kube.observe(ns, name)
             removed = [d.name for d in obs.deployments.values()
@@ -116,4 +126,3 @@ def delete(body: kopf.Body, logger: kopf.Logger, **_: Any) -> None:
             raise kopf.TemporaryError(f"cannot remove catalog mounts: {e.reason}", delay=5) from e
     if removed:
         logger.info(f"catalog mount removed from {', '.join(removed)}")
-    _locks.pop(body["metadata"]["uid"], None)
