@@ -12,9 +12,12 @@ import kopf
 
 import rollguard.operator.handlers.canary  # noqa: F401  (registers handlers)
 from rollguard import GROUP
-from rollguard.operator import observability  # noqa: F401  (metrics server)
+from rollguard.operator import kopf_namespaces, observability  # noqa: F401  (observability: metrics server)
 from rollguard.operator.handlers import catalog  # noqa: F401  (registers handlers)
 from rollguard.operator.handlers import flags as _flags  # noqa: F401  (registers handlers)
+
+# kopf would stop following a watched namespace as soon as its deletion begins (see the module)
+kopf_namespaces.install()
 
 
 @kopf.on.startup()
