@@ -698,11 +698,11 @@ def _initializing(ctx: _Ctx) -> None:
         _enter_progressing(ctx)
         return
     r = o.smoke
-    if r is not None and r.state == "passed":
+    if r is not None and r.state == "Passed":
         sm.state, sm.returncode, sm.finished_at, sm.message = "Passed", r.returncode, ctx.now, r.message or None
         ctx.emit("Normal", "SmokePassed", f"smoke test passed (exit {r.returncode})")
         _enter_progressing(ctx)
-    elif r is not None and r.state == "failed":
+    elif r is not None and r.state == "Failed":
         sm.state, sm.returncode, sm.finished_at, sm.message = "Failed", r.returncode, ctx.now, r.message or None
         _start_rollback(ctx, "SmokeFailed", f"smoke test failed: exit {r.returncode}"
                         + (f" ({r.message})" if r.message else ""))

@@ -23,7 +23,7 @@ class TargetState:
 
 @dataclass(frozen=True)
 class SmokeResult:
-    state: Literal["running", "passed", "failed"]
+    state: Literal["Running", "Passed", "Failed"]  # the SmokeState values a result can have
     returncode: int | None = None
     message: str = ""
 

@@ -50,7 +50,7 @@ class World:
 
     def observe(self, *, metrics: dict[str, MetricObservation] | None = None,
                 request: ManualRequest | None = None, signoff: str | None = "simulated") -> Observations:
-        smoke = (self.smoke_result or SmokeResult("passed", 0)) if self.smoke_started else None
+        smoke = (self.smoke_result or SmokeResult("Passed", 0)) if self.smoke_started else None
         return Observations(
             target=TargetState(has_change=self.stable_has_change), signoff=signoff,
             canary_exists=self.canary_exists, canary_ready=self.canary_exists, traffic_weight=self.weight,

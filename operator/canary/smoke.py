@@ -33,20 +33,20 @@ class SmokeTest:
             try:
                 r = httpx.get(h.url, timeout=min(5.0, float(spec.smoke.timeout_seconds)))
             except httpx.HTTPError as e:
-                return SmokeResult("running", None, f"{type(e).__name__}: {e}")  # not up yet: retry until timeout
+                return SmokeResult("Running", None, f"{type(e).__name__}: {e}")  # not up yet: retry until timeout
             if r.status_code == h.expect_status:
-                return SmokeResult("passed", 0, f"HTTP {r.status_code} from {h.url}")
-            return SmokeResult("failed", 1, f"HTTP {r.status_code} from {h.url}, expected {h.expect_status}")
+                return SmokeResult("Passed", 0, f"HTTP {r.status_code} from {h.url}")
+            return SmokeResult("Failed", 1, f"HTTP {r.status_code} from {h.url}, expected {h.expect_status}")
         got = get_or_none(self.batch.read_namespaced_job, n.smoke_job(status.attempt), n.namespace)
         if got is None:
-            return SmokeResult("running", None, "smoke Job not created yet")
+            return SmokeResult("Running", None, "smoke Job not created yet")
         job = as_dict(self.api, got)
         js = job.get("status") or {}
         if js.get("succeeded"):
-            return SmokeResult("passed", 0, "smoke Job succeeded")
+            return SmokeResult("Passed", 0, "smoke Job succeeded")
         if js.get("failed"):
-            return SmokeResult("failed", self._job_exit_code(n, job), "smoke Job failed")
-        return SmokeResult("running")
+            return SmokeResult("Failed", self._job_exit_code(n, job), "smoke Job failed")
+        return SmokeResult("Running")
 
     def _job_exit_code(self, n: Names, job: dict[str, Any]) -> int:
         uid = job["metadata"].get("uid")

@@ -298,8 +298,12 @@ class MetricStatus(K8sModel):
     unconfirmed_since: UtcDateTime | None = None
 
 
+SmokeState = Literal["Pending", "Running", "Passed", "Failed"]
+"""A smoke test's state, in ``status.smoke.state`` and in what the reconciler observes."""
+
+
 class SmokeStatus(K8sModel):
-    state: Literal["Pending", "Running", "Passed", "Failed"] = "Pending"
+    state: SmokeState = "Pending"
     returncode: int | None = None
     message: str | None = None
     started_at: UtcDateTime | None = None

@@ -241,7 +241,7 @@ def test_verdict_message_names_everything() -> None:
 
 def test_smoke_failure_rolls_back_with_its_exit_code() -> None:
     spec = make_spec(smoke={"http": {"url": "http://web-canary/healthz"}, "timeoutSeconds": 60})
-    r = Run(spec, smoke_result=SmokeResult("failed", 3, "HTTP 503"))
+    r = Run(spec, smoke_result=SmokeResult("Failed", 3, "HTTP 503"))
     r.tick()
     assert RunSmoke() in r.actions or r.phase == "Initializing"
     for _ in range(3):
@@ -255,7 +255,7 @@ def test_smoke_failure_rolls_back_with_its_exit_code() -> None:
 
 def test_smoke_timeout_rolls_back() -> None:
     spec = make_spec(smoke={"http": {"url": "http://web-canary/healthz"}, "timeoutSeconds": 30})
-    r = Run(spec, smoke_result=SmokeResult("running"))
+    r = Run(spec, smoke_result=SmokeResult("Running"))
     r.tick()
     r.tick(1)
     assert r.st.smoke is not None and r.st.smoke.state == "Running"
@@ -523,7 +523,7 @@ def test_promote_refused_outside_progressing() -> None:
 
 def _at_phase(phase: str) -> Run:
     spec = make_spec(requiresSignoff=True, smoke={"http": {"url": "http://x/"}, "timeoutSeconds": 60})
-    r = Run(spec, smoke_result=SmokeResult("running"))
+    r = Run(spec, smoke_result=SmokeResult("Running"))
     if phase == "Pending":
         return r
     if phase == "Blocked":
@@ -532,7 +532,7 @@ def _at_phase(phase: str) -> Run:
     r.tick()
     if phase == "Initializing":
         return r
-    r.world.smoke_result = SmokeResult("passed", 0)
+    r.world.smoke_result = SmokeResult("Passed", 0)
     r.tick(1)
     r.tick(1)
     assert r.phase == "Progressing"

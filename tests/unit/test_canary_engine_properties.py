@@ -86,7 +86,7 @@ tick_st = st.tuples(
 
 
 def run(spec: CanaryRolloutSpec, ticks: list[tuple[int, list[str], str | None]], smoke_ok: bool) -> dict[str, Any]:
-    world = World(smoke_result=SmokeResult("passed", 0) if smoke_ok else SmokeResult("failed", 1))
+    world = World(smoke_result=SmokeResult("Passed", 0) if smoke_ok else SmokeResult("Failed", 1))
     status, now = CanaryRolloutStatus(), T0
     rollback_seen = promoted_after_rollback = False
     evidence = False
@@ -240,7 +240,7 @@ def run_audited(spec: CanaryRolloutSpec, ticks: list[tuple[tuple[int, list[str],
                 smoke_ok: bool) -> tuple[list[str], list[str]]:
     """Drive ``decide``; some ticks act but their status is never recorded (the operator is
     killed between acting and writing). Returns (status faults, weights moved backwards)."""
-    world = World(smoke_result=SmokeResult("passed", 0) if smoke_ok else SmokeResult("failed", 1))
+    world = World(smoke_result=SmokeResult("Passed", 0) if smoke_ok else SmokeResult("Failed", 1))
     status, now = CanaryRolloutStatus(), T0
     faults: list[str] = []
     backwards: list[str] = []
