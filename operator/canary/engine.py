@@ -153,6 +153,12 @@ def _set_phase(ctx: _Ctx, phase: Phase, reason: str, message: str,
     st = ctx.st
     changed = st.phase != phase
     st.phase, st.reason, st.message = phase, reason, message
+    if phase == "Progressing" and st.analysis_waiting_since is not None:
+        # an outage outlasts the transition (a resume while Prometheus is away): the top of the
+        # status goes on saying so until a check reaches Prometheus again
+        st.reason = "WaitingForPrometheus"
+        st.message = (f"{message}; analysis waiting for Prometheus at {ctx.spec.analysis.prometheus.address} "
+                      f"since {st.analysis_waiting_since:%Y-%m-%dT%H:%M:%SZ}")
     if phase != "Paused":
         st.paused_manually = False  # only a Paused rollout can be paused by hand
     if phase not in LIVE_PHASES:
@@ -162,7 +168,7 @@ def _set_phase(ctx: _Ctx, phase: Phase, reason: str, message: str,
         st.progress_at = ctx.now
         ctx.emit(event, phase, message)
     running = phase not in TERMINAL_PHASES and phase != "Failed"
-    _condition(ctx, "Progressing", "True" if running else "False", reason, message)
+    _condition(ctx, "Progressing", "True" if running else "False", st.reason, st.message)
 
 
 def analysis_due(spec: CanaryRolloutSpec, status: CanaryRolloutStatus, now: dt.datetime) -> bool:

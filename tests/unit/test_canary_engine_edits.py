@@ -293,6 +293,23 @@ def test_an_outage_while_paused_keeps_the_pause_and_says_it_waits() -> None:
     assert "waiting for Prometheus" in (r.st.message or "") and r.st.analysis_waiting_since is not None
 
 
+def test_an_outage_outlasts_a_pause_and_a_resume() -> None:
+    """A resume while Prometheus is still away: the status goes on saying that analysis waits,
+    since when the outage began (not "Resumed" over an outage)."""
+    r = Run(image_spec())
+    r.to_progressing()
+    r.check(down(r))
+    since = r.now
+    r.tick(1, request="pause")
+    assert r.phase == "Paused" and r.st.analysis_waiting_since == since
+    r.tick(1, request="resume")
+    assert r.phase == "Progressing" and r.st.reason == "WaitingForPrometheus"
+    assert r.st.analysis_waiting_since == since
+    assert f"since {since:%Y-%m-%dT%H:%M:%SZ}" in (r.st.message or "") and r.events("Progressing")
+    r.check()                                  # Prometheus is back
+    assert waiting_since(r) is None and reason(r) != "WaitingForPrometheus"
+
+
 # --------------------------------------------------------------------------- state left behind
 
 def test_paused_manually_is_cleared_by_a_promotion() -> None:
