@@ -28,35 +28,30 @@ of its runs with HTTP 500 (the backend's ``fail_rate``, set as each canary pod c
 No code exports a ``code="500"`` series before a 500 happened (``--declare-codes ""``), as
 most instrumented services behave.
 
-All configs and both scenarios run at once per scrape interval (one module-scoped fixture per
-interval: eight namespaces, one operator watching them), so the wall time is the slowest
-rollout's; the tests then read the outcome of each.
+All configs and both scenarios of one scrape interval run at once (eight namespaces, one
+operator, one Prometheus), so a world's wall time is its slowest rollout's; the 5 s world runs
+first, then the 15 s one (one module fixture), and the tests read the outcome of each. The ingress controller / gateway,
+kube-proxy and the users are :mod:`tests.support.traffic`, as for the reaction bench.
 """
 
 from __future__ import annotations
 
-import contextlib
 import copy
-import http.client
 import json
 import math
-import random
 import subprocess
 import sys
 import threading
 import time
 import uuid
-from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import pytest
 import yaml
 from kubernetes import client, config
-from kubernetes.client.exceptions import ApiException
 
 from rollguard.localenv.controlplane import ControlPlane
 from rollguard.localenv.podrunner import RUN_LABEL, PodRunner
@@ -64,18 +59,17 @@ from rollguard.localenv.prometheus import Prometheus
 from rollguard.models.canary import parse_duration
 from tests.integration.test_canary_gateway_api import httproute_crd
 from tests.support.kube import REPO, Kubectl, OperatorProcess, eventually
-
-pytestmark = pytest.mark.integration
+from tests.support.traffic import Gateway, ServiceProxy, answers, control, endpoints
+from tests.support.xdist import HEAVY_E2E
 
 CONFIG_DIR = REPO / "canary-configs"
 CONFIGS = sorted(p.stem for p in CONFIG_DIR.glob("*.yaml"))
 SCENARIOS = ("healthy", "failing")
-# One xdist worker per scrape interval (``--dist loadgroup``): each builds its world once, and the
-# two worlds run side by side on two workers (and two local clusters). The first test of a world
-# pays for building it and running every rollout to its end (at a 15 s scrape about 8 minutes on
-# two busy cores): more than the suite's default timeout of 10 minutes.
-SCRAPES = [pytest.param(s, marks=[pytest.mark.xdist_group(f"shipped-configs-{s}"), pytest.mark.timeout(1500)], id=s)
-           for s in ("5s", "15s")]
+# Both scrape intervals' worlds run on one cluster (one module fixture); the first test pays for
+# building them and running every rollout to its end, which takes longer than the suite's
+# default timeout of 10 minutes on a busy machine.
+pytestmark = [pytest.mark.integration, HEAVY_E2E, pytest.mark.timeout(1800)]
+SCRAPES = ("5s", "15s")
 # analysis.interval per scrape interval; the window the operator queries is at least four scrapes
 ANALYSIS_INTERVAL = {"5s": "20s", "15s": "20s"}
 PORT = 8000
@@ -85,180 +79,14 @@ PORT = 8000
 SETUP_TIMEOUT = 240
 FAIL_RATE = 0.25
 TRACK_LABEL = "rollguard.io/track"
-WEIGHT_ANNOTATION = "nginx.ingress.kubernetes.io/canary-weight"
 LIVE = {"Progressing", "Paused"}
 FINAL = {"Succeeded", "RolledBack", "Failed"}
-GW = ("gateway.networking.k8s.io", "v1", "httproutes")
 RG = ("rollguard.io", "v1alpha1", "canaryrollouts")
 __all__ = ["httproute_crd"]  # the Gateway API CRD fixture, used here by name
 
 
 def test_the_configs_are_the_four_shipped_ones() -> None:
     assert CONFIGS == ["agent_flags_canary", "catalog_version_canary", "image_canary", "staging_soft_canary"]
-
-
-# --------------------------------------------------------------------------- the cluster's side
-
-def endpoints(core: Any, ns: str, service: str) -> list[str]:
-    """Ready endpoints (ip:port) of ``service``, as an EndpointSlice would list them: the
-    Running pods its selector picks, on the container port its targetPort names."""
-    try:
-        svc = core.read_namespaced_service(service, ns)
-    except ApiException as e:
-        if e.status == 404:
-            return []
-        raise
-    target = svc.spec.ports[0].target_port
-    out = []
-    selector = ",".join(f"{k}={v}" for k, v in (svc.spec.selector or {}).items())
-    for pod in core.list_namespaced_pod(ns, label_selector=selector).items:
-        if pod.metadata.deletion_timestamp is not None or pod.status.phase != "Running" or not pod.status.pod_ip:
-            continue
-        ports = [p.container_port for c in pod.spec.containers for p in c.ports or []
-                 if p.name == target or p.container_port == target]
-        out += [f"{pod.status.pod_ip}:{n}" for n in ports[:1]]
-    return sorted(out)
-
-
-class ServiceProxy:
-    """What kube-proxy does for one Service, on loopback: GET requests go to one of its ready pods."""
-
-    def __init__(self, core: Any, ns: str, service: str) -> None:
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-            def do_GET(self) -> None:
-                # no ready endpoint, or the pod's process not listening yet: the connection is
-                # refused, as kube-proxy leaves it (never an HTTP answer the pod did not give)
-                eps = endpoints(outer.core, outer.ns, outer.service)
-                try:
-                    if not eps:
-                        raise ConnectionRefusedError
-                    conn = http.client.HTTPConnection(random.choice(eps), timeout=3)
-                    conn.request("GET", self.path)
-                    r = conn.getresponse()
-                    body, status = r.read(), r.status
-                    conn.close()
-                except OSError:
-                    self.close_connection = True
-                    return
-                self.send_response(status)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-        self.core, self.ns, self.service = core, ns, service
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
-class Gateway:
-    """The ingress controller (nginx configs) or the gateway (Gateway API configs) of one
-    namespace, with the users behind it: every request enters through the route, split by the
-    canary weight the operator wrote (no canary traffic while the canary has no ready pod)."""
-
-    def __init__(self, api: Any, ns: str, provider: str, route: str, stable: str, rps: float) -> None:
-        self.core, self.net, self.custom = client.CoreV1Api(api), client.NetworkingV1Api(api), \
-            client.CustomObjectsApi(api)
-        self.ns, self.provider, self.route, self.stable, self.rps = ns, provider, route, stable, rps
-        self.weight, self.canary_service = 0, cast(str | None, None)
-        self.eps: dict[str, list[str]] = {}
-        self.sent: dict[str, Counter[str]] = {"stable": Counter(), "canary": Counter()}
-        self.stable_at_100 = 0  # requests the stable got while the canary weight was 100
-        self.counting = True  # the users go on after the rollout ended; what they get then is not counted
-        self.weights: list[int] = []
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._threads = [threading.Thread(target=self._watch, daemon=True)]
-        n = max(2, math.ceil(rps / 15))
-        self._threads += [threading.Thread(target=self._users, args=(rps / n,), daemon=True) for _ in range(n)]
-
-    def start(self) -> Gateway:
-        for t in self._threads:
-            t.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        for t in self._threads:
-            t.join(10)
-
-    def _read_route(self) -> tuple[int, str | None]:
-        if self.provider == "nginx":
-            try:
-                ing: Any = self.net.read_namespaced_ingress(f"{self.route}-canary", self.ns)
-            except ApiException as e:
-                if e.status == 404:
-                    return 0, None
-                raise
-            ann = ing.metadata.annotations or {}
-            if ann.get("nginx.ingress.kubernetes.io/canary") != "true":
-                return 0, None
-            return int(ann.get(WEIGHT_ANNOTATION) or 0), ing.spec.rules[0].http.paths[0].backend.service.name
-        route: Any = self.custom.get_namespaced_custom_object(*GW[:2], self.ns, GW[2], self.route)
-        refs = route["spec"]["rules"][0].get("backendRefs") or []
-        weights = {r["name"]: int(r.get("weight", 1)) for r in refs}
-        canary = next((n for n in weights if n != self.stable), None)
-        if canary is None:
-            return 0, None
-        total = sum(weights.values()) or 1
-        return round(100 * weights[canary] / total), canary
-
-    def _watch(self) -> None:
-        while not self._stop.is_set():
-            with contextlib.suppress(Exception):
-                weight, canary = self._read_route()
-                eps = {self.stable: endpoints(self.core, self.ns, self.stable)}
-                if canary:
-                    eps[canary] = endpoints(self.core, self.ns, canary)
-                with self._lock:
-                    self.eps, self.canary_service = eps, canary
-                    self.weight = weight if canary and eps.get(canary) else 0
-                    if not self.weights or self.weights[-1] != self.weight:
-                        self.weights.append(self.weight)
-            self._stop.wait(0.5)
-
-    def _users(self, rps: float) -> None:
-        conns: dict[str, http.client.HTTPConnection] = {}
-        period = 1.0 / rps
-        while not self._stop.is_set():
-            t0 = time.monotonic()
-            with self._lock:
-                weight, canary, eps = self.weight, self.canary_service, self.eps
-            to_canary = canary is not None and random.uniform(0, 100) < weight
-            track = "canary" if to_canary else "stable"
-            targets = eps.get(canary if to_canary and canary else self.stable) or []
-            if targets:
-                ep = random.choice(targets)
-                code = "error"
-                try:
-                    conn = conns.get(ep) or http.client.HTTPConnection(ep, timeout=5)
-                    conns[ep] = conn
-                    conn.request("POST", "/run", body=b'{"tokens": 1000}',
-                                 headers={"Content-Type": "application/json"})
-                    r = conn.getresponse()
-                    r.read()
-                    code = str(r.status)
-                except (OSError, http.client.HTTPException):
-                    conns.pop(ep, None)
-                with self._lock:
-                    if self.counting:
-                        self.sent[track][code] += 1
-                        if track == "stable" and weight == 100:
-                            self.stable_at_100 += 1
-            self._stop.wait(max(0.0, period - (time.monotonic() - t0)))
 
 
 # --------------------------------------------------------------------------- one rollout
@@ -304,11 +132,11 @@ class Run:
         return str(t["ingress"]["name"] if self.provider == "nginx" else t["httpRoute"]["name"])
 
     def rps(self, window: float) -> float:
-        """Enough users that every check at the first weight has twice the samples the config
-        asks, in a query window of ``window`` seconds."""
+        """Enough users that every check at the first weight has 1.5 times the samples the
+        config asks, in a query window of ``window`` seconds (at least 10 requests a second)."""
         first = next(s["setWeight"] for s in self.spec["steps"] if "setWeight" in s)
         need = max([m.get("minSampleCount") or 0 for m in self.spec["analysis"]["metrics"]] + [1])
-        return float(min(90, max(20, math.ceil(2 * need / (first / 100 * window)))))
+        return float(min(90, max(10, math.ceil(1.5 * need / (first / 100 * window)))))
 
     def describe(self) -> str:
         st = self.status
@@ -437,24 +265,6 @@ def stable_pods(core: Any, run: Run, runner: PodRunner) -> dict[str, tuple[str, 
     return out
 
 
-def answers(url: str) -> bool:
-    try:
-        conn = http.client.HTTPConnection(url, timeout=2)
-        conn.request("GET", "/healthz")
-        ok = conn.getresponse().status == 200
-        conn.close()
-        return ok
-    except OSError:
-        return False
-
-
-def control(ep: str, body: dict[str, Any]) -> None:
-    conn = http.client.HTTPConnection(ep, timeout=3)
-    conn.request("POST", "/control", body=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
-    conn.getresponse().read()
-    conn.close()
-
-
 class World:
     """Everything of one scrape interval's runs: namespaces, targets, users, the operator."""
 
@@ -472,6 +282,7 @@ class World:
                          yaml.safe_load((CONFIG_DIR / f"{c}.yaml").read_text()))
                      for c in CONFIGS for s in SCENARIOS]
         self.operator: OperatorProcess | None = None
+        self.stopped = False
         self.seconds = 0.0
 
     def prepare(self, run: Run) -> dict[str, Any]:
@@ -594,6 +405,10 @@ class World:
         self.seconds = time.monotonic() - t0
 
     def stop(self) -> None:
+        """Stop the operator and the users, delete the namespaces; the outcomes stay. Idempotent."""
+        if self.stopped:
+            return
+        self.stopped = True
         if self.operator is not None:
             self.operator.stop()
         for run in self.runs:
@@ -611,35 +426,36 @@ class World:
                           *(r.describe() for r in self.runs)])
 
 
-def _world(scrape: str, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+@pytest.fixture(scope="module")
+def shipped(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, World]]:
+    """Both worlds (5 s and 15 s scrape), built and run on the worker's cluster, one after the
+    other; each world has its namespaces, its Prometheus and its operator."""
     request.getfixturevalue("httproute_crd")
     cp: ControlPlane = request.getfixturevalue("control_plane")
-    w = World(cp, request.getfixturevalue("kubectl"), request.getfixturevalue("pod_runner"),
-              request.getfixturevalue(f"pod_prometheus_{scrape}"), scrape, tmp_path_factory.mktemp(f"shipped-{scrape}"))
+    worlds = {s: World(cp, request.getfixturevalue("kubectl"), request.getfixturevalue("pod_runner"),
+                       request.getfixturevalue(f"pod_prometheus_{s}"), s, tmp_path_factory.mktemp(f"shipped-{s}"))
+              for s in SCRAPES}
     try:
-        w.run_all()
-        print(w.report())
-        (w.workdir / "report.txt").write_text(w.report() + "\n")
-        yield w
+        # one world after the other: both at once (sixteen namespaces of pods and users) starve
+        # two cores until pods answer late and the stable drops requests, which no user would see
+        for w in worlds.values():
+            w.run_all()
+            print(w.report())
+            (w.workdir / "report.txt").write_text(w.report() + "\n")
+            if w.operator is not None:
+                (w.workdir / "operator.tail.log").write_text(w.operator.output()[-20000:])
+            w.stop()  # its users and pods off the machine before the next world starts
+        yield worlds
     finally:
-        if w.operator is not None:
-            print(w.operator.output()[-20000:])  # shown by pytest when a test fails
-        w.stop()
-
-
-@pytest.fixture(scope="module")
-def shipped_5s(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    yield from _world("5s", request, tmp_path_factory)
-
-
-@pytest.fixture(scope="module")
-def shipped_15s(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    yield from _world("15s", request, tmp_path_factory)
+        for w in worlds.values():
+            if w.operator is not None:
+                print(w.operator.output()[-20000:])  # shown by pytest when a test fails
+            w.stop()
 
 
 def world(request: pytest.FixtureRequest, scrape: str) -> World:
-    w: World = request.getfixturevalue(f"shipped_{scrape}")
-    return w
+    worlds: dict[str, World] = request.getfixturevalue("shipped")
+    return worlds[scrape]
 
 
 # --------------------------------------------------------------------------- what a user expects
