@@ -154,8 +154,8 @@ class Run:
 def backend_deployment(run: Run) -> dict[str, Any]:
     """The target: the demo backend, two replicas, no transient errors (the stable never errs);
     the catalog config's target classifies its failures with the mounted catalog, as the
-    catalog rollout expects (failure_match_* counters), and then sees a few transient,
-    retried ones (5 attempts: never a failed run)."""
+    catalog rollout expects (failure_match_* counters), and then sees a few transient ones
+    (2 % of the steps), retried as the catalog says: a run fails only when all its attempts do."""
     catalog = "catalog" in run.spec["change"]
     labels = {"app": run.target}
     container = {
@@ -468,7 +468,13 @@ def test_a_shipped_config_promotes_a_healthy_canary(request: pytest.FixtureReque
     st = run.status
     assert st.get("phase") == "Succeeded", run.describe()
     assert st["report"]["success"] is True and st["report"]["rollbackTriggered"] is False, run.describe()
-    assert not run.traffic()["stable"].get("500") and not run.traffic()["canary"].get("500"), run.describe()
+    # no track fails runs; but the catalog config's target sees transient errors, retried up to
+    # the catalog's maxAttempts (3 for some codes), so a run whose every attempt failed, rare,
+    # is an HTTP 500 on either track (one in 586 canary runs, once)
+    limit = 0.01 if "catalog" in run.spec["change"] else 0.0
+    for track, sent in run.traffic().items():
+        runs = sum(n for code, n in sent.items() if code != "error")
+        assert sent.get("500", 0) <= limit * runs, f"{track}: {run.describe()}"
 
 
 @pytest.mark.parametrize("config", CONFIGS)
