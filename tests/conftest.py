@@ -64,7 +64,7 @@ def namespace(kubectl: Kubectl) -> Iterator[str]:
     try:
         yield name
     finally:
-        kubectl("delete", "namespace", name, "--wait=false", check=False)
+        kubectl.delete_namespace(name)
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)

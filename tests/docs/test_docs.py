@@ -157,11 +157,7 @@ def _delete_new_namespaces(kubectl: object, before: list[str]) -> None:
     new = [n.removeprefix("namespace/") for n in kubectl("get", "namespaces", "-o", "name").stdout.split()
            if n not in before]
     for ns in new:
-        names = kubectl("get", "failurecatalogs,featureflags,canaryrollouts", "-o", "name", namespace=ns,
-                        check=False).stdout.split()
-        for obj in names:
-            kubectl("patch", obj, "--type=merge", "-p", '{"metadata":{"finalizers":null}}', namespace=ns, check=False)
-        kubectl("delete", "namespace", ns, "--wait=false", check=False)
+        kubectl.delete_namespace(ns)
     for ns in new:
         eventually(lambda ns=ns: not kubectl.exists("namespace", ns),  # type: ignore[misc]
                    timeout=120, what=f"namespace {ns} deleted")

@@ -416,7 +416,7 @@ class World:
                 run.gateway.stop()
             if run.proxy is not None:
                 run.proxy.stop()
-            self.kubectl("delete", "namespace", run.ns, "--wait=false", check=False)
+            self.kubectl.delete_namespace(run.ns)
 
     def run_of(self, config: str, scenario: str) -> Run:
         return next(r for r in self.runs if r.config == config and r.scenario == scenario)

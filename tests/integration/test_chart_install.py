@@ -185,7 +185,7 @@ def test_namespaced_install_gets_roles_only_in_watched_namespaces(
                        check=False).stdout.strip() == "yes"
     finally:
         for w in watched:
-            kubectl("delete", "namespace", w, "--wait=false", check=False)
+            kubectl.delete_namespace(w)
 
 
 def test_install_with_values_violating_the_schema_fails_and_creates_nothing(

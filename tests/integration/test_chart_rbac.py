@@ -410,4 +410,4 @@ def test_namespaced_operator_is_refused_outside_its_namespaces(
             assert _forbidden(sa("get", "secrets", namespace=watched, check=False))
             assert_never_refused(op)
     finally:
-        kubectl("delete", "namespace", watched, "--wait=false", check=False)
+        kubectl.delete_namespace(watched)
