@@ -199,7 +199,8 @@ class Kubectl:
         custom = client.CustomObjectsApi(self.reader.api_client())
         for plural in FINALIZED_PLURALS:
             try:
-                items = custom.list_namespaced_custom_object(GROUP, VERSION, name, plural)["items"]
+                listed: Any = custom.list_namespaced_custom_object(GROUP, VERSION, name, plural)
+                items = listed["items"]
             except ApiException:
                 continue
             for obj in items:
