@@ -255,7 +255,9 @@ class PodRunner:
         # runner's thread (SIGKILL, see _spawn), and a pass in flight that starts one again
         # leaves nothing behind either
         with self._lock:
-            for r in list(self.running.values()):
+            for r in self.running.values():
+                self._terminate(r)
+            for r in self.running.values():
                 self._kill(r)
             self.running.clear()
         if self._thread is not None:
@@ -301,9 +303,14 @@ class PodRunner:
             for c in pod["spec"]["containers"]:
                 wanted[(meta["uid"], c["name"])] = (pod, c)
         with self._lock:
-            for key in [k for k in self.running if k not in wanted]:
-                r = self.running.pop(key)
+            gone = [self.running.pop(k) for k in [k for k in self.running if k not in wanted]]
+            # All told at once, then awaited: kwok hands a deleted pod's address to the next pod
+            # right away, and a process still serving there (stopped one after the other, each
+            # draining its requests) would answer that pod's traffic.
+            for r in gone:
                 log.info("pod %s is gone: stopping %s", r.key, r.container)
+                self._terminate(r)
+            for r in gone:
                 self._kill(r)
                 shutil.rmtree(r.directory / "volumes", ignore_errors=True)
                 self.finished.append(r)
@@ -400,11 +407,17 @@ class PodRunner:
         log.info("started %s/%s (pid %d)", r.key, r.container, r.proc.pid)
 
     @staticmethod
+    def _terminate(r: Running) -> None:
+        if r.proc is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(r.proc.pid, signal.SIGTERM)
+
+    @staticmethod
     def _kill(r: Running) -> None:
+        """SIGTERM (again: idempotent), then SIGKILL after a shortened grace period."""
         if r.proc is None:
             return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(r.proc.pid, signal.SIGTERM)
+        PodRunner._terminate(r)
         try:
             r.proc.wait(10)  # the pod's terminationGracePeriod, shortened
         except subprocess.TimeoutExpired:
