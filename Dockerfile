@@ -15,7 +15,7 @@ RUN python -m venv /opt/rollguard
 # .dockerignore keeps the context to what the wheel needs (no .git, .venv, tests, charts).
 COPY . .
 # The wheel carries every import package (rollguard, rollguard.operator, rollguard.api; the
-# latter two are symlinks in the source tree, resolved here) plus the package data.
+# latter two from their own folders, operator/rollguard and api/rollguard) plus the package data.
 RUN /opt/rollguard/bin/pip install . \
  && /opt/rollguard/bin/python -c "import rollguard.operator.main, rollguard.cli.main" \
  && /opt/rollguard/bin/pip uninstall -y pip setuptools wheel \

@@ -10,7 +10,7 @@ echo "[test] ruff"; ruff check .
 # mypy's incremental cache outside the checkout, like the built binaries: a fresh clone then
 # checks only what differs from the last run (files are compared by content hash).
 export MYPY_CACHE_DIR="${MYPY_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/rollguard/mypy}"
-echo "[test] mypy"; mypy rollguard tests bench
+echo "[test] mypy"; mypy
 # Workers (pytest-xdist): one per core, at most 4 (ROLLGUARD_TEST_WORKERS=N sets N; 0 runs
 # in one process). Each worker has its own cluster, PostgreSQL and Prometheus (a cluster claims
 # its own pod network: rollguard.localenv.podnet); a module with a module fixture, and the docs

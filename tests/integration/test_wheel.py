@@ -1,7 +1,7 @@
 """What the image's build stage does, without a Docker engine: build the wheel from the build
 context the .dockerignore leaves, install it into a fresh virtualenv, and run it from outside the
 source tree. This proves the wheel carries every import package (rollguard.operator and
-rollguard.api are symlinks in the source tree) and the data files the commands read at run time
+rollguard.api come from their own import roots, operator/ and api/) and the data files the commands read at run time
 (default catalog, Alembic migrations), which the static Dockerfile checks cannot."""
 
 from __future__ import annotations

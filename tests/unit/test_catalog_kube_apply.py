@@ -1,4 +1,4 @@
-"""operator/catalog/kube.py `_apply`: a Deployment deleted between our read and our apply is
+"""operator/rollguard/operator/catalog/kube.py `_apply`: a Deployment deleted between our read and our apply is
 "nothing to do", not an error retried forever; any other refusal still raises."""
 
 from __future__ import annotations

@@ -8,8 +8,8 @@
       <- rollguard.cli                    (everything)
 
 and inside the operator, the packages do not import each other in a circle. The check reads
-the source folders themselves (``operator/`` and ``api/`` are mapped onto ``rollguard.operator``
-and ``rollguard.api``), and counts every import, also one placed inside a function: a late
+the source folders themselves (the three import roots: ``rollguard/``, ``operator/rollguard/``
+and ``api/rollguard/``), and counts every import, also one placed inside a function: a late
 import that hides a cycle is still a cycle.
 """
 
@@ -22,7 +22,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 # source folder -> the import package it is
-ROOTS = {"rollguard": "rollguard", "operator": "rollguard.operator", "api": "rollguard.api"}
+ROOTS = {"rollguard": "rollguard", "operator/rollguard": "rollguard", "api/rollguard": "rollguard"}
 
 # layer -> module prefixes (the longest matching prefix decides)
 LAYERS: dict[str, tuple[str, ...]] = {
@@ -51,8 +51,8 @@ def _modules() -> Iterator[tuple[str, Path]]:
         base = REPO / folder
         for path in sorted(base.rglob("*.py")):
             rel = path.relative_to(base)
-            if any(part.startswith(".") for part in rel.parts) or (base / rel.parts[0]).is_symlink():
-                continue  # rollguard/operator and rollguard/api (symlinks) are read through their own folders
+            if any(part.startswith(".") for part in rel.parts):
+                continue
             parts = list(rel.with_suffix("").parts)
             if parts[-1] == "__init__":
                 parts.pop()
