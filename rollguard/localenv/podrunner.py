@@ -219,6 +219,7 @@ class Running:
     restarts: int = 0
     next_start: float = 0.0
     volume_versions: dict[str, str] = field(default_factory=dict)
+    terminated: bool = False  # SIGTERM sent: once, as the kubelet does (a second one cuts a drain short)
 
 
 class PodRunner:
@@ -380,6 +381,7 @@ class PodRunner:
 
     def _spawn(self, r: Running) -> None:
         r.directory.mkdir(parents=True, exist_ok=True)
+        r.terminated = False
         # The "image" is this checkout: ``python -m rollguard...`` in a pod imports the code the
         # runner itself runs (not whichever copy the interpreter has installed).
         spec = {"argv": r.argv, "env": {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(r.directory),
@@ -408,13 +410,15 @@ class PodRunner:
 
     @staticmethod
     def _terminate(r: Running) -> None:
-        if r.proc is not None:
+        """SIGTERM to the process group, once."""
+        if r.proc is not None and not r.terminated:
+            r.terminated = True
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(r.proc.pid, signal.SIGTERM)
 
     @staticmethod
     def _kill(r: Running) -> None:
-        """SIGTERM (again: idempotent), then SIGKILL after a shortened grace period."""
+        """SIGTERM unless sent already, then SIGKILL after a shortened grace period."""
         if r.proc is None:
             return
         PodRunner._terminate(r)

@@ -8,6 +8,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,15 @@ import pytest
 import yaml
 
 from rollguard.localenv import kwok, podnet
-from rollguard.localenv.podrunner import ConfigError, container_env, expand, field_value, write_atomic_volume
+from rollguard.localenv.podrunner import (
+    ConfigError,
+    PodRunner,
+    Running,
+    container_env,
+    expand,
+    field_value,
+    write_atomic_volume,
+)
 from rollguard.localenv.prometheus import KubernetesAPI, backend_podmonitor, podmonitor, podmonitor_scrape_configs
 from tests.support.helm import helm, one
 
@@ -192,3 +201,36 @@ def test_a_network_a_stray_process_listens_on_is_never_claimed(tmp_path: Path) -
         s.listen()
         assert podnet.LAST_NET in podnet.listening_nets()
     assert podnet.listening_nets(tmp_path / "absent") == set()
+
+
+def test_a_gone_pods_process_is_told_to_stop_once_and_drains(tmp_path: Path) -> None:
+    """The runner signals every gone pod's process first, then waits for each: the wait must not
+    send SIGTERM again, which would cut the process' drain short (the demo backend flushes its
+    failures and prints its FINAL line on the first one)."""
+    script = ("import signal, sys, time\n"
+              "def on_term(*_):\n"
+              "    signal.signal(signal.SIGTERM, lambda *_: sys.exit(3))  # a second one: no drain\n"
+              "    print('DRAINING', flush=True)\n"
+              "    time.sleep(1.0)\n"
+              "    print('FINAL', flush=True)\n"
+              "    sys.exit(0)\n"
+              "signal.signal(signal.SIGTERM, on_term)\n"
+              "print('SERVING', flush=True)\n"
+              "while True:\n"
+              "    time.sleep(0.1)\n")
+    out = tmp_path / "out.log"
+    with out.open("wb") as f:
+        proc = subprocess.Popen([sys.executable, "-c", script], stdout=f, start_new_session=True)
+    r = Running(key="ns/pod", uid="u", labels={}, container="c", directory=tmp_path, argv=[], env={}, mounts=[],
+                proc=proc)
+    def printed(word: str) -> None:
+        for _ in range(600):
+            if word in out.read_text() or proc.poll() is not None:
+                return
+            time.sleep(0.05)
+
+    printed("SERVING")  # its handler is installed
+    PodRunner._terminate(r)
+    printed("DRAINING")  # meanwhile the runner told the other gone pods' processes
+    PodRunner._kill(r)
+    assert proc.returncode == 0 and "FINAL" in out.read_text()
