@@ -9,7 +9,7 @@ labelled objects from being deleted, so that window lasts as long as the test ne
 Released, the namespace must go: the operator's delete handlers run and take kopf's finalizers
 off. Since Kubernetes 1.34 the namespace controller deletes the pods first and, while one still
 terminates, reports every status condition False; kopf took that for a deleted namespace and
-stopped following it, so the delete handlers never ran (rollguard/operator/kopf_namespaces.py).
+stopped following it, so the delete handlers never ran (operator/rollguard/operator/kopf_namespaces.py).
 Whether that window showed depended on how soon kwok finished the pods; a pod kept by a
 finalizer of the test's own makes it show every time.
 """

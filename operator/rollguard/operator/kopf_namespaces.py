@@ -52,5 +52,5 @@ def install() -> None:
     rule for deleted namespaces would then be unknown and might hold namespaces again."""
     if not callable(getattr(observation, "revise_namespaces", None)):
         raise RuntimeError("kopf._core.reactor.observation has no revise_namespaces: this kopf follows namespaces"
-                           " differently; see rollguard/operator/kopf_namespaces.py")
+                           " differently; see the module rollguard.operator.kopf_namespaces")
     observation.revise_namespaces = revise_namespaces
