@@ -6,6 +6,8 @@
 - ``pod_runner``: starts a local process for each pod labelled ``localenv.rollguard.io/run``.
 - ``pod_prometheus_5s`` / ``pod_prometheus_15s``: Prometheus finding pods through the API with
   the chart's backend PodMonitor, scraping every 5 s / 15 s.
+- ``service_proxy``: the cluster's ``<service>.<namespace>.svc`` names for HTTP clients, as cluster
+  DNS and kube-proxy answer them (:mod:`rollguard.localenv.svcproxy`).
 - ``postgres``: a PostgreSQL server; ``prometheus``: a Prometheus scraping targets tests add.
 
 Nothing is skipped when a binary is missing: `make test` installs or builds it, and a
@@ -25,6 +27,7 @@ from rollguard.localenv.controlplane import ControlPlane
 from rollguard.localenv.podrunner import PodRunner
 from rollguard.localenv.postgres import Postgres
 from rollguard.localenv.prometheus import Prometheus, backend_podmonitor
+from rollguard.localenv.svcproxy import ServiceProxy
 from tests.support.kube import CRD_DIR, Kubectl, OperatorProcess, eventually
 
 KOPF_PEERING_CRDS = CRD_DIR / "kopf-peering.yaml"  # applied with the rest of crds/
@@ -128,6 +131,16 @@ def pod_runner(control_plane: ControlPlane, tmp_path_factory: pytest.TempPathFac
         yield runner
     finally:
         runner.stop()
+
+
+@pytest.fixture(scope="session")
+def service_proxy(control_plane: ControlPlane) -> Iterator[ServiceProxy]:
+    """The cluster's ``*.svc`` names for HTTP clients (set its ``url`` as ``http_proxy``)."""
+    proxy = ServiceProxy(control_plane.kubeconfig).start()
+    try:
+        yield proxy
+    finally:
+        proxy.stop()
 
 
 def _pod_prometheus(control_plane: ControlPlane, factory: pytest.TempPathFactory,

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import socket
 import ssl
 import subprocess
 import sys
@@ -33,6 +34,7 @@ import yaml
 from rollguard.localenv import _proc, kwok, podnet
 from rollguard.localenv.certs import CertificateAuthority, service_account_key
 from rollguard.localenv.prometheus import KubernetesAPI, Prometheus, backend_podmonitor
+from rollguard.localenv.svcproxy import ADDRESS_ANNOTATION
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_DIR = Path(os.environ.get("ROLLGUARD_CACHE", Path.home() / ".cache" / "rollguard")) / "controlplane"
@@ -247,7 +249,7 @@ class ControlPlane:
         state = self.state or _load_state(self.workdir)
         if state is None:
             return
-        addons = [int(state.extra[k]) for k in ("podrunner_pid", "prometheus_pid") if k in state.extra]
+        addons = [int(state.extra[k]) for k in ("podrunner_pid", "svcproxy_pid", "prometheus_pid") if k in state.extra]
         for pid in (*addons, state.kwok_pid, state.scheduler_pid, state.kcm_pid, state.apiserver_pid, state.etcd_pid):
             if pid:
                 _proc.stop_pid(pid)
@@ -259,6 +261,24 @@ class ControlPlane:
         self._procs.clear()
         (self.workdir / "state.json").unlink(missing_ok=True)
         podnet.release(state.pod_net)
+
+    def add_service_of_process(self, namespace: str, name: str, port: int, url: str) -> None:
+        """A Service ``<name>.<namespace>.svc:<port>`` for one of the local cluster's own processes
+        (no pod): the service proxy sends its connections to ``url``'s host and port."""
+        address = url.removeprefix("http://").rstrip("/")
+        self._apply(f"""apiVersion: v1
+kind: Namespace
+metadata: {{name: {namespace}}}
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: {name}
+  namespace: {namespace}
+  annotations: {{"{ADDRESS_ANNOTATION}": "{address}"}}
+spec:
+  ports: [{{name: http, port: {port}, targetPort: {port}}}]
+""")
 
     def nodes(self) -> list[dict[str, Any]]:
         """The Node objects of this cluster, with their pod ranges (``127.<pod_net>.<i>.0/24``)."""
@@ -327,6 +347,11 @@ def _tls_context(ca: Path, cert: Path, key: Path) -> ssl.SSLContext:
     return ctx
 
 
+def _port_open(port: int) -> bool:
+    with socket.create_connection(("127.0.0.1", port), timeout=1):
+        return True
+
+
 def _http_ok(url: str, ctx: ssl.SSLContext | None = None) -> bool:
     with urllib.request.urlopen(url, timeout=2, context=ctx) as r:  # noqa: S310 (loopback URL we built)
         return bool(r.status == 200)
@@ -347,18 +372,30 @@ def _write_kubeconfig(path: Path, server: str, ca: Path, cert: Path, key: Path, 
 def _print_env(state: State) -> None:
     print(f"export KUBECONFIG={state.kubeconfig}")
     print(f'export PATH="{state.bin_dir}:$PATH"')
+    if "svcproxy_url" in state.extra:  # in-cluster addresses (http://<service>.<namespace>.svc) answer
+        print(f"export http_proxy={state.extra['svcproxy_url']}")
+        print('export no_proxy="localhost,127.0.0.1${no_proxy:+,$no_proxy}"')
 
 
 def _start_addons(args: argparse.Namespace, cp: ControlPlane, state: State) -> None:
-    """The pod runner and a Prometheus with the chart's backend PodMonitor, as background processes."""
+    """The pod runner, the service proxy and a Prometheus with the chart's backend PodMonitor, as
+    background processes; Prometheus answers at ``http://prometheus.monitoring.svc:9090`` too."""
     runner = _proc.start([sys.executable, "-m", "rollguard.localenv.podrunner", "--kubeconfig", state.kubeconfig,
                           "--dir", str(args.dir / "pods")], args.dir / "logs" / "podrunner.log")
     state.extra["podrunner_pid"] = str(runner.pid)
+    port = _proc.free_port()
+    proxy = _proc.start([sys.executable, "-m", "rollguard.localenv.svcproxy", "--kubeconfig", state.kubeconfig,
+                         "--port", str(port)], args.dir / "logs" / "svcproxy.log")
+    state.extra["svcproxy_pid"] = str(proxy.pid)
+    state.extra["svcproxy_url"] = f"http://127.0.0.1:{port}"
+    _proc.wait_for(lambda: _port_open(port), timeout=30, what="the service proxy", proc=proxy,
+                   log=args.dir / "logs" / "svcproxy.log")
     prom = Prometheus(args.dir / "prometheus", scrape_interval=args.scrape_interval,
                       kubernetes=cp.prometheus_api(), pod_monitors=[backend_podmonitor()])
     prom.start()
     state.extra["prometheus_pid"] = str(prom.pid)
     state.extra["prometheus_url"] = prom.url
+    cp.add_service_of_process("monitoring", "prometheus", 9090, prom.url)
     (args.dir / "state.json").write_text(json.dumps(asdict(state), indent=2))
 
 
@@ -381,7 +418,9 @@ def main(argv: list[str] | None = None) -> int:
             state = cp.start()
             _start_addons(args, cp, state)
             print(f"cluster up at {state.server} in {state.started_seconds}s with {len(cp.nodes())} kwok nodes, "
-                  f"the pod runner and Prometheus at {state.extra['prometheus_url']} (logs: {args.dir}/logs)",
+                  f"the pod runner, the service proxy at {state.extra['svcproxy_url']} and Prometheus at "
+                  f"{state.extra['prometheus_url']} (http://prometheus.monitoring.svc:9090 through the proxy; "
+                  f"logs: {args.dir}/logs)",
                   file=sys.stderr)
         print("use it with:\n", file=sys.stderr)
         _print_env(state)

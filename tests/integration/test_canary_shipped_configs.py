@@ -10,15 +10,19 @@ series come from the backends, and every query is the shipped one.
 Each config is applied as shipped except for these substitutions, all of documented fields
 (:func:`substituted`), which a user makes too:
 
-- ``analysis.prometheus.address``: the test's Prometheus (no cluster DNS here);
 - ``analysis.interval``: 20 s, so that a rollout takes minutes, not the shipped half hour. At a
   5 s scrape that window covers four scrapes; at a 15 s scrape the operator widens the
   ``[{{interval}}]`` windows to four scrapes (60 s) itself, as it does for a user's config;
 - ``steps[].pause.duration``: 1 s, and ``watch``: 0 s (a check at weight 100 still has to
   pass: ``setWeight: 100`` is a step);
-- ``smoke.http.url``: the canary Service's address becomes a loopback proxy to that Service's
-  ready pods (there is no cluster DNS and no kube-proxy here);
+- ``smoke.http.url``: the namespace in the canary Service's in-cluster address becomes the run's
+  (each run has its own namespace, where the configs name ``staging``);
 - ``change.catalog.hash``: the content hash of the catalog version the test rendered.
+
+The in-cluster addresses stay as shipped: the operator reaches ``prometheus.monitoring.svc:9090``
+(the world's Prometheus) and the canary Service's ``*.svc`` name through the local cluster's
+service proxy (:mod:`rollguard.localenv.svcproxy`, its cluster DNS and kube-proxy), as an operator
+in a cluster reaches them.
 
 The traffic is the users', and all of it comes through the Ingress (nginx configs) or the
 HTTPRoute (Gateway API configs): the test plays the ingress controller / gateway as the demo
@@ -31,7 +35,7 @@ most instrumented services behave.
 All configs and both scenarios of one scrape interval run at once (eight namespaces, one
 operator, one Prometheus), so a world's wall time is its slowest rollout's; the 5 s world runs
 first, then the 15 s one (one module fixture), and the tests read the outcome of each. The ingress controller / gateway,
-kube-proxy and the users are :mod:`tests.support.traffic`, as for the reaction bench.
+and the users are :mod:`tests.support.traffic`, as for the reaction bench.
 """
 
 from __future__ import annotations
@@ -56,10 +60,11 @@ from kubernetes import client, config
 from rollguard.localenv.controlplane import ControlPlane
 from rollguard.localenv.podrunner import RUN_LABEL, PodRunner
 from rollguard.localenv.prometheus import Prometheus
+from rollguard.localenv.svcproxy import ServiceProxy
 from rollguard.models.canary import parse_duration
 from tests.integration.test_canary_gateway_api import httproute_crd
 from tests.support.kube import REPO, Kubectl, OperatorProcess, eventually
-from tests.support.traffic import Gateway, ServiceProxy, answers, control, endpoints
+from tests.support.traffic import Gateway, answers, control, endpoints
 from tests.support.xdist import HEAVY_E2E
 
 CONFIG_DIR = REPO / "canary-configs"
@@ -99,7 +104,6 @@ class Run:
     shipped: dict[str, Any]
     substitutions: dict[str, Any] = field(default_factory=dict)
     gateway: Gateway | None = None
-    proxy: ServiceProxy | None = None
     status: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
     stable_before: dict[str, tuple[str, int, int]] = field(default_factory=dict)  # uid -> (pod, pid, restarts)
@@ -232,12 +236,11 @@ def catalog_versions(kubectl: Kubectl, run: Run) -> str:
     return v2
 
 
-def substituted(run: Run, prometheus: Prometheus, interval: str, catalog_hash: str | None) -> dict[str, Any]:
+def substituted(run: Run, interval: str, catalog_hash: str | None) -> dict[str, Any]:
     """The shipped CanaryRollout with the substitutions the module docstring lists (recorded in
     ``run.substitutions``); nothing else changes."""
     obj = copy.deepcopy(run.shipped)
     spec, subs = obj["spec"], run.substitutions
-    subs["analysis.prometheus.address"] = spec["analysis"]["prometheus"]["address"] = prometheus.url
     subs["analysis.interval"] = spec["analysis"]["interval"] = interval
     for i, step in enumerate(spec["steps"]):
         if (step.get("pause") or {}).get("duration"):
@@ -246,8 +249,9 @@ def substituted(run: Run, prometheus: Prometheus, interval: str, catalog_hash: s
         subs["watch"] = spec["watch"] = "0s"
     smoke = spec.get("smoke") or {}
     if smoke.get("http"):
-        assert run.proxy is not None
-        subs["smoke.http.url"] = smoke["http"]["url"] = f"{run.proxy.url}/healthz"
+        url = smoke["http"]["url"]
+        assert f"{run.target}-canary.staging.svc:" in url, url
+        subs["smoke.http.url"] = smoke["http"]["url"] = url.replace(".staging.svc:", f".{run.ns}.svc:")
     if catalog_hash:
         subs["change.catalog.hash"] = spec["change"]["catalog"]["hash"] = catalog_hash
     return obj
@@ -269,8 +273,9 @@ class World:
     """Everything of one scrape interval's runs: namespaces, targets, users, the operator."""
 
     def __init__(self, control_plane: ControlPlane, kubectl: Kubectl, runner: PodRunner, prometheus: Prometheus,
-                 scrape: str, workdir: Path) -> None:
+                 proxy: ServiceProxy, scrape: str, workdir: Path) -> None:
         self.kubectl, self.runner, self.prom, self.scrape = kubectl, runner, prometheus, scrape
+        self.control_plane, self.proxy = control_plane, proxy
         self.interval = ANALYSIS_INTERVAL[scrape]
         # the operator's query window: the interval, widened to four scrapes
         self.window = max(parse_duration(self.interval), 4 * parse_duration(scrape))
@@ -300,9 +305,8 @@ class World:
         up = f'up{{namespace="{ns}", pod=~"{run.target}-.*"}} == 1'
         eventually(lambda: len(self.prom.query(up)) == 2, timeout=SETUP_TIMEOUT,
                    what=f"{ns}: Prometheus scraping the stable")
-        run.proxy = ServiceProxy(self.core, ns, f"{run.target}-canary")
         run.gateway = Gateway(self.api, ns, run.provider, run.route, run.target, run.rps(self.window)).start()
-        return substituted(run, self.prom, self.interval, catalog_hash)
+        return substituted(run, self.interval, catalog_hash)
 
     def status(self, run: Run) -> dict[str, Any]:
         cr: Any = self.custom.get_namespaced_custom_object(*RG[:2], run.ns, RG[2], run.name)
@@ -368,9 +372,14 @@ class World:
         errors: dict[str, str] = {}
         for run in self.runs:
             self.kubectl("create", "namespace", run.ns)
-        # one operator for all: its FeatureFlag and FailureCatalog controllers mount the targets' files
+        # the configs' Prometheus address, prometheus.monitoring.svc:9090, is this world's Prometheus
+        self.control_plane.add_service_of_process("monitoring", "prometheus", 9090, self.prom.url)
+        # one operator for all: its FeatureFlag and FailureCatalog controllers mount the targets' files;
+        # it reaches in-cluster addresses as an operator run from a shell on the local cluster does
         self.operator = OperatorProcess(self.kubeconfig, self.workdir / "operator.log",
-                                        namespaces=tuple(r.ns for r in self.runs)).start()
+                                        namespaces=tuple(r.ns for r in self.runs),
+                                        extra_env={"http_proxy": self.proxy.url, "no_proxy": "localhost,127.0.0.1"},
+                                        ).start()
 
         def prepare(run: Run) -> None:
             try:
@@ -414,8 +423,6 @@ class World:
         for run in self.runs:
             if run.gateway is not None:
                 run.gateway.stop()
-            if run.proxy is not None:
-                run.proxy.stop()
             self.kubectl.delete_namespace(run.ns)
 
     def run_of(self, config: str, scenario: str) -> Run:
@@ -433,7 +440,8 @@ def shipped(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
     request.getfixturevalue("httproute_crd")
     cp: ControlPlane = request.getfixturevalue("control_plane")
     worlds = {s: World(cp, request.getfixturevalue("kubectl"), request.getfixturevalue("pod_runner"),
-                       request.getfixturevalue(f"pod_prometheus_{s}"), s, tmp_path_factory.mktemp(f"shipped-{s}"))
+                       request.getfixturevalue(f"pod_prometheus_{s}"), request.getfixturevalue("service_proxy"), s,
+                       tmp_path_factory.mktemp(f"shipped-{s}"))
               for s in SCRAPES}
     try:
         # one world after the other: both at once (sixteen namespaces of pods and users) starve

@@ -12,7 +12,6 @@ import random
 import threading
 import time
 from collections import Counter
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, cast
 
 from kubernetes import client
@@ -42,50 +41,6 @@ def endpoints(core: Any, ns: str, service: str) -> list[str]:
                  if p.name == target or p.container_port == target]
         out += [f"{pod.status.pod_ip}:{n}" for n in ports[:1]]
     return sorted(out)
-
-
-class ServiceProxy:
-    """What kube-proxy does for one Service, on loopback: GET requests go to one of its ready pods."""
-
-    def __init__(self, core: Any, ns: str, service: str) -> None:
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-            def do_GET(self) -> None:
-                # no ready endpoint, or the pod's process not listening yet: the connection is
-                # refused, as kube-proxy leaves it (never an HTTP answer the pod did not give)
-                eps = endpoints(outer.core, outer.ns, outer.service)
-                try:
-                    if not eps:
-                        raise ConnectionRefusedError
-                    conn = http.client.HTTPConnection(random.choice(eps), timeout=3)
-                    conn.request("GET", self.path)
-                    r = conn.getresponse()
-                    body, status = r.read(), r.status
-                    conn.close()
-                except OSError:
-                    self.close_connection = True
-                    return
-                self.send_response(status)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-        self.core, self.ns, self.service = core, ns, service
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 class Gateway:
