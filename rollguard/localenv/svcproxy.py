@@ -11,8 +11,13 @@ addresses (``http://prometheus.monitoring.svc:9090``, a smoke test's
 the shell, as it does for an operator the Helm chart runs in a cluster.
 
 - Names: ``<service>.<namespace>.svc`` and ``<service>.<namespace>.svc.cluster.local`` (a
-  process outside the cluster has no search domains: short names are not resolved). Any other
-  host is connected to directly, so the proxy can be set for a whole shell.
+  process outside the cluster has no search domains: short names are not resolved).
+- The host of an Ingress rule or of an HTTPRoute (``http://shop.example/``, port 80) is
+  answered as the cluster's ingress controller and gateway answer it: the route picks the
+  Service by host and path, and a canary Ingress' ``canary-weight`` or the backendRefs'
+  weights split the requests (:mod:`rollguard.localenv.ingress`), so users' traffic follows the
+  weights the operator writes.
+- Any other host is connected to directly, so the proxy can be set for a whole shell.
 - No ready endpoint: the connection is closed without an answer, as kube-proxy rejects it.
   An unknown Service or port: HTTP 502 with the reason, where DNS would fail to resolve.
 - A Service without a selector whose endpoint is one of the local cluster's own processes (its
@@ -32,15 +37,19 @@ from __future__ import annotations
 import argparse
 import contextlib
 import itertools
+import random
 import re
 import socket
 import socketserver
 import sys
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+
+from rollguard.localenv.ingress import Backend, route_gateway, route_nginx
 
 ADDRESS_ANNOTATION = "localenv.rollguard.io/address"
 SERVICE_NAME = re.compile(r"^(?P<service>[a-z0-9]([-a-z0-9]*[a-z0-9])?)\.(?P<namespace>[a-z0-9]([-a-z0-9]*[a-z0-9])?)"
@@ -106,32 +115,78 @@ def ready_endpoints(service: dict[str, Any], pods: list[dict[str, Any]], port: i
 
 
 class Resolver:
-    """Reads Services and their pods from the apiserver (as JSON, one read per connection)."""
+    """Reads Services, their pods and the routes (Ingresses, HTTPRoutes) from the apiserver as
+    JSON: a Service and its pods once per connection, the routes at most once a second."""
+
+    ROUTES_TTL = 1.0  # seconds: a weight the operator writes takes effect within this
 
     def __init__(self, kubeconfig: Path) -> None:
         from kubernetes import client, config
 
         api = config.new_client_from_config(config_file=str(kubeconfig))  # type: ignore[no-untyped-call]
         self.core = client.CoreV1Api(api)
+        self.net = client.NetworkingV1Api(api)
+        self.custom = client.CustomObjectsApi(api)
         self._turn = itertools.count()
+        self._routes: tuple[float, list[dict[str, Any]], list[dict[str, Any]]] = (-1e9, [], [])
+        self._lock = threading.Lock()
 
-    def resolve(self, host: str, port: int) -> Target:
-        """The endpoints of ``host:port``: one ready pod of the Service (round robin) or, for any
-        other host, the host itself. Raises :class:`Unresolved` for an unknown Service or port."""
+    def resolve(self, host: str, port: int, path: str = "/") -> Target:
+        """The endpoints of ``host:port``: one ready pod of the Service (round robin); for an
+        Ingress' or HTTPRoute's host on port 80, a ready pod of the Service the route picks for
+        ``path`` (canary weights included); for any other host, the host itself. Raises
+        :class:`Unresolved` for an unknown Service or port."""
+        named = parse_service_host(host)
+        if named is not None:
+            return self._service(host, named[1], named[0], port)
+        if port == 80:
+            backend = self.route(host, path)
+            if backend is not None:
+                return self._service(f"{host} ({backend.via})", backend.namespace, backend.service, backend.port)
+        return Target(host, port, ((host, port),))
+
+    def route(self, host: str, path: str) -> Backend | None:
+        """The backend an ingress controller (nginx) or a gateway picks for ``host`` and ``path``."""
+        ingresses, httproutes = self._route_objects()
+        draw = random.random()
+        return route_nginx(ingresses, host.lower(), path, draw) or route_gateway(httproutes, host.lower(), path, draw)
+
+    def _route_objects(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         from kubernetes.client.exceptions import ApiException
 
         from rollguard.kube.client import raw_json
 
-        named = parse_service_host(host)
-        if named is None:
-            return Target(host, port, ((host, port),))
-        name, ns = named
+        with self._lock:
+            at, ingresses, httproutes = self._routes
+            if time.monotonic() - at < self.ROUTES_TTL:
+                return ingresses, httproutes
+            ingresses = raw_json(self.net.list_ingress_for_all_namespaces(_preload_content=False))["items"]
+            try:
+                httproutes = raw_json(self.custom.list_cluster_custom_object(
+                    "gateway.networking.k8s.io", "v1", "httproutes", _preload_content=False))["items"]
+            except ApiException as e:
+                if e.status != 404:  # 404: the Gateway API CRDs are not installed
+                    raise
+                httproutes = []
+            self._routes = (time.monotonic(), ingresses, httproutes)
+            return ingresses, httproutes
+
+    def _service(self, host: str, ns: str, name: str, port: int | str) -> Target:
+        from kubernetes.client.exceptions import ApiException
+
+        from rollguard.kube.client import raw_json
+
         try:
             svc = raw_json(self.core.read_namespaced_service(name, ns, _preload_content=False))
         except ApiException as e:
             if e.status == 404:
                 raise Unresolved(f"{host}: no Service {ns}/{name}") from None
             raise
+        if isinstance(port, str):  # an Ingress backend may name the Service port
+            numbers = [int(p["port"]) for p in svc["spec"].get("ports") or [] if p.get("name") == port]
+            if not numbers:
+                raise Unresolved(f"{host}: Service {ns}/{name} has no port named {port!r}")
+            port = numbers[0]
         selector = ",".join(f"{k}={v}" for k, v in (svc["spec"].get("selector") or {}).items())
         pods = raw_json(self.core.list_namespaced_pod(ns, label_selector=selector, _preload_content=False))["items"] \
             if selector else []
@@ -242,15 +297,15 @@ class ServiceProxy:
             method, target, version, headers = split_request_head(head)
             if method == "CONNECT":
                 host, _, port = target.rpartition(":")
-                send, port_n = rest, int(port)
+                send, port_n, path = rest, int(port), "/"
             else:
                 host, port_n, origin_head = origin_request(method, target, version, headers)
-                send = origin_head + rest
+                send, path = origin_head + rest, urlsplit(target).path or "/"
         except ValueError as e:
             _answer(client, "400 Bad Request", f"rollguard local service proxy: {e}")
             return
         try:
-            where = self.resolver.resolve(host, port_n)
+            where = self.resolver.resolve(host, port_n, path)
         except Unresolved as e:
             _answer(client, "502 Bad Gateway", f"rollguard local service proxy: {e}")
             return

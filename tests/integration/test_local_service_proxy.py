@@ -1,6 +1,7 @@
-"""The local cluster answers in-cluster addresses: ``http://<service>.<namespace>.svc:<port>``
-reaches a ready pod of the Service through the service proxy (cluster DNS and kube-proxy for HTTP
-clients), as it does for a process in a real cluster."""
+"""The local cluster answers in-cluster addresses and ingress hosts: through the service proxy,
+``http://<service>.<namespace>.svc:<port>`` reaches a ready pod of the Service (cluster DNS and
+kube-proxy for HTTP clients), and an Ingress' or HTTPRoute's host is routed by the canary weights,
+as the cluster's ingress controller and gateway route it."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import json
 import threading
 import urllib.error
 import urllib.request
+from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -16,10 +18,13 @@ import pytest
 
 from rollguard.localenv.podrunner import PodRunner
 from rollguard.localenv.svcproxy import ADDRESS_ANNOTATION, ServiceProxy
+from tests.integration.test_canary_gateway_api import httproute_crd
 from tests.integration.test_local_cluster import backend, pods
 from tests.support.kube import Kubectl, eventually
+from tests.support.traffic import answers
 
 pytestmark = pytest.mark.integration
+__all__ = ["httproute_crd"]  # the Gateway API CRD fixture, used here by name
 
 
 def service(name: str, selector: dict[str, str] | None, port: int, target: int | str,
@@ -114,3 +119,73 @@ def test_a_service_of_a_local_process_and_any_other_host_are_reached(
     finally:
         server.shutdown()
         server.server_close()
+
+
+def tracked(name: str, app: str, track: str) -> dict[str, Any]:
+    """The demo backend as Deployment ``name`` of ``app``, answering with ``track`` in each run."""
+    dep = backend(name)
+    labels = {"app": app, "track": track}
+    dep["spec"]["selector"] = {"matchLabels": labels}
+    dep["spec"]["template"]["metadata"]["labels"].update(labels)
+    dep["spec"]["template"]["spec"]["containers"][0]["args"] += ["--track", track, "--transient-rate", "0"]
+    return dep
+
+
+def tracks(proxy: ServiceProxy, url: str, n: int) -> Counter[str]:
+    """Which track answered each of ``n`` runs sent to ``url`` through the proxy."""
+    seen = Counter[str]()
+    for i in range(n):
+        status, body = get(proxy, url, {"run_id": f"r{i}", "tokens": 10})
+        seen[json.loads(body).get("track", f"HTTP {status}")] += 1
+    return seen
+
+
+@pytest.fixture
+def two_tracks(kubectl: Kubectl, namespace: str, pod_runner: PodRunner) -> None:
+    """web (stable) and web-canary, each a Deployment and a Service, both answering."""
+    for name, track in (("web", "stable"), ("web-canary", "canary")):
+        kubectl.apply(tracked(name, "web", track), namespace=namespace)
+        kubectl.apply(service(name, {"app": "web", "track": track}, 8000, "http"), namespace=namespace)
+    for name in ("web", "web-canary"):
+        kubectl("rollout", "status", f"deployment/{name}", "--timeout=90s", namespace=namespace)
+    eventually(lambda: all(pod.get("status", {}).get("podIP") and answers(f"{pod['status']['podIP']}:8000")
+                           for pod in pods(kubectl, namespace, "web")), timeout=60, what="both tracks answering")
+
+
+def test_an_ingress_host_is_routed_by_the_canary_weight(
+        kubectl: Kubectl, namespace: str, two_tracks: None, service_proxy: ServiceProxy) -> None:
+    host = f"web.{namespace}.example"
+
+    def ingress(name: str, annotations: dict[str, str]) -> dict[str, Any]:
+        return {"apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+                "metadata": {"name": name, "annotations": annotations},
+                "spec": {"ingressClassName": "nginx", "rules": [{"host": host, "http": {"paths": [
+                    {"path": "/", "pathType": "Prefix",
+                     "backend": {"service": {"name": name, "port": {"number": 8000}}}}]}}]}}
+    kubectl.apply(ingress("web", {}), namespace=namespace)
+    assert tracks(service_proxy, f"http://{host}/run", 10) == {"stable": 10}
+    for weight, want in ((100, {"canary": 10}), (0, {"stable": 10})):
+        kubectl.apply(ingress("web-canary", {"nginx.ingress.kubernetes.io/canary": "true",
+                                             "nginx.ingress.kubernetes.io/canary-weight": str(weight)}),
+                      namespace=namespace)
+        eventually(lambda want=want: tracks(service_proxy, f"http://{host}/run", 10) == want,  # type: ignore[misc]
+                   timeout=10, what=f"weight {weight}: {want}")
+    kubectl.apply(ingress("web-canary", {"nginx.ingress.kubernetes.io/canary": "true",
+                                         "nginx.ingress.kubernetes.io/canary-weight": "50"}), namespace=namespace)
+    eventually(lambda: set(tracks(service_proxy, f"http://{host}/run", 40)) == {"stable", "canary"}, timeout=10,
+               what="weight 50: both tracks")
+
+
+def test_an_httproute_host_is_routed_by_the_backend_weights(
+        kubectl: Kubectl, namespace: str, httproute_crd: None, two_tracks: None, service_proxy: ServiceProxy) -> None:
+    host = f"web.{namespace}.example"
+
+    def httproute(stable: int, canary: int) -> dict[str, Any]:
+        return {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute", "metadata": {"name": "web"},
+                "spec": {"parentRefs": [{"name": "gw"}], "hostnames": [host],
+                         "rules": [{"backendRefs": [{"name": "web", "port": 8000, "weight": stable},
+                                                    {"name": "web-canary", "port": 8000, "weight": canary}]}]}}
+    for weights, want in (((100, 0), {"stable": 10}), ((0, 100), {"canary": 10})):
+        kubectl.apply(httproute(*weights), namespace=namespace)
+        eventually(lambda want=want: tracks(service_proxy, f"http://{host}/run", 10) == want,  # type: ignore[misc]
+                   timeout=10, what=f"weights {weights}: {want}")
