@@ -270,10 +270,11 @@ def make_handler(rt: Runtime) -> type[BaseHTTPRequestHandler]:
             except ValueError:
                 self._send(400, b'{"error": "body is not JSON"}')
                 return
-            if self.path == "/control":
+            path = self.path.split("?", 1)[0]  # routed by path: a query string (a load tool's counter) is ignored
+            if path == "/control":
                 self._send(200, json.dumps(rt.control(body)).encode())
                 return
-            if self.path != "/run":
+            if path != "/run":
                 self._send(404, b'{"error": "not found"}')
                 return
             t0 = time.perf_counter()

@@ -116,9 +116,9 @@ def ready_endpoints(service: dict[str, Any], pods: list[dict[str, Any]], port: i
 
 class Resolver:
     """Reads Services, their pods and the routes (Ingresses, HTTPRoutes) from the apiserver as
-    JSON: a Service and its pods once per connection, the routes at most once a second."""
+    JSON, each at most once a second."""
 
-    ROUTES_TTL = 1.0  # seconds: a weight the operator writes takes effect within this
+    ROUTES_TTL = 1.0  # seconds: a weight the operator writes, a pod that goes, take effect within this
 
     def __init__(self, kubeconfig: Path) -> None:
         from kubernetes import client, config
@@ -129,6 +129,7 @@ class Resolver:
         self.custom = client.CustomObjectsApi(api)
         self._turn = itertools.count()
         self._routes: tuple[float, list[dict[str, Any]], list[dict[str, Any]]] = (-1e9, [], [])
+        self._services: dict[tuple[str, str], tuple[float, dict[str, Any], list[dict[str, Any]]]] = {}
         self._lock = threading.Lock()
 
     def resolve(self, host: str, port: int, path: str = "/") -> Target:
@@ -172,29 +173,41 @@ class Resolver:
             return ingresses, httproutes
 
     def _service(self, host: str, ns: str, name: str, port: int | str) -> Target:
+        svc, pods = self._service_and_pods(host, ns, name)
+        if isinstance(port, str):  # an Ingress backend may name the Service port
+            numbers = [int(p["port"]) for p in svc["spec"].get("ports") or [] if p.get("name") == port]
+            if not numbers:
+                raise Unresolved(f"{host}: Service {ns}/{name} has no port named {port!r}")
+            port = numbers[0]
+        eps = ready_endpoints(svc, pods, port)
+        if eps:  # spread connections over the endpoints, as kube-proxy does
+            turn = next(self._turn) % len(eps)
+            eps = eps[turn:] + eps[:turn]
+        return Target(host, port, tuple(eps))
+
+    def _service_and_pods(self, host: str, ns: str, name: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """The Service and the pods its selector matches, read at most once a second (kube-proxy
+        follows them with a watch: it too sends to what it saw last, for an instant)."""
         from kubernetes.client.exceptions import ApiException
 
         from rollguard.kube.client import raw_json
 
+        with self._lock:
+            cached = self._services.get((ns, name))
+        if cached is not None and time.monotonic() - cached[0] < self.ROUTES_TTL:
+            return cached[1], cached[2]
         try:
             svc = raw_json(self.core.read_namespaced_service(name, ns, _preload_content=False))
         except ApiException as e:
             if e.status == 404:
                 raise Unresolved(f"{host}: no Service {ns}/{name}") from None
             raise
-        if isinstance(port, str):  # an Ingress backend may name the Service port
-            numbers = [int(p["port"]) for p in svc["spec"].get("ports") or [] if p.get("name") == port]
-            if not numbers:
-                raise Unresolved(f"{host}: Service {ns}/{name} has no port named {port!r}")
-            port = numbers[0]
         selector = ",".join(f"{k}={v}" for k, v in (svc["spec"].get("selector") or {}).items())
         pods = raw_json(self.core.list_namespaced_pod(ns, label_selector=selector, _preload_content=False))["items"] \
             if selector else []
-        eps = ready_endpoints(svc, pods, port)
-        if eps:  # spread connections over the endpoints, as kube-proxy does
-            turn = next(self._turn) % len(eps)
-            eps = eps[turn:] + eps[:turn]
-        return Target(host, port, tuple(eps))
+        with self._lock:
+            self._services[(ns, name)] = (time.monotonic(), svc, pods)
+        return svc, pods
 
 
 def split_request_head(head: bytes) -> tuple[str, str, str, list[tuple[str, str]]]:

@@ -111,7 +111,7 @@ def reader_env(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple
     home.mkdir()
     env = {"PATH": reader_path(), "HOME": str(home), "LANG": "C.UTF-8", "TERM": "dumb",
            "USER": os.environ.get("USER", "reader"), "NO_COLOR": "1"}
-    cleanups: list[object] = []
+    cleanups: list[object] = [lambda: _stop_readers_cluster(home)]
     before: list[str] = []
     if "kubernetes" in doc.services:
         cp = request.getfixturevalue("control_plane")
@@ -146,6 +146,16 @@ def reader_env(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple
     finally:
         for cleanup in reversed(cleanups):
             cleanup()  # type: ignore[operator]
+
+
+def _stop_readers_cluster(home: Path) -> None:
+    """A local cluster the reader started (`hack/control-plane.sh up`) and a failed block left
+    running: its processes run in sessions of their own, so closing the terminal leaves them."""
+    from rollguard.localenv.controlplane import ControlPlane
+
+    state = home / ".cache" / "rollguard" / "controlplane"
+    if (state / "state.json").exists():
+        ControlPlane(state).stop()
 
 
 def _delete_new_namespaces(kubectl: object, before: list[str]) -> None:
