@@ -267,6 +267,11 @@ def _relay(client: socket.socket, upstream: socket.socket) -> None:
     ahead.join(CONNECT_TIMEOUT)
 
 
+class _Server(socketserver.ThreadingTCPServer):
+    allow_reuse_address = True  # `up` right after `down` gets its port back
+    daemon_threads = True
+
+
 class ServiceProxy:
     """The proxy server: ``start()``, ``url`` (set it as ``http_proxy``), ``stop()``."""
 
@@ -278,9 +283,7 @@ class ServiceProxy:
             def handle(self) -> None:
                 outer._handle(self.request)
 
-        socketserver.ThreadingTCPServer.allow_reuse_address = True
-        self.server = socketserver.ThreadingTCPServer(("127.0.0.1", port), Handler)
-        self.server.daemon_threads = True
+        self.server = _Server(("127.0.0.1", port), Handler)
 
     @property
     def url(self) -> str:
