@@ -12,11 +12,12 @@ cluster holds it, see :mod:`rollguard.localenv.podnet`), and kwok allocates from
 Linux the whole 127.0.0.0/8 block reaches the loopback interface, so a process can listen on
 a pod's address and Prometheus can scrape it without any network setup.
 
-Pod stages are ours, not kwok's defaults: a pod that runs to completion (``restartPolicy``
-Never or OnFailure: a Job's pods, a ``helm test`` hook) ends right after it starts, with exit
-code 0, or with the code its annotation :data:`EXIT_CODE_ANNOTATION` gives, so that a failing
-smoke test can be run on a cluster without a container runtime. (kwok's defaults complete
-only a Job's pods, always with 0.)
+Pod stages are ours, not kwok's defaults. A pod that runs to completion (``restartPolicy``
+Never or OnFailure: a Job's pods, a ``helm test`` hook) ends with the exit code in its
+annotation :data:`EXIT_CODE_ANNOTATION`: the pod runner writes it when the pod's processes
+have ended, as a kubelet reports its containers' exit codes. A pod nobody runs (no
+:data:`RUN_LABEL`) ends right after it starts, with exit code 0, or with the code a user wrote
+into that annotation. (kwok's defaults complete only a Job's pods, always with 0.)
 """
 
 from __future__ import annotations
@@ -27,19 +28,21 @@ from typing import Any
 
 import yaml
 
+from rollguard.localenv.podrunner import EXIT_CODE_ANNOTATION, RUN_LABEL
+
 NODE_COUNT = 3
 NODE_NAME_TEMPLATE = "kwok-node-{i}"
 POD_CIDR_TEMPLATE = "127.{net}.{i}.0/24"
 DEFAULT_POD_NET = 10
 NODE_IP = "127.0.0.1"
 MANAGED_ANNOTATION = "kwok.x-k8s.io/node"
-EXIT_CODE_ANNOTATION = "localenv.rollguard.io/exit-code"
 
 _NOT_DELETED = {"key": ".metadata.deletionTimestamp", "operator": "DoesNotExist"}
 # A pod that runs to completion (a Job's, a `helm test` hook): its container ends.
 _RUNS_TO_COMPLETION = {"key": ".spec.restartPolicy", "operator": "In", "values": ["Never", "OnFailure"]}
 _RUNNING = {"key": ".status.phase", "operator": "In", "values": ["Running"]}
 _EXIT_CODE = f'.metadata.annotations["{EXIT_CODE_ANNOTATION}"]'
+_NOT_RUN = {"key": f'.metadata.labels["{RUN_LABEL}"]', "operator": "DoesNotExist"}
 
 _POD_READY_STATUS = """\
 {{ $now := Now }}
@@ -104,7 +107,7 @@ phase: {phase}
 
 
 def pod_stages() -> list[dict[str, Any]]:
-    """kwok ``Stage`` objects for pods: ready, complete (Job pods), fail (Job pods that ask), delete."""
+    """kwok ``Stage`` objects for pods: ready; complete, succeed or fail (run-to-completion pods); delete."""
     def stage(name: str, selector: list[dict[str, Any]], nxt: dict[str, Any]) -> dict[str, Any]:
         return {"apiVersion": "kwok.x-k8s.io/v1alpha1", "kind": "Stage", "metadata": {"name": name},
                 "spec": {"resourceRef": {"apiGroup": "v1", "kind": "Pod"},
@@ -113,10 +116,16 @@ def pod_stages() -> list[dict[str, Any]]:
     return [
         stage("pod-ready", [_NOT_DELETED, {"key": ".status.podIP", "operator": "DoesNotExist"}],
               {"statusTemplate": _POD_READY_STATUS}),
-        stage("pod-complete", [_NOT_DELETED, _RUNNING, _RUNS_TO_COMPLETION,
+        # nobody runs it: it ends at once
+        stage("pod-complete", [_NOT_DELETED, _RUNNING, _RUNS_TO_COMPLETION, _NOT_RUN,
                                {"key": _EXIT_CODE, "operator": "DoesNotExist"}],
               {"statusTemplate": _terminated_status("Succeeded", "0", "Completed")}),
-        stage("pod-fail", [_NOT_DELETED, _RUNNING, _RUNS_TO_COMPLETION, {"key": _EXIT_CODE, "operator": "Exists"}],
+        # its exit code is known (the pod runner's or a user's)
+        stage("pod-succeed", [_NOT_DELETED, _RUNNING, _RUNS_TO_COMPLETION,
+                              {"key": _EXIT_CODE, "operator": "In", "values": ["0"]}],
+              {"statusTemplate": _terminated_status("Succeeded", "0", "Completed")}),
+        stage("pod-fail", [_NOT_DELETED, _RUNNING, _RUNS_TO_COMPLETION, {"key": _EXIT_CODE, "operator": "Exists"},
+                           {"key": _EXIT_CODE, "operator": "NotIn", "values": ["0"]}],
               {"statusTemplate": _terminated_status(
                   "Failed", '{{ index $.metadata.annotations "' + EXIT_CODE_ANNOTATION + '" }}', "Error")}),
         stage("pod-delete", [{"key": ".metadata.deletionTimestamp", "operator": "Exists"}],

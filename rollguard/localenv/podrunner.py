@@ -1,8 +1,9 @@
 """The pod runner: a local process for each Running pod that asks for one, as a container would run.
 
 kwok plays the kubelet's API side (pod status, addresses) but runs nothing. For the pods that
-carry :data:`RUN_LABEL` (``localenv.rollguard.io/run: "true"``), this runner does what the
-kubelet and the container runtime would do, with local processes:
+carry :data:`RUN_LABEL` (``localenv.rollguard.io/run``, set to ``"true"`` by convention; the
+key is what counts), this runner does what the kubelet and the container runtime would do,
+with local processes:
 
 - the container's ``command`` + ``args`` is the process (``python``/``python3`` as the first
   word is this interpreter, standing in for the image's), with ``$(VAR)`` references expanded
@@ -16,11 +17,17 @@ kubelet and the container runtime would do, with local processes:
   symlink per key), re-written with a ``..data`` swap when the object changes, and mounted at
   the container's ``mountPath`` in a private mount namespace of the process (an overlay on
   the nearest existing parent keeps the host's directories untouched);
-- the process is restarted when it exits (``restartPolicy: Always``, back-off up to 10 s) and
-  stopped when the pod goes away.
+- the process is restarted when it exits, as ``restartPolicy`` says (Always: always;
+  OnFailure: on a non-zero exit; Never: not), with a back-off up to 10 s, and stopped when the
+  pod goes away;
+- when every container of a pod that runs to completion has ended, the pod's exit code (the
+  first non-zero container's, else 0; 128 + N for a process killed by signal N, as container
+  runtimes report it) goes into the pod's annotation :data:`EXIT_CODE_ANNOTATION`, from which
+  kwok's stages set the phase (Succeeded or Failed) and the containers' terminated state. That
+  annotation is the runner's only write to the API: a kubelet writes the status itself.
 
 A pod's process listens on its pod address (``status.podIP``, 127.10.x.y), which it reads
-from the downward API like any backend. The runner writes nothing to the API.
+from the downward API like any backend.
 
     python -m rollguard.localenv.podrunner --kubeconfig FILE --dir DIR
 """
@@ -47,6 +54,9 @@ from typing import Any
 log = logging.getLogger("rollguard.localenv.podrunner")
 
 RUN_LABEL = "localenv.rollguard.io/run"
+# Written by the runner on a pod that ran to completion: its exit code, which kwok's stages turn
+# into the pod's phase and container status (see rollguard.localenv.kwok).
+EXIT_CODE_ANNOTATION = "localenv.rollguard.io/exit-code"
 _VAR_REF = re.compile(r"\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)|\$\$")
 _FIELD_INDEX = re.compile(r"^metadata\.(labels|annotations)\['(.+)'\]$")
 _MAX_BACKOFF = 10.0
@@ -64,6 +74,12 @@ def expand(text: str, env: dict[str, str]) -> str:
             return "$"
         return env.get(m.group(1), m.group(0))
     return _VAR_REF.sub(sub, text)
+
+
+def exit_code(returncode: int) -> int:
+    """A container's exit code from a process' return code: 128 + N for a process killed by
+    signal N (``Popen`` gives -N), as container runtimes report it."""
+    return returncode if returncode >= 0 else 128 - returncode
 
 
 def field_value(pod: dict[str, Any], path: str) -> str:
@@ -222,6 +238,8 @@ class Running:
     next_start: float = 0.0
     volume_versions: dict[str, str] = field(default_factory=dict)
     terminated: bool = False  # SIGTERM sent: once, as the kubelet does (a second one cuts a drain short)
+    restart_policy: str = "Always"
+    exit_code: int | None = None  # the container has ended for good (restartPolicy Never/OnFailure)
 
 
 class PodRunner:
@@ -240,6 +258,7 @@ class PodRunner:
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._core: Any = None
+        self._reported: set[str] = set()  # uids of pods whose exit code is written
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> PodRunner:
@@ -301,7 +320,7 @@ class PodRunner:
         # Read as JSON, not as the client's models: building and flattening them cost about 2 ms
         # a pod, every pass (0.5 s), in the test process that also plays the users.
         pods = raw_json(self._core.list_pod_for_all_namespaces(
-            label_selector=f"{RUN_LABEL}=true", _preload_content=False)).get("items") or []
+            label_selector=RUN_LABEL, _preload_content=False)).get("items") or []
         wanted: dict[tuple[str, str], tuple[dict[str, Any], dict[str, Any]]] = {}
         for pod in pods:
             meta, status = pod["metadata"], pod.get("status") or {}
@@ -329,6 +348,22 @@ class PodRunner:
                     self._ensure(key, pod, c, objects)
                 except ConfigError as e:
                     log.warning("pod %s/%s container %s not started: %s", ns, pod["metadata"]["name"], c["name"], e)
+            ended = {key[0]: pod for key, (pod, _) in wanted.items()
+                     if pod["spec"].get("restartPolicy", "Always") != "Always"}
+            for uid, pod in ended.items():
+                codes = [r.exit_code for (u, _), r in self.running.items() if u == uid]
+                if uid in self._reported or len(codes) != len(pod["spec"]["containers"]) or None in codes:
+                    continue
+                self._report_exit(pod, next((c for c in codes if c), 0))
+            self._reported &= {key[0] for key in wanted}
+
+    def _report_exit(self, pod: dict[str, Any], code: int) -> None:
+        meta = pod["metadata"]
+        if (meta.get("annotations") or {}).get(EXIT_CODE_ANNOTATION) is None:
+            self._core.patch_namespaced_pod(meta["name"], meta["namespace"],
+                                            {"metadata": {"annotations": {EXIT_CODE_ANNOTATION: str(code)}}})
+            log.info("pod %s/%s ran to completion: exit code %d", meta["namespace"], meta["name"], code)
+        self._reported.add(meta["uid"])
 
     def _ensure(self, key: tuple[str, str], pod: dict[str, Any], container: dict[str, Any], objects: Objects) -> None:
         meta = pod["metadata"]
@@ -344,13 +379,21 @@ class PodRunner:
                 argv[0] = sys.executable
             r = Running(key=f"{meta['namespace']}/{meta['name']}", uid=meta["uid"],
                         labels=dict(meta.get("labels") or {}), container=container["name"],
-                        directory=pod_dir, argv=argv, env=env, mounts=[])
+                        directory=pod_dir, argv=argv, env=env, mounts=[],
+                        restart_policy=pod["spec"].get("restartPolicy", "Always"))
             self._volumes(r, pod, container, objects)
             self.running[key] = r
+        elif r.exit_code is not None:
+            return
         else:
             self._volumes(r, pod, container, objects)
         if r.proc is not None and r.proc.poll() is not None:
-            log.warning("%s/%s exited with %s; restarting", r.key, r.container, r.proc.returncode)
+            code = exit_code(r.proc.returncode)
+            if r.restart_policy == "Never" or (r.restart_policy == "OnFailure" and code == 0):
+                log.info("%s/%s exited with %d", r.key, r.container, code)
+                r.exit_code, r.proc = code, None
+                return
+            log.warning("%s/%s exited with %s; restarting", r.key, r.container, code)
             r.restarts += 1
             r.next_start = time.monotonic() + min(_MAX_BACKOFF, 0.5 * 2 ** min(r.restarts, 5))
             r.proc = None
@@ -417,7 +460,7 @@ class PodRunner:
     @staticmethod
     def _terminate(r: Running) -> None:
         """SIGTERM to the process group, once."""
-        if r.proc is not None and not r.terminated:
+        if r.proc is not None and not r.terminated and r.proc.poll() is None:
             r.terminated = True
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(r.proc.pid, signal.SIGTERM)

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from rollguard.localenv.kwok import EXIT_CODE_ANNOTATION
+from rollguard.localenv.podrunner import RUN_LABEL, PodRunner
 from rollguard.localenv.prometheus import Prometheus
 from rollguard.models.canary import parse_duration
 from rollguard.operator.metrics.base import NoData, QueryError, Value
@@ -39,13 +39,14 @@ def test_prometheus_provider_value_nodata_error(prometheus: Prometheus, apps: di
 
 
 def test_failed_smoke_job_rolls_back_with_its_exit_code(kubectl: Kubectl, namespace: str, prometheus: Prometheus,
-                                                        apps: dict[str, App], operator: OperatorProcess) -> None:
+                                                        apps: dict[str, App], operator: OperatorProcess,
+                                                        pod_runner: PodRunner) -> None:
     setup_target(kubectl, namespace)
     w = Watcher(kubectl, namespace)
-    # No container runs on kwok's nodes: the pod's annotation says how its container ends, and
-    # kwok, the Job controller and the operator take it from there.
+    # The pod runner runs the smoke pod's command; kwok, the Job controller and the operator take
+    # its exit code from there.
     smoke: dict[str, Any] = {"job": {"template": {
-        "metadata": {"annotations": {EXIT_CODE_ANNOTATION: "4"}},
+        "metadata": {"labels": {RUN_LABEL: "true"}},
         "spec": {"restartPolicy": "Never", "containers": [
             {"name": "smoke", "image": "busybox", "command": ["sh", "-c", "exit 4"]}]}}}, "timeoutSeconds": 60}
     kubectl.apply(rollout(namespace, prometheus, smoke=smoke), namespace=namespace)

@@ -39,7 +39,7 @@ from typing import Any
 import pytest
 
 from rollguard.localenv.controlplane import ControlPlane
-from rollguard.localenv.kwok import EXIT_CODE_ANNOTATION
+from rollguard.localenv.podrunner import RUN_LABEL, PodRunner
 from rollguard.localenv.prometheus import Prometheus
 from tests.integration import test_canary_gateway_api, test_canary_rollout
 from tests.integration.test_canary_catalog_flags import feature_flag, flags_file, two_catalog_versions
@@ -332,14 +332,14 @@ def test_operator_rolls_a_canary_back_with_the_chart_service_account(
 
 def test_operator_rolls_back_on_a_failed_smoke_job_with_the_chart_service_account(
         cluster_operator: ChartOperator, kubectl: Kubectl, namespace: str, prometheus: Prometheus,
-        apps: dict[str, App]) -> None:
+        apps: dict[str, App], pod_runner: PodRunner) -> None:
     """The smoke Job is the operator's to create and delete; its failure is read from the Job,
     its exit code from the Job's pod (the chart grants `list` on Pods)."""
     op, ns = cluster_operator, namespace
     setup_target(kubectl, ns)
     w = Watcher(kubectl, ns)
     smoke: dict[str, Any] = {"job": {"template": {
-        "metadata": {"annotations": {EXIT_CODE_ANNOTATION: "4"}},  # how the container ends on kwok's node
+        "metadata": {"labels": {RUN_LABEL: "true"}},  # the pod runner runs it
         "spec": {"restartPolicy": "Never", "containers": [
             {"name": "smoke", "image": "busybox", "command": ["sh", "-c", "exit 4"]}]}}}, "timeoutSeconds": 60}
     kubectl.apply(rollout(ns, prometheus, smoke=smoke), namespace=ns)

@@ -160,3 +160,59 @@ def test_the_pod_runner_gives_a_process_its_env_and_volumes_as_the_kubelet_does(
     eventually(lambda: answer(f"http://{ip}:8000/site/index.html") == "v2", timeout=30,
                what="the new ConfigMap content in the mount")
     assert pod_runner.processes()[f"{namespace}/{pod['metadata']['name']}/files"] == pid
+
+
+def job(name: str, script: str, *, restart_policy: str = "Never", backoff_limit: int = 0) -> dict[str, Any]:
+    """A Job whose one pod the pod runner runs: ``script`` is its Python program."""
+    return {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": name},
+            "spec": {"backoffLimit": backoff_limit, "template": {
+                "metadata": {"labels": {RUN_LABEL: "true"}},
+                "spec": {"restartPolicy": restart_policy, "containers": [{
+                    "name": "main", "image": "python:3", "command": ["python", "-c", script],
+                    "volumeMounts": [{"name": "work", "mountPath": "/var/lib/job"}]}],
+                    "volumes": [{"name": "work", "emptyDir": {}}]}}}}
+
+
+def job_condition(kubectl: Kubectl, ns: str, name: str) -> str | None:
+    """``Complete`` or ``Failed`` once the Job has ended (its condition with status True), else None."""
+    conditions = kubectl.get_json("job", name, namespace=ns).get("status", {}).get("conditions") or []
+    return next((c["type"] for c in conditions if c["status"] == "True" and c["type"] in ("Complete", "Failed")),
+                None)
+
+
+def test_a_job_run_by_the_pod_runner_ends_with_its_process_and_its_exit_code(
+        kubectl: Kubectl, namespace: str, pod_runner: PodRunner) -> None:
+    """A Job's pod is Running while its process runs, and ends as the process does: Complete on
+    exit 0, Failed with the container's exit code otherwise, retried in place on OnFailure."""
+    ok = job("ok", "import pathlib, time; time.sleep(2); pathlib.Path('/var/lib/job/done').write_text('1'); "
+                   "print('migrated')")
+    fails = job("fails", "import sys; print('no database'); sys.exit(3)")
+    # OnFailure: the container restarts in the same pod (its emptyDir survives) until it exits 0
+    retried = job("retried", "import pathlib, sys; p = pathlib.Path('/var/lib/job/tried'); "
+                             "sys.exit(0) if p.exists() else (p.write_text('1'), sys.exit(1))",
+                  restart_policy="OnFailure", backoff_limit=3)
+    for j in (ok, fails, retried):
+        kubectl.apply(j, namespace=namespace)
+
+    def pod_of(name: str) -> dict[str, Any]:
+        [pod] = kubectl.get_json("pods", "-l", f"job-name={name}", namespace=namespace)["items"]
+        return dict(pod)
+
+    # still running while its process sleeps: kwok does not end it at once
+    eventually(lambda: f"{namespace}/{pod_of('ok')['metadata']['name']}/main" in pod_runner.processes(),
+               timeout=60, what="the Job's process")
+    assert pod_of("ok")["status"]["phase"] == "Running"
+
+    def ended(name: str) -> str:
+        return str(eventually(lambda: job_condition(kubectl, namespace, name), timeout=90, what=f"Job {name} to end"))
+
+    assert {n: ended(n) for n in ("ok", "fails", "retried")} == {"ok": "Complete", "fails": "Failed",
+                                                                  "retried": "Complete"}
+    state = {n: pod_of(n)["status"]["containerStatuses"][0]["state"]["terminated"]["exitCode"]
+             for n in ("ok", "fails", "retried")}
+    assert state == {"ok": 0, "fails": 3, "retried": 0}
+    assert pod_of("fails")["status"]["phase"] == "Failed"
+    assert "migrated" in pod_runner.log_of(namespace, pod_of("ok")["metadata"]["name"])
+    assert "no database" in pod_runner.log_of(namespace, pod_of("fails")["metadata"]["name"])
+    # the retried pod's process ran twice: the kubelet restarts an OnFailure container in place
+    assert len(kubectl.get_json("pods", "-l", "job-name=retried", namespace=namespace)["items"]) == 1

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
-from rollguard.localenv import kwok, podnet
+from rollguard.localenv import kwok, podnet, podrunner
 from rollguard.localenv.podrunner import (
     ConfigError,
     PodRunner,
@@ -155,11 +155,19 @@ def test_kwok_gives_every_node_a_loopback_pod_range_and_ends_run_to_completion_p
         net = ipaddress.IPv4Network(node["spec"]["podCIDR"])
         assert net.subnet_of(ipaddress.IPv4Network("127.0.0.0/8"))
     stages = {s["metadata"]["name"]: s for s in yaml.safe_load_all(yaml.safe_dump_all(kwok.pod_stages()))}
-    assert set(stages) == {"pod-ready", "pod-complete", "pod-fail", "pod-delete"}
+    assert set(stages) == {"pod-ready", "pod-complete", "pod-succeed", "pod-fail", "pod-delete"}
     fail = stages["pod-fail"]["spec"]
     assert {"key": ".spec.restartPolicy", "operator": "In", "values": ["Never", "OnFailure"]} \
         in fail["selector"]["matchExpressions"]
-    assert kwok.EXIT_CODE_ANNOTATION in fail["next"]["statusTemplate"]
+    assert podrunner.EXIT_CODE_ANNOTATION in fail["next"]["statusTemplate"]
+    # a pod the runner runs ends with its process, never at once
+    complete = stages["pod-complete"]["spec"]["selector"]["matchExpressions"]
+    assert {"key": f'.metadata.labels["{podrunner.RUN_LABEL}"]', "operator": "DoesNotExist"} in complete
+
+
+@pytest.mark.parametrize(("returncode", "code"), [(0, 0), (3, 3), (-9, 137), (-15, 143)])
+def test_a_killed_process_ends_its_container_with_128_plus_the_signal(returncode: int, code: int) -> None:
+    assert podrunner.exit_code(returncode) == code
 
 
 def test_two_local_clusters_never_share_a_pod_network_and_a_dead_clusters_network_is_reused(tmp_path: Path) -> None:
