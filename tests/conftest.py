@@ -125,8 +125,11 @@ def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prometheus]
 
 
 @pytest.fixture(scope="session")
-def pod_runner(control_plane: ControlPlane, tmp_path_factory: pytest.TempPathFactory) -> Iterator[PodRunner]:
-    runner = PodRunner(control_plane.kubeconfig, tmp_path_factory.mktemp("pods")).start()
+def pod_runner(control_plane: ControlPlane, tmp_path_factory: pytest.TempPathFactory,
+               service_proxy: ServiceProxy) -> Iterator[PodRunner]:
+    """Runs the pods labelled ``localenv.rollguard.io/run``; their HTTP clients use ``service_proxy``."""
+    runner = PodRunner(control_plane.kubeconfig, tmp_path_factory.mktemp("pods"),
+                       service_proxy=service_proxy.url).start()
     try:
         yield runner
     finally:

@@ -380,9 +380,6 @@ def _print_env(state: State) -> None:
 def _start_addons(args: argparse.Namespace, cp: ControlPlane, state: State) -> None:
     """The pod runner, the service proxy and a Prometheus with the chart's backend PodMonitor, as
     background processes; Prometheus answers at ``http://prometheus.monitoring.svc:9090`` too."""
-    runner = _proc.start([sys.executable, "-m", "rollguard.localenv.podrunner", "--kubeconfig", state.kubeconfig,
-                          "--dir", str(args.dir / "pods")], args.dir / "logs" / "podrunner.log")
-    state.extra["podrunner_pid"] = str(runner.pid)
     port = _proc.free_port()
     proxy = _proc.start([sys.executable, "-m", "rollguard.localenv.svcproxy", "--kubeconfig", state.kubeconfig,
                          "--port", str(port)], args.dir / "logs" / "svcproxy.log")
@@ -390,6 +387,10 @@ def _start_addons(args: argparse.Namespace, cp: ControlPlane, state: State) -> N
     state.extra["svcproxy_url"] = f"http://127.0.0.1:{port}"
     _proc.wait_for(lambda: _port_open(port), timeout=30, what="the service proxy", proc=proxy,
                    log=args.dir / "logs" / "svcproxy.log")
+    runner = _proc.start([sys.executable, "-m", "rollguard.localenv.podrunner", "--kubeconfig", state.kubeconfig,
+                          "--dir", str(args.dir / "pods"), "--service-proxy", state.extra["svcproxy_url"]],
+                         args.dir / "logs" / "podrunner.log")
+    state.extra["podrunner_pid"] = str(runner.pid)
     prom = Prometheus(args.dir / "prometheus", scrape_interval=args.scrape_interval,
                       kubernetes=cp.prometheus_api(), pod_monitors=[backend_podmonitor()])
     prom.start()

@@ -7,7 +7,14 @@ with local processes:
 
 - the container's ``command`` + ``args`` is the process (``python``/``python3`` as the first
   word is this interpreter, standing in for the image's), with ``$(VAR)`` references expanded
-  as the kubelet expands them;
+  as the kubelet expands them. One image is known without a ``command``: rollguard's own (the
+  chart's ``image.repository``, any tag or digest), built from this checkout, whose
+  ``ENTRYPOINT`` and ``CMD`` come from the Dockerfile (``rollguard`` is this checkout's CLI);
+- its network is the pod's: a Python server that binds every address (``0.0.0.0``) binds the
+  pod's address instead, as in its own network namespace (``podsite/sitecustomize.py``), and
+  its HTTP clients reach Services through the service proxy, short names included (``http_proxy``
+  names the pod's namespace, see :mod:`rollguard.localenv.svcproxy`), when the runner is given
+  one;
 - its environment is the container's ``env`` and ``envFrom``: plain values, ``configMapKeyRef``,
   ``secretKeyRef`` and the downward API (``fieldRef``: ``metadata.name``, ``metadata.namespace``,
   ``metadata.uid``, ``metadata.labels['k']``, ``metadata.annotations['k']``, ``spec.nodeName``,
@@ -50,6 +57,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
+
+from rollguard.localenv.podsite.sitecustomize import POD_IP_ENV
 
 log = logging.getLogger("rollguard.localenv.podrunner")
 
@@ -61,6 +71,10 @@ _VAR_REF = re.compile(r"\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)|\$\$")
 _FIELD_INDEX = re.compile(r"^metadata\.(labels|annotations)\['(.+)'\]$")
 _MAX_BACKOFF = 10.0
 _CHECKOUT = Path(__file__).resolve().parents[2]  # the repository root this runner's rollguard lives in
+_PODSITE = Path(__file__).resolve().parent / "podsite"
+# A pod's code is this checkout's: its three import roots (see pyproject.toml), after the pod's site.
+_POD_PYTHONPATH = os.pathsep.join(str(p) for p in (_PODSITE, _CHECKOUT, _CHECKOUT / "operator", _CHECKOUT / "api"))
+_INSTRUCTION = re.compile(r"^(ENTRYPOINT|CMD)\s+(\[.*\])\s*$", re.MULTILINE)
 
 
 class ConfigError(Exception):
@@ -74,6 +88,47 @@ def expand(text: str, env: dict[str, str]) -> str:
             return "$"
         return env.get(m.group(1), m.group(0))
     return _VAR_REF.sub(sub, text)
+
+
+def image_repository(image: str) -> str:
+    """``registry/name`` of an image reference, without its tag or digest."""
+    name = image.split("@", 1)[0]
+    last = name.rsplit("/", 1)[-1]
+    return name[: len(name) - len(last)] + last.split(":", 1)[0]
+
+
+def known_image(image: str, checkout: Path = _CHECKOUT) -> tuple[list[str], list[str]] | None:
+    """``(ENTRYPOINT, CMD)`` of rollguard's image, built from ``checkout``'s Dockerfile, when
+    ``image`` is that image (the chart's ``image.repository``); ``None`` for any other image."""
+    import yaml  # not at import: every pod's exec wrapper imports this module
+
+    values = yaml.safe_load((checkout / "charts" / "rollguard" / "values.yaml").read_text())
+    if image_repository(image) != values["image"]["repository"]:
+        return None
+    found = {m.group(1): json.loads(m.group(2)) for m in _INSTRUCTION.finditer((checkout / "Dockerfile").read_text())}
+    return list(found.get("ENTRYPOINT", [])), list(found.get("CMD", []))
+
+
+def container_argv(container: dict[str, Any], env: dict[str, str]) -> list[str]:
+    """The process of ``container`` as a container runtime composes it: ``command`` (else the
+    image's ENTRYPOINT) then ``args`` (else, without a ``command``, the image's CMD), ``$(VAR)``
+    expanded. ``python``/``python3``/``rollguard`` as the first word are this interpreter and its
+    CLI. Raises :class:`ConfigError` when there is no process to run."""
+    command, args = container.get("command") or [], container.get("args") or []
+    if not command:
+        image = known_image(container.get("image", ""))
+        if image is None:
+            raise ConfigError(f"container {container['name']!r} has no command, and image "
+                              f"{container.get('image')!r} is not rollguard's: there is no entrypoint to take")
+        command, args = image[0], args or image[1]
+    argv = [expand(a, env) for a in [*command, *args]]
+    if not argv:
+        raise ConfigError(f"container {container['name']!r} has nothing to run")
+    if argv[0] in ("python", "python3"):
+        argv[0] = sys.executable
+    elif argv[0] == "rollguard":
+        argv[0] = str(Path(sys.executable).parent / "rollguard")
+    return argv
 
 
 def exit_code(returncode: int) -> int:
@@ -239,6 +294,7 @@ class Running:
     volume_versions: dict[str, str] = field(default_factory=dict)
     terminated: bool = False  # SIGTERM sent: once, as the kubelet does (a second one cuts a drain short)
     restart_policy: str = "Always"
+    pod_ip: str = ""
     exit_code: int | None = None  # the container has ended for good (restartPolicy Never/OnFailure)
 
 
@@ -247,11 +303,14 @@ class PodRunner:
 
     ``kubeconfig``: the cluster; ``workdir``: where pod directories and logs go;
     ``interval``: seconds between passes (the runner lists pods; it keeps no watch open so a
-    restarted apiserver costs it nothing).
+    restarted apiserver costs it nothing); ``service_proxy``: the URL of the cluster's service
+    proxy (:mod:`rollguard.localenv.svcproxy`), set as the pods' ``http_proxy``.
     """
 
-    def __init__(self, kubeconfig: Path, workdir: Path, *, interval: float = 0.5) -> None:
+    def __init__(self, kubeconfig: Path, workdir: Path, *, interval: float = 0.5,
+                 service_proxy: str | None = None) -> None:
         self.kubeconfig, self.workdir, self.interval = kubeconfig, workdir, interval
+        self.service_proxy = service_proxy
         self.running: dict[tuple[str, str], Running] = {}
         self.finished: list[Running] = []  # gone pods; their logs stay, as `kubectl logs --previous` reads them
         self._stop = threading.Event()
@@ -371,16 +430,12 @@ class PodRunner:
         r = self.running.get(key)
         if r is None:
             env = container_env(pod, container, objects)
-            argv = [expand(a, env) for a in (container.get("command") or []) + (container.get("args") or [])]
-            if not argv:
-                raise ConfigError(f"container {container['name']!r} has no command: there is no image to take "
-                                  "an entrypoint from")
-            if argv[0] in ("python", "python3"):
-                argv[0] = sys.executable
+            argv = container_argv(container, env)
             r = Running(key=f"{meta['namespace']}/{meta['name']}", uid=meta["uid"],
                         labels=dict(meta.get("labels") or {}), container=container["name"],
                         directory=pod_dir, argv=argv, env=env, mounts=[],
-                        restart_policy=pod["spec"].get("restartPolicy", "Always"))
+                        restart_policy=pod["spec"].get("restartPolicy", "Always"),
+                        pod_ip=pod["status"]["podIP"])
             self._volumes(r, pod, container, objects)
             self.running[key] = r
         elif r.exit_code is not None:
@@ -433,9 +488,16 @@ class PodRunner:
         r.terminated = False
         # The "image" is this checkout: ``python -m rollguard...`` in a pod imports the code the
         # runner itself runs (not whichever copy the interpreter has installed).
-        spec = {"argv": r.argv, "env": {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(r.directory),
-                                        "LANG": "C.UTF-8", "HOSTNAME": r.key.split("/", 1)[1],
-                                        "PYTHONPATH": str(_CHECKOUT), **r.env},
+        namespace, name = r.key.split("/", 1)
+        base = {"PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "/usr/bin:/bin")]),
+                "HOME": str(r.directory), "LANG": "C.UTF-8", "HOSTNAME": name, "PYTHONPATH": _POD_PYTHONPATH,
+                "PYTHONUNBUFFERED": "1", POD_IP_ENV: r.pod_ip}
+        if self.service_proxy:
+            proxy = urlsplit(self.service_proxy)
+            url = f"http://{namespace}:{name}@{proxy.hostname}:{proxy.port}"
+            base.update({"http_proxy": url, "HTTP_PROXY": url, "no_proxy": "localhost,127.0.0.1",
+                         "NO_PROXY": "localhost,127.0.0.1"})
+        spec = {"argv": r.argv, "env": {**base, **r.env},
                 "mounts": [m.__dict__ for m in r.mounts], "scratch": str(r.directory / "overlay"),
                 "cwd": str(r.directory)}
         (r.directory / f"{r.container}.json").write_text(json.dumps(spec))
@@ -522,9 +584,10 @@ def main(argv: list[str] | None = None) -> int:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--kubeconfig", type=Path, required=True)
     ap.add_argument("--dir", type=Path, required=True, help="pod directories and process logs")
+    ap.add_argument("--service-proxy", metavar="URL", help="the service proxy the pods' HTTP clients use")
     ns = ap.parse_args(args)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s podrunner %(message)s")
-    runner = PodRunner(ns.kubeconfig, ns.dir).start()
+    runner = PodRunner(ns.kubeconfig, ns.dir, service_proxy=ns.service_proxy).start()
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())
     with contextlib.suppress(KeyboardInterrupt):

@@ -10,8 +10,13 @@ addresses (``http://prometheus.monitoring.svc:9090``, a smoke test's
 ``http://<target>-canary.<namespace>.svc:8000/healthz``) works unchanged for an operator run from
 the shell, as it does for an operator the Helm chart runs in a cluster.
 
-- Names: ``<service>.<namespace>.svc`` and ``<service>.<namespace>.svc.cluster.local`` (a
-  process outside the cluster has no search domains: short names are not resolved).
+- Names: ``<service>.<namespace>.svc`` and ``<service>.<namespace>.svc.cluster.local``. A
+  process outside the cluster has no search domains: short names are not resolved for it. A
+  pod's process (the pod runner sets its ``http_proxy``) names its namespace as the user of
+  the proxy credentials (``http://<namespace>:<pod>@127.0.0.1:<port>``), which stands in for
+  the pod's DNS search path (``<namespace>.svc.cluster.local svc.cluster.local``): ``<service>``
+  is a Service of the pod's namespace, and ``<service>.<namespace>`` is that Service when it
+  exists (any other host with one dot is reached directly, as DNS falls through to it).
 - The host of an Ingress rule or of an HTTPRoute (``http://shop.example/``, port 80) is
   answered as the cluster's ingress controller and gateway answer it: the route picks the
   Service by host and path, and a canary Ingress' ``canary-weight`` or the backendRefs'
@@ -35,6 +40,7 @@ is what ``hack/control-plane.sh up`` starts; ``hack/control-plane.sh env`` print
 from __future__ import annotations
 
 import argparse
+import base64
 import contextlib
 import itertools
 import random
@@ -54,6 +60,7 @@ from rollguard.localenv.ingress import Backend, route_gateway, route_nginx
 ADDRESS_ANNOTATION = "localenv.rollguard.io/address"
 SERVICE_NAME = re.compile(r"^(?P<service>[a-z0-9]([-a-z0-9]*[a-z0-9])?)\.(?P<namespace>[a-z0-9]([-a-z0-9]*[a-z0-9])?)"
                           r"\.svc(\.cluster\.local)?\.?$")
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 MAX_HEAD = 64 * 1024          # bytes of a request line and headers
 IDLE_TIMEOUT = 300.0          # seconds a relayed connection may stay silent
 CONNECT_TIMEOUT = 5.0
@@ -76,6 +83,23 @@ def parse_service_host(host: str) -> tuple[str, str] | None:
     """``(service, namespace)`` of a cluster DNS name, ``None`` for any other host."""
     m = SERVICE_NAME.match(host.lower())
     return (m.group("service"), m.group("namespace")) if m else None
+
+
+def search_namespace(headers: list[tuple[str, str]]) -> str | None:
+    """The namespace a pod's client names as the user of its proxy credentials (``Proxy-Authorization:
+    Basic``), ``None`` when it names none or no valid namespace (a DNS label)."""
+    for key, value in headers:
+        if key.lower() != "proxy-authorization":
+            continue
+        scheme, _, token = value.partition(" ")
+        if scheme.lower() != "basic":
+            return None
+        try:
+            user = base64.b64decode(token.strip(), validate=True).decode().partition(":")[0]
+        except (ValueError, UnicodeDecodeError):
+            return None
+        return user if _DNS_LABEL.match(user) else None
+    return None
 
 
 def ready_endpoints(service: dict[str, Any], pods: list[dict[str, Any]], port: int) -> list[tuple[str, int]]:
@@ -132,14 +156,21 @@ class Resolver:
         self._services: dict[tuple[str, str], tuple[float, dict[str, Any], list[dict[str, Any]]]] = {}
         self._lock = threading.Lock()
 
-    def resolve(self, host: str, port: int, path: str = "/") -> Target:
+    def resolve(self, host: str, port: int, path: str = "/", search: str | None = None) -> Target:
         """The endpoints of ``host:port``: one ready pod of the Service (round robin); for an
         Ingress' or HTTPRoute's host on port 80, a ready pod of the Service the route picks for
-        ``path`` (canary weights included); for any other host, the host itself. Raises
-        :class:`Unresolved` for an unknown Service or port."""
+        ``path`` (canary weights included); for any other host, the host itself. ``search``: the
+        namespace of the pod asking, for short names (``<service>``, ``<service>.<namespace>``).
+        Raises :class:`Unresolved` for an unknown Service or port."""
         named = parse_service_host(host)
         if named is not None:
             return self._service(host, named[1], named[0], port)
+        labels = host.lower().rstrip(".").split(".")
+        if search is not None and len(labels) == 1 and _DNS_LABEL.match(labels[0]):
+            return self._service(host, search, labels[0], port)
+        if search is not None and len(labels) == 2 and all(_DNS_LABEL.match(x) for x in labels):
+            with contextlib.suppress(Unresolved):
+                return self._service(host, labels[1], labels[0], port)
         if port == 80:
             backend = self.route(host, path)
             if backend is not None:
@@ -321,7 +352,7 @@ class ServiceProxy:
             _answer(client, "400 Bad Request", f"rollguard local service proxy: {e}")
             return
         try:
-            where = self.resolver.resolve(host, port_n, path)
+            where = self.resolver.resolve(host, port_n, path, search_namespace(headers))
         except Unresolved as e:
             _answer(client, "502 Bad Gateway", f"rollguard local service proxy: {e}")
             return

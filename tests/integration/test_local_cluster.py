@@ -216,3 +216,54 @@ def test_a_job_run_by_the_pod_runner_ends_with_its_process_and_its_exit_code(
     assert "no database" in pod_runner.log_of(namespace, pod_of("fails")["metadata"]["name"])
     # the retried pod's process ran twice: the kubelet restarts an OnFailure container in place
     assert len(kubectl.get_json("pods", "-l", "job-name=retried", namespace=namespace)["items"]) == 1
+
+
+ROLLGUARD_IMAGE = "ghcr.io/rollguard/rollguard:0.1.0"
+
+
+def test_rollguards_image_runs_as_the_chart_runs_it_and_pods_reach_services_by_short_name(
+        kubectl: Kubectl, namespace: str, pod_runner: PodRunner) -> None:
+    """Two replicas of the failures API from rollguard's image, given only ``args`` and binding
+    every address on the same port, as the chart runs them: each answers on its own pod address.
+    A pod of the same namespace reaches them by the Service's short name, as ``helm test`` does."""
+    api = deployment("api", replicas=2, image=ROLLGUARD_IMAGE, run=True, container={
+        "args": ["api", "serve", "--host=0.0.0.0", "--port=8000", "--database-url=$(DATABASE_URL)"],
+        "env": [{"name": "DATABASE_URL", "value": "sqlite:////var/lib/api/failures.db"}],
+        "ports": [{"name": "http", "containerPort": 8000}],
+        "volumeMounts": [{"name": "data", "mountPath": "/var/lib/api"}]},
+        volumes=[{"name": "data", "emptyDir": {}}])
+    kubectl.apply(api, namespace=namespace)
+    kubectl.apply({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "api"},
+                   "spec": {"selector": {"app": "api"}, "ports": [{"port": 8080, "targetPort": "http"}]}},
+                  namespace=namespace)
+    kubectl("rollout", "status", "deployment/api", "--timeout=90s", namespace=namespace)
+    ips = sorted(p["status"]["podIP"] for p in pods(kubectl, namespace, "api"))
+    assert len(ips) == 2
+    for ip in ips:
+        url = f"http://{ip}:8000/readyz"
+        body = eventually(lambda: answer(url), timeout=90,  # noqa: B023 (called before the loop moves on)
+                          what=f"the API answering on its pod address {ip}")
+        assert json.loads(body)["status"] == "ok", body
+    # each on its own address: an address of the same pod range that no pod holds gets no answer
+    # (a bind to every address would answer there, and the second replica could not bind at all)
+    unused = ipaddress.ip_network(f"{ips[0]}/24", strict=False)[250]
+    assert str(unused) not in ips
+    assert answer(f"http://{unused}:8000/readyz") is None
+    assert len([k for k in pod_runner.processes() if k.startswith(f"{namespace}/api-")]) == 2
+    assert all(r.restarts == 0 for r in pod_runner.running.values() if r.key.startswith(f"{namespace}/api-"))
+
+    check = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "check", "labels": {RUN_LABEL: "true"}},
+             "spec": {"restartPolicy": "Never", "containers": [{
+                 "name": "check", "image": ROLLGUARD_IMAGE, "command": ["python", "-c"],
+                 "args": ["import sys, urllib.request\n"
+                          "for url in sys.argv[1:]:\n"
+                          "    with urllib.request.urlopen(url, timeout=10) as r:\n"
+                          "        print(url, r.status)\n",
+                          "http://api:8080/readyz", f"http://api.{namespace}:8080/readyz"]}]}}
+    kubectl.apply(check, namespace=namespace)
+    phase = eventually(lambda: kubectl.get_json("pod", "check", namespace=namespace)["status"].get("phase")
+                       in ("Succeeded", "Failed") and kubectl.get_json("pod", "check", namespace=namespace),
+                       timeout=90, what="the check pod to end")["status"]["phase"]
+    log = pod_runner.log_of(namespace, "check")
+    assert phase == "Succeeded", log
+    assert "http://api:8080/readyz 200" in log and f"http://api.{namespace}:8080/readyz 200" in log

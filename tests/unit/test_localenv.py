@@ -20,6 +20,7 @@ from rollguard.localenv.podrunner import (
     ConfigError,
     PodRunner,
     Running,
+    container_argv,
     container_env,
     expand,
     field_value,
@@ -242,3 +243,26 @@ def test_a_gone_pods_process_is_told_to_stop_once_and_drains(tmp_path: Path) -> 
     printed("DRAINING")  # meanwhile the runner told the other gone pods' processes
     PodRunner._kill(r)
     assert proc.returncode == 0 and "FINAL" in out.read_text()
+
+
+def test_the_image_reference_is_reduced_to_its_repository() -> None:
+    for ref in ("ghcr.io/rollguard/rollguard", "ghcr.io/rollguard/rollguard:0.1.0",
+                "ghcr.io/rollguard/rollguard@sha256:" + "a" * 64,
+                "ghcr.io/rollguard/rollguard:0.1.0@sha256:" + "b" * 64):
+        assert podrunner.image_repository(ref) == "ghcr.io/rollguard/rollguard", ref
+    assert podrunner.image_repository("localhost:5000/web:1") == "localhost:5000/web"
+
+
+def test_rollguards_image_runs_its_dockerfile_entrypoint_from_this_checkout() -> None:
+    """The chart's containers give only ``args``: the image's ENTRYPOINT (the CLI) runs them;
+    without ``args`` the image's CMD is used, as a container runtime composes them."""
+    rollguard = str(Path(sys.executable).parent / "rollguard")
+    image = "ghcr.io/rollguard/rollguard:0.1.0"
+    assert container_argv({"name": "api", "image": image, "args": ["api", "serve", "--port=$(PORT)"]},
+                          {"PORT": "8000"}) == [rollguard, "api", "serve", "--port=8000"]
+    assert container_argv({"name": "cli", "image": image}, {}) == [rollguard, "--help"]
+    # a command replaces the entrypoint (and its CMD), as in Kubernetes
+    assert container_argv({"name": "t", "image": image, "command": ["python", "-c"], "args": ["pass"]},
+                          {}) == [sys.executable, "-c", "pass"]
+    with pytest.raises(ConfigError, match="'busybox:1' is not rollguard's"):
+        container_argv({"name": "sh", "image": "busybox:1", "args": ["true"]}, {})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 import pytest
@@ -12,6 +13,7 @@ from rollguard.localenv.svcproxy import (
     origin_request,
     parse_service_host,
     ready_endpoints,
+    search_namespace,
     split_request_head,
 )
 
@@ -66,3 +68,19 @@ def test_a_proxy_request_is_sent_in_origin_form_without_the_proxys_headers() -> 
             origin_request("GET", bad, "HTTP/1.1", [])
     with pytest.raises(ValueError, match="malformed header"):
         split_request_head(b"GET http://a.b.svc/ HTTP/1.1\r\nno colon here")
+
+
+def basic(user_pass: str) -> list[tuple[str, str]]:
+    return [("Host", "web"), ("Proxy-Authorization", "Basic " + base64.b64encode(user_pass.encode()).decode())]
+
+
+def test_a_pods_proxy_credentials_name_its_namespace_for_short_names() -> None:
+    # as the pod runner sets http_proxy: http://<namespace>:<pod>@127.0.0.1:<port>
+    assert search_namespace(basic("shop:web-7d9f-abc")) == "shop"
+    assert search_namespace(basic("shop:")) == "shop"
+    # no credentials (a process outside the cluster), or no namespace in them: no search path
+    assert search_namespace([("Host", "web")]) is None
+    assert search_namespace(basic("Shop_1:x")) is None
+    assert search_namespace(basic("-shop:x")) is None
+    assert search_namespace([("Proxy-Authorization", "Bearer abc")]) is None
+    assert search_namespace([("Proxy-Authorization", "Basic not base64!")]) is None
