@@ -10,6 +10,11 @@ with local processes:
   as the kubelet expands them. One image is known without a ``command``: rollguard's own (the
   chart's ``image.repository``, any tag or digest), built from this checkout, whose
   ``ENTRYPOINT`` and ``CMD`` come from the Dockerfile (``rollguard`` is this checkout's CLI);
+- its service account's token, the cluster's CA and its namespace are mounted at
+  ``/var/run/secrets/kubernetes.io/serviceaccount`` (a token bound to the pod, renewed at 80 % of
+  its life), and ``KUBERNETES_SERVICE_HOST``/``_PORT`` name the apiserver, when the pod asks for
+  it (``automountServiceAccountToken``) and its ServiceAccount exists, so in-cluster clients log in
+  as the pod's identity and its RBAC applies;
 - its network is the pod's: a Python server that binds every address (``0.0.0.0``) binds the
   pod's address instead, as in its own network namespace (``podsite/sitecustomize.py``), and
   its HTTP clients reach Services through the service proxy, short names included (``http_proxy``
@@ -74,6 +79,8 @@ _CHECKOUT = Path(__file__).resolve().parents[2]  # the repository root this runn
 _PODSITE = Path(__file__).resolve().parent / "podsite"
 # A pod's code is this checkout's: its three import roots (see pyproject.toml), after the pod's site.
 _POD_PYTHONPATH = os.pathsep.join(str(p) for p in (_PODSITE, _CHECKOUT, _CHECKOUT / "operator", _CHECKOUT / "api"))
+SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
+TOKEN_SECONDS = 3607  # the kubelet's projected token lifetime (the apiserver's default for it)
 _INSTRUCTION = re.compile(r"^(ENTRYPOINT|CMD)\s+(\[.*\])\s*$", re.MULTILINE)
 
 
@@ -162,14 +169,15 @@ class Objects:
         self._cache: dict[tuple[str, str], dict[str, Any] | None] = {}
 
     def get(self, kind: str, name: str) -> dict[str, Any] | None:
-        """The object as a dict, ``None`` when it does not exist. ``kind``: configmap | secret."""
+        """The object as a dict, ``None`` when it does not exist. ``kind``: configmap | secret | serviceaccount."""
         from kubernetes.client.exceptions import ApiException
 
         from rollguard.kube.client import raw_json  # not at import: every pod's exec wrapper imports this module
 
         key = (kind, name)
         if key not in self._cache:
-            read = self.core.read_namespaced_config_map if kind == "configmap" else self.core.read_namespaced_secret
+            read = {"configmap": self.core.read_namespaced_config_map, "secret": self.core.read_namespaced_secret,
+                    "serviceaccount": self.core.read_namespaced_service_account}[kind]
             try:
                 self._cache[key] = raw_json(read(name, self.namespace, _preload_content=False))
             except ApiException as e:
@@ -295,6 +303,7 @@ class Running:
     terminated: bool = False  # SIGTERM sent: once, as the kubelet does (a second one cuts a drain short)
     restart_policy: str = "Always"
     pod_ip: str = ""
+    token_refresh_at: float = 0.0  # monotonic time the service account token is renewed at
     exit_code: int | None = None  # the container has ended for good (restartPolicy Never/OnFailure)
 
 
@@ -318,6 +327,8 @@ class PodRunner:
         self._lock = threading.Lock()
         self._core: Any = None
         self._reported: set[str] = set()  # uids of pods whose exit code is written
+        self._apiserver = ("127.0.0.1", "443")
+        self._cluster_ca = b""
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> PodRunner:
@@ -325,6 +336,9 @@ class PodRunner:
 
         api = config.new_client_from_config(config_file=str(self.kubeconfig))  # type: ignore[no-untyped-call]
         self._core = client.CoreV1Api(api)
+        server = urlsplit(api.configuration.host)
+        self._apiserver = (server.hostname or "127.0.0.1", str(server.port or 443))
+        self._cluster_ca = Path(api.configuration.ssl_ca_cert).read_bytes() if api.configuration.ssl_ca_cert else b""
         self.workdir.mkdir(parents=True, exist_ok=True)
         self._thread = threading.Thread(target=self._loop, name="podrunner", daemon=True)
         self._thread.start()
@@ -481,7 +495,42 @@ class PodRunner:
                 raise ConfigError(f"volume {vm['name']!r}: only configMap, secret and emptyDir are supported")
             source = vdir / vm["subPath"] if vm.get("subPath") else vdir
             mounts.append(Mount(str(source), vm["mountPath"], bool(vm.get("readOnly")) or "emptyDir" not in vol))
+        if self._wants_token(pod, container, objects):
+            vdir = r.directory / "volumes" / "kube-api-access"
+            if time.monotonic() >= r.token_refresh_at or not vdir.exists():
+                self._write_token(vdir, pod)
+                r.token_refresh_at = time.monotonic() + TOKEN_SECONDS * 0.8  # the kubelet renews at 80 %
+            mounts.append(Mount(str(vdir), SERVICE_ACCOUNT_DIR, True))
         r.mounts = mounts
+
+    @staticmethod
+    def _wants_token(pod: dict[str, Any], container: dict[str, Any], objects: Objects) -> bool:
+        """Whether the pod gets its service account's token, as the ServiceAccount admission plugin
+        decides: the pod's ``automountServiceAccountToken``, else its ServiceAccount's, else yes.
+        No token when the ServiceAccount does not exist (this cluster creates no ``default`` one)
+        or when the container mounts something else there."""
+        spec = pod["spec"]
+        account = objects.get("serviceaccount", spec.get("serviceAccountName") or "default")
+        if account is None:
+            return False
+        automount = spec.get("automountServiceAccountToken", account.get("automountServiceAccountToken", True))
+        return bool(automount) and not any(m.get("mountPath") == SERVICE_ACCOUNT_DIR
+                                           for m in container.get("volumeMounts") or [])
+
+    def _write_token(self, vdir: Path, pod: dict[str, Any]) -> None:
+        """The projected volume the kubelet writes: a token bound to the pod (TokenRequest), the
+        cluster's CA and the namespace."""
+        from rollguard.kube.client import raw_json
+
+        meta = pod["metadata"]
+        request = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
+                   "spec": {"expirationSeconds": TOKEN_SECONDS,
+                            "boundObjectRef": {"apiVersion": "v1", "kind": "Pod", "name": meta["name"],
+                                               "uid": meta["uid"]}}}
+        answer = raw_json(self._core.create_namespaced_service_account_token(
+            pod["spec"].get("serviceAccountName") or "default", meta["namespace"], request, _preload_content=False))
+        write_atomic_volume(vdir, {"token": answer["status"]["token"].encode(), "ca.crt": self._cluster_ca,
+                                   "namespace": meta["namespace"].encode()})
 
     def _spawn(self, r: Running) -> None:
         r.directory.mkdir(parents=True, exist_ok=True)
@@ -491,7 +540,11 @@ class PodRunner:
         namespace, name = r.key.split("/", 1)
         base = {"PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "/usr/bin:/bin")]),
                 "HOME": str(r.directory), "LANG": "C.UTF-8", "HOSTNAME": name, "PYTHONPATH": _POD_PYTHONPATH,
-                "PYTHONUNBUFFERED": "1", POD_IP_ENV: r.pod_ip}
+                "PYTHONUNBUFFERED": "1", POD_IP_ENV: r.pod_ip,
+                # the `kubernetes` Service as the kubelet gives it to every container: its address
+                # here is the apiserver's own (cluster IPs do not answer on this cluster)
+                "KUBERNETES_SERVICE_HOST": self._apiserver[0], "KUBERNETES_SERVICE_PORT": self._apiserver[1],
+                "KUBERNETES_SERVICE_PORT_HTTPS": self._apiserver[1]}
         if self.service_proxy:
             proxy = urlsplit(self.service_proxy)
             url = f"http://{namespace}:{name}@{proxy.hostname}:{proxy.port}"

@@ -267,3 +267,52 @@ def test_rollguards_image_runs_as_the_chart_runs_it_and_pods_reach_services_by_s
     log = pod_runner.log_of(namespace, "check")
     assert phase == "Succeeded", log
     assert "http://api:8080/readyz 200" in log and f"http://api.{namespace}:8080/readyz 200" in log
+
+
+def test_a_pod_logs_in_with_its_service_account_and_its_rbac_applies(
+        kubectl: Kubectl, namespace: str, pod_runner: PodRunner) -> None:
+    """A pod's in-cluster client gets the pod's own identity (a token of its ServiceAccount
+    bound to it), so the pod can do what its Role allows and nothing else; a pod that opts out
+    of the token gets none."""
+    kubectl.apply({"apiVersion": "v1", "kind": "List", "items": [
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "reader"}},
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": {"name": "reader"},
+         "rules": [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get"]}]},
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": {"name": "reader"},
+         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "reader"},
+         "subjects": [{"kind": "ServiceAccount", "name": "reader", "namespace": namespace}]},
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "settings"}, "data": {"mode": "canary"}},
+    ]}, namespace=namespace)
+    script = ("import os, sys\n"
+              "from kubernetes.client import CoreV1Api\n"
+              "from kubernetes.client.exceptions import ApiException\n"
+              "from rollguard.kube.client import api_client\n"
+              "token = '/var/run/secrets/kubernetes.io/serviceaccount/token'\n"
+              "if not os.path.exists(token):\n"
+              "    print('no token'); sys.exit(0)\n"
+              "ns = open('/var/run/secrets/kubernetes.io/serviceaccount/namespace').read()\n"
+              "core = CoreV1Api(api_client())\n"
+              "print('mode', core.read_namespaced_config_map('settings', ns).data['mode'])\n"
+              "try:\n"
+              "    core.list_namespaced_secret(ns)\n"
+              "except ApiException as e:\n"
+              "    print('secrets', e.status)\n")
+
+    def pod(name: str, **spec: Any) -> dict[str, Any]:
+        return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "labels": {RUN_LABEL: "true"}},
+                "spec": {"restartPolicy": "Never", **spec, "containers": [
+                    {"name": "main", "image": ROLLGUARD_IMAGE, "command": ["python", "-c", script]}]}}
+
+    kubectl.apply(pod("with-token", serviceAccountName="reader"), namespace=namespace)
+    kubectl.apply(pod("opted-out", serviceAccountName="reader", automountServiceAccountToken=False),
+                  namespace=namespace)
+
+    def ended(name: str) -> dict[str, Any]:
+        return dict(eventually(lambda: (lambda p: p if p["status"].get("phase") in ("Succeeded", "Failed") else None)(
+            kubectl.get_json("pod", name, namespace=namespace)), timeout=90, what=f"pod {name} to end"))
+
+    for name in ("with-token", "opted-out"):
+        assert ended(name)["status"]["phase"] == "Succeeded", pod_runner.log_of(namespace, name)
+    log = pod_runner.log_of(namespace, "with-token")
+    assert "mode canary" in log and "secrets 403" in log, log
+    assert "no token" in pod_runner.log_of(namespace, "opted-out")
