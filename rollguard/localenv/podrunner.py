@@ -507,10 +507,11 @@ class PodRunner:
     def _wants_token(pod: dict[str, Any], container: dict[str, Any], objects: Objects) -> bool:
         """Whether the pod gets its service account's token, as the ServiceAccount admission plugin
         decides: the pod's ``automountServiceAccountToken``, else its ServiceAccount's, else yes.
-        No token when the ServiceAccount does not exist (this cluster creates no ``default`` one)
-        or when the container mounts something else there."""
+        No token when the pod names no ServiceAccount (this cluster's apiserver runs without the
+        admission plugin that would set ``default``), when it does not exist, or when the
+        container mounts something else there."""
         spec = pod["spec"]
-        account = objects.get("serviceaccount", spec.get("serviceAccountName") or "default")
+        account = objects.get("serviceaccount", spec["serviceAccountName"]) if spec.get("serviceAccountName") else None
         if account is None:
             return False
         automount = spec.get("automountServiceAccountToken", account.get("automountServiceAccountToken", True))
@@ -520,6 +521,8 @@ class PodRunner:
     def _write_token(self, vdir: Path, pod: dict[str, Any]) -> None:
         """The projected volume the kubelet writes: a token bound to the pod (TokenRequest), the
         cluster's CA and the namespace."""
+        from kubernetes.client.exceptions import ApiException
+
         from rollguard.kube.client import raw_json
 
         meta = pod["metadata"]
@@ -527,8 +530,12 @@ class PodRunner:
                    "spec": {"expirationSeconds": TOKEN_SECONDS,
                             "boundObjectRef": {"apiVersion": "v1", "kind": "Pod", "name": meta["name"],
                                                "uid": meta["uid"]}}}
-        answer = raw_json(self._core.create_namespaced_service_account_token(
-            pod["spec"].get("serviceAccountName") or "default", meta["namespace"], request, _preload_content=False))
+        try:
+            answer = raw_json(self._core.create_namespaced_service_account_token(
+                pod["spec"]["serviceAccountName"], meta["namespace"], request, _preload_content=False))
+        except ApiException as e:  # the kubelet cannot start such a pod either
+            raise ConfigError(f"no token for ServiceAccount {pod['spec']['serviceAccountName']!r}: "
+                              f"{e.status} {e.reason}") from e
         write_atomic_volume(vdir, {"token": answer["status"]["token"].encode(), "ca.crt": self._cluster_ca,
                                    "namespace": meta["namespace"].encode()})
 
@@ -596,12 +603,28 @@ class PodRunner:
 
 
 def _exec_in_namespace(spec_file: Path) -> int:
-    """Inside the process' own mount namespace: mount its volumes, then become the container's process."""
+    """Inside the process' own mount namespace: mount its volumes, then become the container's process.
+
+    Every source (and the overlays' work directories) is opened before the first mount and
+    mounted through its descriptor: a volume mounted over a directory that holds the pod's own
+    files (an emptyDir at ``/tmp`` while the pod directory is under ``/tmp``) would hide them
+    from the mounts after it."""
     spec = json.loads(spec_file.read_text())
+    os.chdir(spec["cwd"])  # held before a mount can hide it
     scratch = Path(spec["scratch"])
-    overlaid: list[Path] = []
+
+    def held(path: Path) -> str:
+        return f"/proc/{os.getpid()}/fd/{os.open(path, os.O_PATH)}"
+
+    plan: list[tuple[dict[str, Any], str, str, str]] = []  # (mount, source, overlay upper, overlay work)
     for i, m in enumerate(spec["mounts"]):
-        target, source = Path(m["target"]), Path(m["source"])
+        up, work = scratch / f"up{i}", scratch / f"work{i}"
+        up.mkdir(parents=True, exist_ok=True)
+        work.mkdir(parents=True, exist_ok=True)
+        plan.append((m, held(Path(m["source"])), held(up), held(work)))
+    overlaid: list[Path] = []
+    for m, source, up_dir, work_dir in plan:
+        target = Path(m["target"])
         if not target.exists():
             parent = target.parent
             while not parent.exists():
@@ -609,22 +632,18 @@ def _exec_in_namespace(spec_file: Path) -> int:
             if parent == Path("/"):
                 raise SystemExit(f"pod runner: mountPath {target} has no existing parent below /")
             if not any(parent == o or o in parent.parents for o in overlaid):
-                up, work = scratch / f"up{i}", scratch / f"work{i}"
-                up.mkdir(parents=True, exist_ok=True)
-                work.mkdir(parents=True, exist_ok=True)
                 # An overlay lets the mount point exist here without creating it on the host.
                 subprocess.run(["mount", "-t", "overlay", "overlay", "-o",
-                                f"lowerdir={parent},upperdir={up},workdir={work}", str(parent)], check=True)
+                                f"lowerdir={parent},upperdir={up_dir},workdir={work_dir}", str(parent)], check=True)
                 overlaid.append(parent)
-            if source.is_dir():
+            if Path(source).is_dir():
                 target.mkdir(parents=True, exist_ok=True)
             else:
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.touch()
-        subprocess.run(["mount", "--bind", str(source), str(target)], check=True)
+        subprocess.run(["mount", "--bind", source, str(target)], check=True)
         if m["read_only"]:
             subprocess.run(["mount", "-o", "remount,bind,ro", str(target)], check=True)
-    os.chdir(spec["cwd"])
     os.execvpe(spec["argv"][0], spec["argv"], spec["env"])  # noqa: S606 (the container's own command)
 
 

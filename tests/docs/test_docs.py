@@ -116,6 +116,8 @@ def reader_env(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple
     if "kubernetes" in doc.services:
         cp = request.getfixturevalue("control_plane")
         kubectl = request.getfixturevalue("kubectl")  # the session's cluster, rollguard's CRDs applied
+        # as `hack/control-plane.sh up` gives it: the pods that ask to run do, and reach Services
+        request.getfixturevalue("pod_runner")
         kubeconfig = home / ".kube" / "config"
         kubeconfig.parent.mkdir()
         shutil.copy(cp.kubeconfig, kubeconfig)  # kubectl's default place: the reader sets nothing

@@ -354,3 +354,22 @@ def test_packaged_chart_renders_the_same_and_leaves_ci_values_out(h: Helm, tmp_p
     assert not any(n.startswith("rollguard/ci/") for n in names)
     out = h("template", "rg", str(tgz), "--namespace", "rollguard").stdout
     assert [d for d in yaml.safe_load_all(out) if d] == default
+
+
+def test_pod_labels_reach_every_pod_the_chart_runs(h: Helm) -> None:
+    """``podLabels`` is on every pod (Deployments, hook and cron Jobs, the ``helm test`` pod);
+    a component's own ``podLabels`` add to it."""
+    objs = h.template(values={"podLabels": {"team": "platform"}, "api": {"podLabels": {"tier": "api"}},
+                              "aggregation": {"enabled": True}, "prune": {"enabled": True}})
+    labels: dict[str, dict[str, str]] = {}
+    for o in objs:
+        name = f"{o['kind']}/{o['metadata']['name']}"
+        if o["kind"] in ("Deployment", "Job"):
+            labels[name] = o["spec"]["template"]["metadata"]["labels"]
+        elif o["kind"] == "CronJob":
+            labels[name] = o["spec"]["jobTemplate"]["spec"]["template"]["metadata"]["labels"]
+        elif o["kind"] == "Pod":
+            labels[name] = o["metadata"]["labels"]
+    assert {n.split("/")[0] for n in labels} == {"Deployment", "Job", "CronJob", "Pod"}, sorted(labels)
+    assert {n for n, pod in labels.items() if pod.get("team") != "platform"} == set()
+    assert {n for n, pod in labels.items() if pod.get("tier") == "api"} == {"Deployment/rg-rollguard-api"}
