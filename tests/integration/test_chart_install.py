@@ -1,9 +1,11 @@
 """`helm install / upgrade / test / uninstall` of the chart into the real local kube-apiserver.
 
-Helm waits for its hook Jobs (migrations) and test Pods to finish: the Job controller runs
-them on kwok's nodes, where a run-to-completion pod ends with exit code 0 (no container runs
-it). A read-only observer records what succeeded. The namespace enforces PodSecurity
-`restricted`, so the apiserver itself judges the chart's pods.
+The chart's pods run: with the local cluster's values (``examples/local-cluster/rollguard-values.yaml``)
+the pod runner runs them as processes of this checkout, so the migration Job migrates a real
+PostgreSQL database, the API and operator pods serve, and ``helm test`` asks them through their
+Services. Helm waits for the hook Jobs and the test Pod to end; a read-only observer records what
+succeeded. The namespace enforces PodSecurity `restricted`, so the apiserver itself judges the
+chart's pods.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any
 import pytest
 
 from rollguard.localenv.controlplane import ControlPlane
+from rollguard.localenv.podrunner import PodRunner
 from tests.support.helm import CHART, Helm, helm
 from tests.support.kube import CRD_DIR, Kubectl, eventually
 
@@ -90,19 +93,25 @@ def _helm_in(h: Helm, kubeconfig: Path, ns: str, *args: str, check: bool = True)
     return h(*args, "-n", ns, "--kubeconfig", str(kubeconfig), *timeout, check=check)
 
 
+LOCAL_VALUES = CHART.parents[1] / "examples" / "local-cluster" / "rollguard-values.yaml"
+
+
 def test_install_upgrade_test_uninstall(h: Helm, kubectl: Kubectl, kubeconfig: Path, restricted_ns: str,
-                                        release: str) -> None:
+                                        release: str, database_url: str, pod_runner: PodRunner) -> None:
     ns = restricted_ns
     # The kubectl fixture applied crds/ already; the peering name is unique per test because
     # the ClusterKopfPeering is cluster-scoped.
-    common = ["--skip-crds", "--set", f"operator.peering.name={ns}",
-              "--set", "api.database.url=postgresql+psycopg://rollguard:pw@db:5432/rollguard"]
+    common = ["--skip-crds", "--set", f"operator.peering.name={ns}", "-f", str(LOCAL_VALUES),
+              "--set", f"api.database.url={database_url}"]
     with Completions(kubectl, ns) as runner:
         proc = _helm_in(h, kubeconfig, ns, "install", release, str(CHART), *common)
         assert "would violate PodSecurity" not in proc.stderr, proc.stderr
         # The pre-install migration Job ran (and was deleted by its hook-succeeded policy).
         assert "job/rg-rollguard-api-migrate" in runner.completed
     assert "STATUS: deployed" in proc.stdout
+    migrate_pod = next(r for r in pod_runner.finished + list(pod_runner.running.values())
+                       if r.key.startswith(f"{ns}/rg-rollguard-api-migrate-"))
+    assert "(head)" in pod_runner.log_of(ns, migrate_pod.key.split("/", 1)[1]), "the migration Job migrated"
 
     def names(kind: str, namespaced: bool = True) -> set[str]:
         items = kubectl.get_json(kind, namespace=ns if namespaced else None)["items"]
@@ -151,6 +160,9 @@ def test_install_upgrade_test_uninstall(h: Helm, kubectl: Kubectl, kubeconfig: P
     # (Its pod is deleted by the hook-succeeded policy as soon as it succeeds: Helm's report says so.)
     out = _helm_in(h, kubeconfig, ns, "test", release).stdout
     assert "Phase:          Succeeded" in out and "rg-rollguard-test" in out
+    checked = pod_runner.log_of(ns, "rg-rollguard-test")
+    assert "http://rg-rollguard-api:8000/readyz 200" in checked, checked
+    assert "http://rg-rollguard-operator:8080/healthz 200" in checked, checked
 
     # Uninstall removes the release's objects, cluster-scoped ones included.
     _helm_in(h, kubeconfig, ns, "uninstall", release, "--wait")
