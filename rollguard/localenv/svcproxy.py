@@ -24,7 +24,9 @@ the shell, as it does for an operator the Helm chart runs in a cluster.
   weights the operator writes.
 - Any other host is connected to directly, so the proxy can be set for a whole shell.
 - No ready endpoint: the connection is closed without an answer, as kube-proxy rejects it.
-  An unknown Service or port: HTTP 502 with the reason, where DNS would fail to resolve.
+  An unknown Service or port: HTTP 502 with the reason, where DNS would fail to resolve. Any
+  other host that refuses the connection: HTTP 502, as any forward proxy answers (clients retry
+  it as they retry a refused connection: ``curl --retry``).
 - A Service without a selector whose endpoint is one of the local cluster's own processes (its
   Prometheus) names that address in the annotation :data:`ADDRESS_ANNOTATION`; a real cluster
   would list it in an EndpointSlice, which the apiserver refuses for loopback addresses.
@@ -77,6 +79,7 @@ class Target:
     host: str
     port: int
     endpoints: tuple[tuple[str, int], ...]
+    direct: bool = False  # not a Service: the host itself, as any forward proxy reaches it
 
 
 def parse_service_host(host: str) -> tuple[str, str] | None:
@@ -175,7 +178,7 @@ class Resolver:
             backend = self.route(host, path)
             if backend is not None:
                 return self._service(f"{host} ({backend.via})", backend.namespace, backend.service, backend.port)
-        return Target(host, port, ((host, port),))
+        return Target(host, port, ((host, port),), direct=True)
 
     def route(self, host: str, path: str) -> Backend | None:
         """The backend an ingress controller (nginx) or a gateway picks for ``host`` and ``path``."""
@@ -364,7 +367,11 @@ class ServiceProxy:
             with contextlib.suppress(OSError):
                 upstream = socket.create_connection(address, timeout=CONNECT_TIMEOUT)
                 break
-        if upstream is None:  # no ready endpoint, or none listening: refused, as kube-proxy leaves it
+        if upstream is None:
+            if where.direct:  # as any forward proxy answers a host that refuses
+                _answer(client, "502 Bad Gateway",
+                        f"rollguard local service proxy: {host}:{port_n} refused the connection")
+            # a Service with no ready endpoint, or none listening: refused, as kube-proxy leaves it
             return
         with upstream:
             try:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import socket
 import threading
 import urllib.error
 import urllib.request
@@ -90,6 +91,12 @@ def test_a_name_that_resolves_to_nothing_is_refused_the_way_a_cluster_refuses_it
     # a port the Service does not have
     status, body = get(service_proxy, f"http://idle.{namespace}.svc:9999/")
     assert status == 502 and "has no port 9999" in body
+    # any other host that refuses: a 502 saying so, as a forward proxy answers (curl --retry retries it)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        free = s.getsockname()[1]  # bound, not listening: refuses
+        status, body = get(service_proxy, f"http://127.0.0.1:{free}/healthz")
+    assert status == 502 and f"127.0.0.1:{free} refused the connection" in body
 
 
 def test_a_service_of_a_local_process_and_any_other_host_are_reached(
