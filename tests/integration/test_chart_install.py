@@ -2,8 +2,8 @@
 
 The chart's pods run: with the local cluster's values (``examples/local-cluster/rollguard-values.yaml``)
 the pod runner runs them as processes of this checkout, so the migration Job migrates a real
-PostgreSQL database, the API and operator pods serve, and ``helm test`` asks them through their
-Services. Helm waits for the hook Jobs and the test Pod to end; a read-only observer records what
+PostgreSQL database, the API and operator pods serve, ``helm test`` asks them through their
+Services, and the operator pod, under the chart's ServiceAccount, reconciles a FeatureFlag. Helm waits for the hook Jobs and the test Pod to end; a read-only observer records what
 succeeded. The namespace enforces PodSecurity `restricted`, so the apiserver itself judges the
 chart's pods.
 """
@@ -163,6 +163,19 @@ def test_install_upgrade_test_uninstall(h: Helm, kubectl: Kubectl, kubeconfig: P
     checked = pod_runner.log_of(ns, "rg-rollguard-test")
     assert "http://rg-rollguard-api:8000/readyz 200" in checked, checked
     assert "http://rg-rollguard-operator:8080/healthz 200" in checked, checked
+
+    # The chart's operator pod, under the chart's ServiceAccount, reconciles what users apply: a
+    # FeatureFlag gets its phase and the flags ConfigMaps of its environments.
+    kubectl.apply({"apiVersion": "rollguard.io/v1alpha1", "kind": "FeatureFlag", "metadata": {"name": "checkout"},
+                   "spec": {"key": "new_checkout", "owner": "shop-team", "defaultValue": False,
+                            "environments": {"staging": True, "production": False},
+                            "targets": [{"environment": "staging", "deployments": ["web"]}]}}, namespace=ns)
+    flag = eventually(lambda: (kubectl.get_json("featureflag", "checkout", namespace=ns).get("status") or {})
+                      .get("phase") == "Ready" and kubectl.get_json("featureflag", "checkout", namespace=ns),
+                      timeout=60, what="the chart's operator to reconcile the FeatureFlag")
+    assert flag["status"]["phase"] == "Ready"
+    flags = json.loads(kubectl.get_json("configmap", "rollguard-flags-staging", namespace=ns)["data"]["flags.json"])
+    assert flags["flags"]["new_checkout"]["value"] is True, flags
 
     # Uninstall removes the release's objects, cluster-scoped ones included.
     _helm_in(h, kubeconfig, ns, "uninstall", release, "--wait")
