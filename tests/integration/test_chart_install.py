@@ -3,7 +3,8 @@
 The chart's pods run: with the local cluster's values (``examples/local-cluster/rollguard-values.yaml``)
 the pod runner runs them as processes of this checkout, so the migration Job migrates a real
 PostgreSQL database, the API and operator pods serve, ``helm test`` asks them through their
-Services, and the operator pod, under the chart's ServiceAccount, reconciles a FeatureFlag. Helm waits for the hook Jobs and the test Pod to end; a read-only observer records what
+Services, and the operator pod, under the chart's ServiceAccount, reconciles a FeatureFlag.
+Helm waits for the hook Jobs and the test Pod to end; a read-only observer records what
 succeeded. The namespace enforces PodSecurity `restricted`, so the apiserver itself judges the
 chart's pods.
 """
