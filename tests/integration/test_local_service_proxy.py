@@ -65,6 +65,12 @@ def test_a_services_dns_name_reaches_its_ready_pods(kubectl: Kubectl, namespace:
         status, body = eventually(lambda host=host: healthy(service_proxy, f"http://{host}/healthz"),  # type: ignore[misc]
                                   timeout=60, what=f"{host} answering")
         assert status == 200 and json.loads(body) == {"ok": True}
+    # both pods' processes listening first: kwok marks a pod Ready before its process is up, and
+    # the proxy passes a refused connection on to the next pod, as kube-proxy would never have to
+    for pod in pods(kubectl, namespace, "web"):
+        url = f"http://{pod['status']['podIP']}:8000/healthz"
+        eventually(lambda: healthy(service_proxy, url), timeout=60,  # noqa: B023 (called at once)
+                   what=f"{pod['metadata']['name']} listening")
     # a POST's body reaches the pod, and the requests spread over both pods, as kube-proxy spreads
     # connections: each pod's own request counter moved
     for i in range(20):
