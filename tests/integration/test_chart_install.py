@@ -4,16 +4,14 @@ The chart's pods run: with the local cluster's values (``examples/local-cluster/
 the pod runner runs them as processes of this checkout, so the migration Job migrates a real
 PostgreSQL database, the API and operator pods serve, ``helm test`` asks them through their
 Services, and the operator pod, under the chart's ServiceAccount, reconciles a FeatureFlag.
-Helm waits for the hook Jobs and the test Pod to end; a read-only observer records what
-succeeded. The namespace enforces PodSecurity `restricted`, so the apiserver itself judges the
-chart's pods.
+Helm waits for the hook Jobs and the test Pod to end; the pod runner's record says how each
+ended (the hook policies delete them once they succeed). The namespace enforces PodSecurity
+`restricted`, so the apiserver itself judges the chart's pods.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,46 +25,6 @@ from tests.support.helm import CHART, Helm, helm
 from tests.support.kube import CRD_DIR, Kubectl, eventually
 
 pytestmark = pytest.mark.integration
-
-
-class Completions:
-    """Records every Job and Pod of a namespace that succeeds (reads only; writes nothing)."""
-
-    def __init__(self, kubectl: Kubectl, namespace: str) -> None:
-        self.kubectl, self.namespace = kubectl, namespace
-        self.completed: list[str] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, daemon=True)
-
-    def __enter__(self) -> Completions:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._stop.set()
-        self._thread.join(10)
-        with contextlib.suppress(AssertionError):
-            self._tick()  # what finished since the last poll
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            with contextlib.suppress(AssertionError):  # a kubectl race (object deleted meanwhile)
-                self._tick()
-            self._stop.wait(0.5)
-
-    def _tick(self) -> None:
-        for job in self.kubectl.get_json("jobs", namespace=self.namespace)["items"]:
-            name = f"job/{job['metadata']['name']}"
-            if (job.get("status") or {}).get("succeeded") and name not in self.completed:
-                self.completed.append(name)
-        for pod in self.kubectl.get_json("pods", namespace=self.namespace)["items"]:
-            if (pod.get("status") or {}).get("phase") != "Succeeded":
-                continue
-            # a hook Job can be deleted (hook-succeeded) before a poll sees it complete: its pod says so
-            jobs = [f"job/{o['name']}" for o in pod["metadata"].get("ownerReferences") or [] if o["kind"] == "Job"]
-            for name in [f"pod/{pod['metadata']['name']}", *jobs]:
-                if name not in self.completed:
-                    self.completed.append(name)
 
 
 @pytest.fixture
@@ -104,15 +62,19 @@ def test_install_upgrade_test_uninstall(h: Helm, kubectl: Kubectl, kubeconfig: P
     # the ClusterKopfPeering is cluster-scoped.
     common = ["--skip-crds", "--set", f"operator.peering.name={ns}", "-f", str(LOCAL_VALUES),
               "--set", f"api.database.url={database_url}"]
-    with Completions(kubectl, ns) as runner:
-        proc = _helm_in(h, kubeconfig, ns, "install", release, str(CHART), *common)
-        assert "would violate PodSecurity" not in proc.stderr, proc.stderr
-        # The pre-install migration Job ran (and was deleted by its hook-succeeded policy).
-        assert "job/rg-rollguard-api-migrate" in runner.completed
+    def migrations() -> list[tuple[int | None, str]]:
+        """(exit code, log) of each migration pod the pod runner ran: the pods themselves are
+        gone as soon as they succeed (the hook-succeeded policy deletes the Job)."""
+        runs = [r for r in pod_runner.finished + list(pod_runner.running.values())
+                if r.key.startswith(f"{ns}/rg-rollguard-api-migrate-")]
+        return [(r.exit_code, pod_runner.log_of(ns, r.key.split("/", 1)[1])) for r in runs]
+
+    proc = _helm_in(h, kubeconfig, ns, "install", release, str(CHART), *common)
+    assert "would violate PodSecurity" not in proc.stderr, proc.stderr
     assert "STATUS: deployed" in proc.stdout
-    migrate_pod = next(r for r in pod_runner.finished + list(pod_runner.running.values())
-                       if r.key.startswith(f"{ns}/rg-rollguard-api-migrate-"))
-    assert "(head)" in pod_runner.log_of(ns, migrate_pod.key.split("/", 1)[1]), "the migration Job migrated"
+    # The pre-install migration Job ran to success before the install completed, and migrated.
+    [(code, log)] = migrations()
+    assert code == 0 and "(head)" in log, log
 
     def names(kind: str, namespaced: bool = True) -> set[str]:
         items = kubectl.get_json(kind, namespace=ns if namespaced else None)["items"]
@@ -150,9 +112,8 @@ def test_install_upgrade_test_uninstall(h: Helm, kubectl: Kubectl, kubeconfig: P
     assert out.strip() == "no"
 
     # Upgrade: the pre-upgrade migration runs again, the change lands.
-    with Completions(kubectl, ns) as runner:
-        _helm_in(h, kubeconfig, ns, "upgrade", release, str(CHART), *common, "--set", "api.replicas=3")
-        assert "job/rg-rollguard-api-migrate" in runner.completed
+    _helm_in(h, kubeconfig, ns, "upgrade", release, str(CHART), *common, "--set", "api.replicas=3")
+    assert [code for code, _ in migrations()] == [0, 0]
     assert kubectl.get_json("deployment", "rg-rollguard-api", namespace=ns)["spec"]["replicas"] == 3
     history = json.loads(_helm_in(h, kubeconfig, ns, "history", release, "-o", "json").stdout)
     assert [r["status"] for r in history] == ["superseded", "deployed"]
