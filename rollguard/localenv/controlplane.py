@@ -33,6 +33,7 @@ import yaml
 
 from rollguard.localenv import _proc, kwok, podnet
 from rollguard.localenv.certs import CertificateAuthority, service_account_key
+from rollguard.localenv.podrunner import RUN_LABEL
 from rollguard.localenv.prometheus import KubernetesAPI, Prometheus, backend_podmonitor
 from rollguard.localenv.svcproxy import ADDRESS_ANNOTATION
 
@@ -425,7 +426,7 @@ def main(argv: list[str] | None = None) -> int:
                   file=sys.stderr)
         print("use it with:\n", file=sys.stderr)
         _print_env(state)
-        print(f"\n# kubectl get nodes; pods labelled localenv.rollguard.io/run=true run as local processes;"
+        print(f"\n# kubectl get nodes; pods labelled {RUN_LABEL}=true run as local processes;"
               f"\n# stop with: hack/control-plane.sh down --dir {args.dir}", file=sys.stderr)
         return 0
     if args.command == "down":

@@ -9,6 +9,7 @@ import pytest
 
 from rollguard.localenv.svcproxy import (
     ADDRESS_ANNOTATION,
+    Resolver,
     Unresolved,
     origin_request,
     parse_service_host,
@@ -84,3 +85,38 @@ def test_a_pods_proxy_credentials_name_its_namespace_for_short_names() -> None:
     assert search_namespace(basic("-shop:x")) is None
     assert search_namespace([("Proxy-Authorization", "Bearer abc")]) is None
     assert search_namespace([("Proxy-Authorization", "Basic not base64!")]) is None
+
+
+class _OneService(Resolver):
+    """A Resolver whose apiserver has one Service, shop/web, with one ready pod (no routes)."""
+
+    def __init__(self) -> None:  # no kubeconfig: the reads below stand for the apiserver's
+        import itertools
+        self._turn = itertools.count()
+
+    def _service_and_pods(self, host: str, ns: str, name: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        if (ns, name) != ("shop", "web"):
+            raise Unresolved(f"{host}: no Service {ns}/{name}")
+        return svc("http"), [pod("10.0.0.5")]
+
+    def _route_objects(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        return [], []
+
+
+@pytest.mark.parametrize("host, search", [("web", "shop"), ("web.shop", "shop"), ("web.shop", "other"),
+                                          ("web.shop.svc.cluster.local", None)])
+def test_a_pods_short_names_reach_the_service(host: str, search: str | None) -> None:
+    target = _OneService().resolve(host, 80, search=search)
+    assert (target.endpoints, target.direct) == ((("10.0.0.5", 8000),), False)
+
+
+def test_a_two_label_name_that_is_no_service_is_the_host_itself() -> None:
+    """``<a>.<b>`` is a Service in namespace ``b`` only if there is one (as the pod's DNS search
+    list tries it first); otherwise it is a host such as ``example.org``, reached directly."""
+    target = _OneService().resolve("example.org", 443, search="shop")
+    assert (target.endpoints, target.direct) == ((("example.org", 443),), True)
+
+
+def test_a_one_label_name_that_is_no_service_is_unresolved() -> None:
+    with pytest.raises(Unresolved, match="no Service shop/db"):
+        _OneService().resolve("db", 5432, search="shop")
