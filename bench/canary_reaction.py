@@ -29,7 +29,7 @@ from typing import Any
 from kubernetes import client, config
 
 from rollguard.localenv.controlplane import ControlPlane
-from rollguard.localenv.podrunner import PodRunner
+from rollguard.localenv.podrunner import RUN_LABEL, PodRunner
 from rollguard.localenv.prometheus import Prometheus, backend_podmonitor
 from tests.support.kube import CRD_DIR, Kubectl, OperatorProcess, eventually
 from tests.support.traffic import Gateway, answers, control, endpoints
@@ -47,12 +47,13 @@ def target_objects() -> list[dict[str, Any]]:
                  "args": ["--host", "$(POD_IP)", "--port", "8000", "--spool", "/var/lib/web/spool.db",
                           "--failures-url", "http://127.0.0.1:9", "--transient-rate", "0"],
                  "ports": [{"name": "http", "containerPort": 8000}],
+                 "readinessProbe": {"httpGet": {"path": "/healthz", "port": "http"}, "periodSeconds": 1},
                  "env": [{"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}}],
                  "volumeMounts": [{"name": "spool", "mountPath": "/var/lib/web"}]}
     return [
         {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": TARGET, "labels": labels},
          "spec": {"replicas": 1, "selector": {"matchLabels": labels},
-                  "template": {"metadata": {"labels": {**labels, "localenv.rollguard.io/run": "true"}},
+                  "template": {"metadata": {"labels": {**labels, RUN_LABEL: "true"}},
                                "spec": {"containers": [container], "volumes": [{"name": "spool", "emptyDir": {}}]}}}},
         {"apiVersion": "v1", "kind": "Service", "metadata": {"name": TARGET},
          "spec": {"selector": labels, "ports": [{"name": "http", "port": 8000, "targetPort": "http"}]}},

@@ -29,6 +29,7 @@ def target_objects(failures_url: str) -> list[dict[str, Any]]:
         "args": ["--host", "$(POD_IP)", "--port", str(PORT), "--track", "$(TRACK)",
                  "--spool", "/var/lib/agent-runtime/spool.db"],
         "ports": [{"name": "http", "containerPort": PORT}],
+        "readinessProbe": {"httpGet": {"path": "/healthz", "port": "http"}, "periodSeconds": 1},
         "env": [
             {"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
             {"name": "TRACK", "valueFrom": {"fieldRef": {"fieldPath": "metadata.labels['rollguard.io/track']"}}},

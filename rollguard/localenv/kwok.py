@@ -1,9 +1,11 @@
 """Nodes and the pod lifecycle for the local cluster, from kwok (sigs.k8s.io/kwok).
 
 kwok plays the kubelet of every node it manages: it marks nodes Ready, gives each scheduled
-pod an address from its node's ``spec.podCIDR`` and marks it Running and Ready, completes
-the pods of Jobs and finishes pod deletion. Nothing here runs a container; the pod runner
-(:mod:`rollguard.localenv.podrunner`) starts a local process for the pods that ask for one.
+pod an address from its node's ``spec.podCIDR`` and marks it Running, completes the pods of
+Jobs and finishes pod deletion. Nothing here runs a container; the pod runner
+(:mod:`rollguard.localenv.podrunner`) starts a local process for the pods that ask for one
+(:data:`RUN_LABEL`), and those pods are Ready only when the runner says so (their processes run
+and pass their readiness probes). A pod nobody runs is Ready at once.
 
 Pod addresses live in the loopback range only: each node gets ``POD_CIDR_TEMPLATE`` with the
 cluster's pod network and its index (``127.<net>.<i>.0/24``, ``net`` 10 unless another local
@@ -43,18 +45,25 @@ _RUNS_TO_COMPLETION = {"key": ".spec.restartPolicy", "operator": "In", "values":
 _RUNNING = {"key": ".status.phase", "operator": "In", "values": ["Running"]}
 _EXIT_CODE = f'.metadata.annotations["{EXIT_CODE_ANNOTATION}"]'
 _NOT_RUN = {"key": f'.metadata.labels["{RUN_LABEL}"]', "operator": "DoesNotExist"}
+_RUN = {"key": f'.metadata.labels["{RUN_LABEL}"]', "operator": "Exists"}
+_NO_ADDRESS = {"key": ".status.podIP", "operator": "DoesNotExist"}
 
-_POD_READY_STATUS = """\
+def _running_status(ready: str) -> str:
+    """Phase Running with an address; ``ready``: the Ready conditions' and containers' value."""
+    return _RUNNING_STATUS.replace("__READY__", ready).replace("__READY_BOOL__", ready.lower())
+
+
+_RUNNING_STATUS = """\
 {{ $now := Now }}
 conditions:
 - lastTransitionTime: {{ $now | Quote }}
   status: "True"
   type: Initialized
 - lastTransitionTime: {{ $now | Quote }}
-  status: "True"
+  status: "__READY__"
   type: Ready
 - lastTransitionTime: {{ $now | Quote }}
-  status: "True"
+  status: "__READY__"
   type: ContainersReady
 - lastTransitionTime: {{ $now | Quote }}
   status: "True"
@@ -63,7 +72,7 @@ containerStatuses:
 {{ range .spec.containers }}
 - image: {{ .image | Quote }}
   name: {{ .name | Quote }}
-  ready: true
+  ready: __READY_BOOL__
   started: true
   restartCount: 0
   state:
@@ -114,8 +123,11 @@ def pod_stages() -> list[dict[str, Any]]:
                          "selector": {"matchExpressions": selector}, "next": nxt}}
 
     return [
-        stage("pod-ready", [_NOT_DELETED, {"key": ".status.podIP", "operator": "DoesNotExist"}],
-              {"statusTemplate": _POD_READY_STATUS}),
+        # nobody runs it: Running and Ready at once, as kwok's default stages make every pod
+        stage("pod-ready", [_NOT_DELETED, _NO_ADDRESS, _NOT_RUN], {"statusTemplate": _running_status("True")}),
+        # the pod runner runs it: Running, and Ready when the runner has seen its processes run
+        # and pass their readiness probes (the runner writes the Ready conditions, as a kubelet does)
+        stage("pod-start", [_NOT_DELETED, _NO_ADDRESS, _RUN], {"statusTemplate": _running_status("False")}),
         # nobody runs it: it ends at once
         stage("pod-complete", [_NOT_DELETED, _RUNNING, _RUNS_TO_COMPLETION, _NOT_RUN,
                                {"key": _EXIT_CODE, "operator": "DoesNotExist"}],

@@ -35,8 +35,12 @@ with local processes:
 - when every container of a pod that runs to completion has ended, the pod's exit code (the
   first non-zero container's, else 0; 128 + N for a process killed by signal N, as container
   runtimes report it) goes into the pod's annotation :data:`EXIT_CODE_ANNOTATION`, from which
-  kwok's stages set the phase (Succeeded or Failed) and the containers' terminated state. That
-  annotation is the runner's only write to the API: a kubelet writes the status itself.
+  kwok's stages set the phase (Succeeded or Failed) and the containers' terminated state;
+- a pod is Ready when each of its containers' processes runs and passes its ``readinessProbe``
+  (HTTP, TCP or exec, with the probe's delay, period, timeout and thresholds, see
+  :mod:`rollguard.localenv.probes`); the runner writes the pod's Ready and ContainersReady
+  conditions and its containers' ``ready``, as the kubelet's status manager does, so that a
+  Deployment is available, and a Service sends traffic to a pod, only once it answers.
 
 A pod's process listens on its pod address (``status.podIP``, 127.10.x.y), which it reads
 from the downward API like any backend.
@@ -59,12 +63,14 @@ import subprocess
 import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from rollguard.localenv.podsite.sitecustomize import POD_IP_ENV
+from rollguard.localenv.probes import Probe, ProbeError, Readiness
 
 log = logging.getLogger("rollguard.localenv.podrunner")
 
@@ -305,6 +311,11 @@ class Running:
     pod_ip: str = ""
     token_refresh_at: float = 0.0  # monotonic time the service account token is renewed at
     exit_code: int | None = None  # the container has ended for good (restartPolicy Never/OnFailure)
+    readiness: Readiness = field(default_factory=lambda: Readiness(None))
+
+    def ready(self) -> bool:
+        """Running and, with a readiness probe, passing it."""
+        return self.proc is not None and self.proc.poll() is None and self.readiness.ready
 
 
 class PodRunner:
@@ -429,6 +440,60 @@ class PodRunner:
                     continue
                 self._report_exit(pod, next((c for c in codes if c), 0))
             self._reported &= {key[0] for key in wanted}
+            due = [r for r in self.running.values() if r.proc is not None and r.proc.poll() is None]
+        self._probe([r for r in due if r.readiness.is_due(time.monotonic())])
+        with self._lock:
+            pods_now = {uid: pod for (uid, _), (pod, _) in wanted.items()}
+            for uid, pod in pods_now.items():
+                containers = [self.running.get((uid, c["name"])) for c in pod["spec"]["containers"]]
+                if any(r is None or r.exit_code is not None for r in containers):
+                    continue  # not started, or ended: kwok's stages say what it is
+                self._report_ready(pod, {r.container: r.ready() for r in containers if r is not None})
+
+    def _probe(self, due: list[Running]) -> None:
+        """Run the readiness probes that are due, at once (one slow probe must not hold the others)."""
+        if not due:
+            return
+        with ThreadPoolExecutor(max_workers=min(8, len(due)), thread_name_prefix="probe") as pool:
+            results = list(pool.map(lambda r: r.readiness.probe.run(
+                r.pod_ip, r.proc.pid if r.proc else None, r.env), due))
+        now = time.monotonic()
+        for r, passed in zip(due, results, strict=True):
+            if r.readiness.observe(passed, now):
+                log.info("%s/%s is %s (readiness probe: %s)", r.key, r.container,
+                         "ready" if r.readiness.ready else "not ready", r.readiness.history)
+
+    def _report_ready(self, pod: dict[str, Any], ready: dict[str, bool]) -> None:
+        """Write the pod's Ready and ContainersReady conditions and its containers' ``ready``
+        when they differ from what the runner sees, as the kubelet's status manager does."""
+        from kubernetes.client.exceptions import ApiException
+
+        meta, status = pod["metadata"], pod.get("status") or {}
+        want = "True" if ready and all(ready.values()) else "False"
+        conditions = status.get("conditions") or []
+        statuses = status.get("containerStatuses") or []
+        current = {c.get("type"): c.get("status") for c in conditions}
+        if (current.get("Ready") == want and current.get("ContainersReady") == want
+                and all(cs.get("ready") == ready.get(cs.get("name")) for cs in statuses)):
+            return
+        now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        conditions = [c for c in conditions if c.get("type") not in ("Ready", "ContainersReady")]
+        for kind in ("Ready", "ContainersReady"):
+            before = current.get(kind)
+            old: dict[str, Any] = next((c for c in status.get("conditions") or [] if c.get("type") == kind), {})
+            conditions.append({"type": kind, "status": want,
+                               "lastTransitionTime": old.get("lastTransitionTime") if before == want else now})
+        statuses = [{**cs, "ready": ready.get(cs.get("name"), False)} for cs in statuses]
+        body = {"metadata": {"resourceVersion": meta["resourceVersion"]},
+                "status": {"conditions": conditions, "containerStatuses": statuses}}
+        try:
+            self._core.patch_namespaced_pod_status(meta["name"], meta["namespace"], body,
+                                                   _content_type="application/merge-patch+json")
+        except ApiException as e:
+            if e.status not in (404, 409):  # gone, or changed since this pass read it: the next pass
+                raise
+            return
+        log.info("pod %s/%s Ready=%s", meta["namespace"], meta["name"], want)
 
     def _report_exit(self, pod: dict[str, Any], code: int) -> None:
         meta = pod["metadata"]
@@ -450,6 +515,11 @@ class PodRunner:
                         directory=pod_dir, argv=argv, env=env, mounts=[],
                         restart_policy=pod["spec"].get("restartPolicy", "Always"),
                         pod_ip=pod["status"]["podIP"])
+            try:
+                r.readiness = Readiness(Probe.of(container))
+            except ProbeError as e:  # the kubelet starts it, and its probe never passes
+                log.warning("pod %s container %s: %s; it will never be ready", r.key, r.container, e)
+                r.readiness = Readiness(Probe("never", failure_threshold=1))
             self._volumes(r, pod, container, objects)
             self.running[key] = r
         elif r.exit_code is not None:
@@ -577,6 +647,7 @@ class PodRunner:
                                       start_new_session=True)
         finally:
             out.close()
+        r.readiness.started(time.monotonic())
         log.info("started %s/%s (pid %d)", r.key, r.container, r.proc.pid)
 
     @staticmethod

@@ -169,6 +169,7 @@ def backend_deployment(run: Run) -> dict[str, Any]:
                  "/var/lib/backend/spool.db", "--failures-url", "http://127.0.0.1:9",
                  "--transient-rate", "0.02" if catalog else "0", "--declare-codes", ""],
         "ports": [{"name": "http", "containerPort": PORT}],
+        "readinessProbe": {"httpGet": {"path": "/healthz", "port": "http"}, "periodSeconds": 1},
         "env": [{"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
                 {"name": "TRACK", "valueFrom": {"fieldRef": {"fieldPath": f"metadata.labels['{TRACK_LABEL}']"}}},
                 *([{"name": "AOS_FEATURE_FAILURE_CATALOG_RUNTIME_INTEGRATION", "value": "true"}] if catalog else [])],

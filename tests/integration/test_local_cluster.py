@@ -84,6 +84,8 @@ def backend(name: str) -> dict[str, Any]:
                  "--spool", "/var/lib/backend/spool.db"],
         "env": [{"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}}],
         "ports": [{"name": "http", "containerPort": 8000}],
+        # Ready once it answers, as a real backend's Deployment says (the pod runner runs the probe)
+        "readinessProbe": {"httpGet": {"path": "/healthz", "port": "http"}, "periodSeconds": 1},
         "volumeMounts": [{"name": "spool", "mountPath": "/var/lib/backend"}]},
         volumes=[{"name": "spool", "emptyDir": {}}])
 
@@ -316,3 +318,41 @@ def test_a_pod_logs_in_with_its_service_account_and_its_rbac_applies(
     log = pod_runner.log_of(namespace, "with-token")
     assert "mode canary" in log and "secrets 403" in log, log
     assert "no token" in pod_runner.log_of(namespace, "opted-out")
+
+
+def test_a_pod_is_ready_only_once_its_readiness_probe_passes(kubectl: Kubectl, namespace: str,
+                                                             pod_runner: PodRunner) -> None:
+    """As with a kubelet: the pod's process runs, but until it answers its readiness probe the pod
+    is not Ready, the Deployment has no available replica and the Service no endpoint. The
+    process listens only once the test opens a gate (a key in a mounted ConfigMap)."""
+    kubectl.apply({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "gate"}, "data": {}},
+                  namespace=namespace)
+    script = ('until [ -e /etc/gate/open ]; do sleep 0.2; done; '
+              f'exec {sys.executable} -m http.server --bind "$POD_IP" 8080')
+    kubectl.apply(deployment("slow", run=True, volumes=[{"name": "gate", "configMap": {"name": "gate"}}], container={
+        "command": ["sh", "-c", script],
+        "env": [{"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}}],
+        "ports": [{"name": "http", "containerPort": 8080}],
+        "volumeMounts": [{"name": "gate", "mountPath": "/etc/gate"}],
+        "readinessProbe": {"httpGet": {"path": "/", "port": "http"}, "periodSeconds": 1, "failureThreshold": 1}}),
+        namespace=namespace)
+
+    def probed() -> list[bool] | None:  # the runner's probe results for the pod's container, once some ran
+        with pod_runner._lock:
+            runs = [r for r in pod_runner.running.values() if r.key.startswith(f"{namespace}/slow-")]
+        return runs[0].readiness.history if runs and len(runs[0].readiness.history) >= 2 else None
+    assert eventually(probed, timeout=90, what="two readiness probes of the waiting process") == [False, False]
+
+    def ready(pod: dict[str, Any]) -> str:
+        return str(next(c["status"] for c in pod["status"]["conditions"] if c["type"] == "Ready"))
+    [pod] = pods(kubectl, namespace, "slow")
+    assert pod["status"]["phase"] == "Running" and ready(pod) == "False"
+    assert [cs["ready"] for cs in pod["status"]["containerStatuses"]] == [False]
+    assert not kubectl.get_json("deployment", "slow", namespace=namespace)["status"].get("availableReplicas")
+
+    kubectl("patch", "configmap", "gate", "--type", "merge", "-p", json.dumps({"data": {"open": "1"}}),
+            namespace=namespace)
+    kubectl("rollout", "status", "deployment/slow", "--timeout=90s", namespace=namespace)
+    [pod] = pods(kubectl, namespace, "slow")
+    assert ready(pod) == "True" and [cs["ready"] for cs in pod["status"]["containerStatuses"]] == [True]
+    assert answer(f"http://{pod['status']['podIP']}:8080/") is not None

@@ -22,7 +22,6 @@ from rollguard.localenv.svcproxy import ADDRESS_ANNOTATION, ServiceProxy
 from tests.integration.test_canary_gateway_api import httproute_crd
 from tests.integration.test_local_cluster import backend, pods
 from tests.support.kube import Kubectl, eventually
-from tests.support.traffic import answers
 
 pytestmark = pytest.mark.integration
 __all__ = ["httproute_crd"]  # the Gateway API CRD fixture, used here by name
@@ -47,30 +46,14 @@ def get(proxy: ServiceProxy, url: str, body: dict[str, Any] | None = None) -> tu
         return e.code, e.read().decode()
 
 
-def healthy(proxy: ServiceProxy, url: str) -> tuple[int, str] | None:
-    """The answer, or None while the pods' processes are not listening yet (refused, no answer)."""
-    try:
-        answer = get(proxy, url)
-    except OSError:
-        return None
-    return answer if answer[0] == 200 else None
-
-
 def test_a_services_dns_name_reaches_its_ready_pods(kubectl: Kubectl, namespace: str, pod_runner: PodRunner,
                                                      service_proxy: ServiceProxy) -> None:
     kubectl.apply({**backend("web"), "spec": {**backend("web")["spec"], "replicas": 2}}, namespace=namespace)
     kubectl.apply(service("web", {"app": "web"}, 80, "http"), namespace=namespace)
+    # rolled out: both pods Ready, which they are once they answer their readiness probe
     kubectl("rollout", "status", "deployment/web", "--timeout=90s", namespace=namespace)
     for host in (f"web.{namespace}.svc", f"web.{namespace}.svc.cluster.local"):
-        status, body = eventually(lambda host=host: healthy(service_proxy, f"http://{host}/healthz"),  # type: ignore[misc]
-                                  timeout=60, what=f"{host} answering")
-        assert status == 200 and json.loads(body) == {"ok": True}
-    # both pods' processes listening first: kwok marks a pod Ready before its process is up, and
-    # the proxy passes a refused connection on to the next pod, as kube-proxy would never have to
-    for pod in pods(kubectl, namespace, "web"):
-        url = f"http://{pod['status']['podIP']}:8000/healthz"
-        eventually(lambda: healthy(service_proxy, url), timeout=60,  # noqa: B023 (called at once)
-                   what=f"{pod['metadata']['name']} listening")
+        assert get(service_proxy, f"http://{host}/healthz") == (200, json.dumps({"ok": True}))
     # a POST's body reaches the pod, and the requests spread over both pods, as kube-proxy spreads
     # connections: each pod's own request counter moved
     for i in range(20):
@@ -159,10 +142,8 @@ def two_tracks(kubectl: Kubectl, namespace: str, pod_runner: PodRunner) -> None:
     for name, track in (("web", "stable"), ("web-canary", "canary")):
         kubectl.apply(tracked(name, "web", track), namespace=namespace)
         kubectl.apply(service(name, {"app": "web", "track": track}, 8000, "http"), namespace=namespace)
-    for name in ("web", "web-canary"):
+    for name in ("web", "web-canary"):  # Ready: answering their readiness probe
         kubectl("rollout", "status", f"deployment/{name}", "--timeout=90s", namespace=namespace)
-    eventually(lambda: all(pod.get("status", {}).get("podIP") and answers(f"{pod['status']['podIP']}:8000")
-                           for pod in pods(kubectl, namespace, "web")), timeout=60, what="both tracks answering")
 
 
 def test_an_ingress_host_is_routed_by_the_canary_weight(

@@ -156,7 +156,13 @@ def test_kwok_gives_every_node_a_loopback_pod_range_and_ends_run_to_completion_p
         net = ipaddress.IPv4Network(node["spec"]["podCIDR"])
         assert net.subnet_of(ipaddress.IPv4Network("127.0.0.0/8"))
     stages = {s["metadata"]["name"]: s for s in yaml.safe_load_all(yaml.safe_dump_all(kwok.pod_stages()))}
-    assert set(stages) == {"pod-ready", "pod-complete", "pod-succeed", "pod-fail", "pod-delete"}
+    assert set(stages) == {"pod-ready", "pod-start", "pod-complete", "pod-succeed", "pod-fail", "pod-delete"}
+    # a pod the runner runs starts not Ready (the runner says when it is); any other is Ready at once
+    run = {"key": f'.metadata.labels["{podrunner.RUN_LABEL}"]', "operator": "Exists"}
+    assert run in stages["pod-start"]["spec"]["selector"]["matchExpressions"]
+    for name, ready in (("pod-start", "False"), ("pod-ready", "True")):
+        status = stages[name]["spec"]["next"]["statusTemplate"]
+        assert f'status: "{ready}"\n  type: Ready' in status and f"ready: {ready.lower()}" in status
     fail = stages["pod-fail"]["spec"]
     assert {"key": ".spec.restartPolicy", "operator": "In", "values": ["Never", "OnFailure"]} \
         in fail["selector"]["matchExpressions"]
