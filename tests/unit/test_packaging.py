@@ -4,9 +4,12 @@ whose extra is missing names it. (tests/integration/test_sdk_install.py installs
 
 from __future__ import annotations
 
+import ast
 import re
 import tomllib
+from collections.abc import Iterator
 from importlib import metadata
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -48,6 +51,28 @@ def test_all_holds_every_commands_extra_and_dev_holds_all() -> None:
 def test_the_image_installs_every_extra() -> None:
     dockerfile = (REPO / "Dockerfile").read_text()
     assert re.search(r"pip install '\.\[all\]'", dockerfile), "the image must install rollguard[all]"
+
+
+def _imported(path: Path) -> Iterator[str]:
+    """Every module name a file imports (``from a import b`` gives ``a`` and ``a.b``)."""
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            yield from (a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            yield node.module
+            yield from (f"{node.module}.{a.name}" for a in node.names)
+
+
+def test_nothing_the_wheel_ships_imports_the_test_tooling_it_leaves_out() -> None:
+    wheel = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["hatch"]["build"]["targets"]["wheel"]
+    left_out = sorted(p.strip("/") for p in wheel["exclude"])
+    assert left_out == ["rollguard/demo", "rollguard/localenv"]
+    modules = [p.replace("/", ".") for p in left_out]
+    offenders = [f"{path.relative_to(REPO)}: {name}"
+                 for package in wheel["packages"] for path in sorted((REPO / package).rglob("*.py"))
+                 if not path.relative_to(REPO).as_posix().startswith(tuple(left_out))
+                 for name in _imported(path) if any(name == m or name.startswith(f"{m}.") for m in modules)]
+    assert offenders == []
 
 
 def test_kubectl_plugin_scripts_run_the_same_app() -> None:
