@@ -16,8 +16,9 @@ RUN python -m venv /opt/rollguard
 COPY . .
 # The wheel carries every import package (rollguard, rollguard.operator, rollguard.api; the
 # latter two from their own folders, operator/rollguard and api/rollguard) plus the package data.
-RUN /opt/rollguard/bin/pip install . \
- && /opt/rollguard/bin/python -c "import rollguard.operator.main, rollguard.cli.main" \
+# `all`: every command's extra (operator, api, jobs, cli); `pip install rollguard` alone is the SDK.
+RUN /opt/rollguard/bin/pip install '.[all]' \
+ && /opt/rollguard/bin/python -c "import rollguard.operator.main, rollguard.api.app, rollguard.failures.aggregate, rollguard.cli.main" \
  && /opt/rollguard/bin/pip uninstall -y pip setuptools wheel \
  && find /opt/rollguard -name '__pycache__' -prune -exec rm -rf {} +
 

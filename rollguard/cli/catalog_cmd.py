@@ -14,6 +14,7 @@ import click
 import yaml
 
 from rollguard import GROUP, VERSION
+from rollguard.cli import extras
 
 PLURAL = "failurecatalogs"
 
@@ -149,6 +150,7 @@ def rollback_cmd(name: str, namespace: str | None, to_hash: str | None, unpin: b
     """
     if unpin and to_hash:
         raise click.UsageError("--to and --unpin exclude each other")
+    extras.require("cli", click.get_current_context().command_path)
     from kubernetes import client, config
     from kubernetes.client.exceptions import ApiException
 

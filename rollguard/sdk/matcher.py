@@ -1,6 +1,6 @@
 """Match an error code or message against a failure catalog.
 
-    from rollguard.sdk.matcher import Matcher, MatchResult
+    from rollguard.sdk import Matcher
     m = Matcher.from_file("/etc/rollguard/catalog/catalog.json")   # hot-reloads on change
     r = m.match("HTTPSConnectionPool(...): Read timed out. (read timeout=10)")
     r.code, r.match_type, r.confidence, r.entry.recovery.mode
@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from rollguard.catalog import load_catalog_file, load_default_catalog, spec_of
+from rollguard.catalog import MOUNT_PATH, load_catalog_file, load_default_catalog, spec_of
 from rollguard.catalog.patterns import compiled_form, re2_module, re2_options, specificity
 from rollguard.models.catalog import CatalogEntry, FailureCatalogSpec
 from rollguard.sdk import catalog_metrics
@@ -283,6 +283,27 @@ class Matcher:
         self.reload()
 
 
+_default: Matcher | None = None
+_default_lock = threading.Lock()
+
+
+def default_matcher() -> Matcher:
+    """The process-wide matcher: the catalog the operator mounts (/etc/rollguard/catalog/catalog.json,
+    re-read when it changes) or, where none is mounted (a laptop, a unit test), the shipped default
+    catalog."""
+    global _default
+    with _default_lock:
+        if _default is None:
+            path = Path(MOUNT_PATH)
+            _default = Matcher.from_file(path) if path.is_file() else Matcher.default()
+        return _default
+
+
+def match(code_or_message: str) -> MatchResult:
+    """Match an error code or message with the process-wide matcher (see ``default_matcher``)."""
+    return default_matcher().match(code_or_message)
+
+
 def _stamp(path: Path) -> tuple[int, int, int]:
     try:
         st = os.stat(path)
@@ -291,4 +312,5 @@ def _stamp(path: Path) -> tuple[int, int, int]:
     return (st.st_ino, st.st_mtime_ns, st.st_size)
 
 
-__all__ = ["CONFIDENCE_ALIAS", "CONFIDENCE_EXACT", "UNKNOWN_CODE", "MatchResult", "Matcher", "pattern_confidence"]
+__all__ = ["CONFIDENCE_ALIAS", "CONFIDENCE_EXACT", "UNKNOWN_CODE", "MatchResult", "Matcher", "default_matcher", "match",
+           "pattern_confidence"]

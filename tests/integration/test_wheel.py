@@ -6,9 +6,7 @@ rollguard.api come from their own import roots, operator/ and api/) and the data
 
 from __future__ import annotations
 
-import fnmatch
 import os
-import shutil
 import subprocess
 import sys
 import venv
@@ -18,50 +16,16 @@ from pathlib import Path
 import pytest
 
 from rollguard.catalog import ErrorCode
-from tests.support.kube import REPO
+from tests.support.dist import build_context, build_wheel
 
 pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("wheel")]  # its module fixture runs once
-
-
-def _ignored(rel: str, patterns: list[str]) -> bool:
-    parts = rel.split("/")
-    for pat in patterns:
-        bare = pat.removeprefix("**/")
-        # a pattern names a top-level path (or, with **/, any path component)
-        if fnmatch.fnmatch(parts[0], pat) or fnmatch.fnmatch(rel, pat):
-            return True
-        if pat.startswith("**/") and any(fnmatch.fnmatch(p, bare) for p in parts):
-            return True
-    return False
-
-
-def build_context(dest: Path) -> Path:
-    patterns = [ln.strip() for ln in (REPO / ".dockerignore").read_text().splitlines()
-                if ln.strip() and not ln.startswith("#")]
-    files = subprocess.run(["git", "ls-files"], cwd=REPO, capture_output=True, text=True, check=True).stdout.split()
-    for rel in files:
-        if _ignored(rel, patterns):
-            continue
-        src = REPO / rel
-        target = dest / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if src.is_symlink():
-            target.symlink_to(os.readlink(src))
-        else:
-            shutil.copy2(src, target)
-    return dest
 
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     ctx = build_context(tmp_path_factory.mktemp("context"))
     assert not (ctx / "tests").exists() and (ctx / "operator").is_dir()
-    out = tmp_path_factory.mktemp("dist")
-    proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q",
-                           "-w", str(out), str(ctx)], capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr
-    (built,) = out.glob("rollguard-*.whl")
-    return built
+    return build_wheel(ctx, tmp_path_factory.mktemp("dist"))
 
 
 def test_wheel_carries_every_package_and_the_runtime_data(wheel: Path) -> None:
@@ -73,6 +37,9 @@ def test_wheel_carries_every_package_and_the_runtime_data(wheel: Path) -> None:
     assert any(n.startswith("rollguard/api/migrations/versions/") and n.endswith(".py") for n in names)
     assert "rollguard/catalog/default_catalog.yaml" in names
     assert not any(n.startswith(("tests/", "operator/", "api/")) for n in names), "top-level packages leaked"
+    # the local cluster and the demo are test tooling, run from the checkout: the wheel leaves them out
+    assert "rollguard/localenv/__init__.py" not in names and "rollguard/demo/__init__.py" not in names
+    assert not any(n.startswith(("rollguard/localenv/", "rollguard/demo/")) for n in names), "test code shipped"
 
 
 def test_installed_wheel_runs_outside_the_source_tree(wheel: Path, tmp_path: Path) -> None:
@@ -98,6 +65,9 @@ def test_installed_wheel_runs_outside_the_source_tree(wheel: Path, tmp_path: Pat
 
     where = python("import rollguard, rollguard.operator.main, rollguard.api.app; print(rollguard.__file__)")
     assert where.strip().startswith(str(pth)), where  # the wheel's copy, not the checkout's
+    absent = python("import importlib.util as u; "
+                    "print(u.find_spec('rollguard.localenv'), u.find_spec('rollguard.demo'))")
+    assert absent.split() == ["None", "None"], absent
     help_text = python("from click.testing import CliRunner; from rollguard.cli.main import cli; "
                        "print(CliRunner().invoke(cli, ['--help']).output)")
     for command in ("operator", "canary", "catalog", "flags", "api", "failures"):
