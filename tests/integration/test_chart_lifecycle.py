@@ -3,7 +3,7 @@
 - `helm install rollguard charts/rollguard` with the local cluster's values only (its pod
   runner's label) succeeds: it installs rollguard's CRDs (chart templates, not crds/) and the
   operator, and needs no database; the chart's operator pod, run by the pod runner under the
-  chart's ServiceAccount, reconciles a FeatureFlag;
+  chart's ServiceAccount, reconciles a FeatureFlag, and `helm test` passes;
 - `helm upgrade` with a changed CRD (a copy of the chart whose FeatureFlag CRD gains a printer
   column) changes the CRD in the apiserver, which Helm never does for crds/;
 - `helm uninstall` keeps the CRDs and the users' objects (`helm.sh/resource-policy: keep`) and
@@ -27,6 +27,7 @@ import yaml
 
 from rollguard.localenv.controlplane import ControlPlane
 from rollguard.localenv.podrunner import PodRunner
+from rollguard.localenv.svcproxy import ServiceProxy
 from tests.support.helm import CHART, REPO, Helm, helm
 from tests.support.kube import Kubectl, eventually
 
@@ -57,11 +58,15 @@ def k(empty_cluster: ControlPlane) -> Kubectl:
 
 @pytest.fixture(scope="module")
 def runner(empty_cluster: ControlPlane, tmp_path_factory: pytest.TempPathFactory) -> Iterator[PodRunner]:
-    r = PodRunner(empty_cluster.kubeconfig, tmp_path_factory.mktemp("empty-cluster-pods")).start()
+    """The cluster's pod runner, its pods' HTTP clients reaching Services (`helm test`'s pod)."""
+    proxy = ServiceProxy(empty_cluster.kubeconfig).start()
+    r = PodRunner(empty_cluster.kubeconfig, tmp_path_factory.mktemp("empty-cluster-pods"),
+                  service_proxy=proxy.url).start()
     try:
         yield r
     finally:
         r.stop()
+        proxy.stop()
 
 
 def _helm(h: Helm, cp: ControlPlane, *args: str) -> str:
@@ -117,6 +122,12 @@ def test_default_install_reconciles_upgrade_changes_a_crd_uninstall_keeps_crds_a
         eventually(reconciled, timeout=120, what="the chart's operator to reconcile the FeatureFlag")
     except AssertionError as e:
         raise AssertionError(f"{e}\n--- the operator pod's log:\n{operator_log()}") from None
+
+    # `helm test`, as the NOTES say: with the API off, its pod asks the operator's /healthz.
+    out = _helm(h, cp, "test", RELEASE)
+    assert "Phase:          Succeeded" in out, out
+    checked = runner.log_of(NS, "rollguard-test")
+    assert "http://rollguard-operator:8080/healthz 200" in checked and "rollguard-api" not in checked, checked
 
     # 3. `helm upgrade` with a changed CRD (a new printer column) changes it in the apiserver.
     chart = tmp_path / "chart"
