@@ -69,6 +69,14 @@ def runner(empty_cluster: ControlPlane, tmp_path_factory: pytest.TempPathFactory
         proxy.stop()
 
 
+@pytest.fixture
+def without_crds(k: Kubectl) -> Kubectl:
+    """The cluster without rollguard's CRDs (each test here starts where nothing is installed)."""
+    k("delete", "crd", *sorted(OWN_CRDS), "--ignore-not-found")
+    assert not OWN_CRDS & set(_crds(k))
+    return k
+
+
 def _helm(h: Helm, cp: ControlPlane, *args: str) -> str:
     return h(*args, "-n", NS, "--kubeconfig", str(cp.kubeconfig), "--timeout", "90s").stdout
 
@@ -84,9 +92,8 @@ def _flag_value(k: Kubectl, ns: str) -> Any:
 
 
 def test_default_install_reconciles_upgrade_changes_a_crd_uninstall_keeps_crds_and_objects(
-        empty_cluster: ControlPlane, k: Kubectl, runner: PodRunner, tmp_path: Path) -> None:
-    cp, h = empty_cluster, helm()
-    assert not (OWN_CRDS | KOPF_CRDS) & set(_crds(k)), "the cluster must start without rollguard's CRDs"
+        empty_cluster: ControlPlane, without_crds: Kubectl, runner: PodRunner, tmp_path: Path) -> None:
+    cp, h, k = empty_cluster, helm(), without_crds
 
     # 1. The default install: no database, nothing created beforehand.
     out = _helm(h, cp, "install", RELEASE, str(CHART), "--create-namespace", "-f", str(LOCAL_VALUES))
@@ -162,3 +169,32 @@ def test_default_install_reconciles_upgrade_changes_a_crd_uninstall_keeps_crds_a
     k("delete", "crd", "failurecatalogs.rollguard.io", "featureflags.rollguard.io", "canaryrollouts.rollguard.io")
     assert not OWN_CRDS & set(_crds(k))
     assert k("get", "featureflags.rollguard.io", "-A", check=False).returncode != 0
+
+
+def test_upgrading_a_release_whose_crds_came_from_the_charts_crds_folder(
+        empty_cluster: ControlPlane, without_crds: Kubectl, tmp_path: Path) -> None:
+    """A release of the earlier chart (its CRDs in crds/, which Helm installs without marking them
+    as the release's) upgrades as docs/chart.md says: a plain `helm upgrade` is refused naming the
+    CRD, `--take-ownership` makes them the release's, kept on uninstall from then on."""
+    cp, h, k = empty_cluster, helm(), without_crds
+    # The earlier chart: this one with its CRDs in crds/ instead of templates.
+    old = tmp_path / "old-chart"
+    shutil.copytree(CHART, old)
+    for f in (old / "files" / "crds").glob("*.yaml"):
+        f.rename(old / "crds" / f.name)
+    (old / "templates" / "crds.yaml").unlink()
+    ns, peering = "earlier", ["--set", "operator.peering.name=earlier"]
+    h("install", "rg", str(old), "-n", ns, "--create-namespace", "--kubeconfig", str(cp.kubeconfig), *peering)
+    assert "helm.sh/resource-policy" not in (_crds(k)["featureflags.rollguard.io"]["metadata"].get("annotations") or {})
+
+    upgrade = ["upgrade", "rg", str(CHART), "-n", ns, "--kubeconfig", str(cp.kubeconfig), *peering]
+    refused = h(*upgrade, check=False)
+    assert refused.returncode != 0
+    assert "exists and cannot be imported into the current release" in refused.stderr, refused.stderr
+    assert "STATUS: deployed" in h(*upgrade, "--take-ownership", "--reset-then-reuse-values").stdout
+    for name in OWN_CRDS:
+        annotations = _crds(k)[name]["metadata"]["annotations"]
+        assert annotations["helm.sh/resource-policy"] == "keep" and annotations["meta.helm.sh/release-name"] == "rg"
+    out = h("uninstall", "rg", "-n", ns, "--kubeconfig", str(cp.kubeconfig)).stdout
+    assert "kept due to the resource policy" in out, out
+    assert set(_crds(k)) >= OWN_CRDS
