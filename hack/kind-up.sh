@@ -116,13 +116,12 @@ log "building $IMAGE"
 docker build -t "$IMAGE" .
 kind load docker-image "$IMAGE" --name "$CLUSTER"
 
-# 6. rollguard from the chart. CRDs: the chart's crds/ on first install; kept current on
-# re-runs with a server-side apply (Helm never upgrades CRDs itself).
-kubectl apply --server-side -f charts/rollguard/crds/ >/dev/null
+# 6. rollguard from the chart, the failures API on. The chart installs and upgrades its CRDs
+# itself (templates), on re-runs too.
 log "installing rollguard"
 "$HELM" upgrade --install rollguard charts/rollguard -n "$NS" \
   --set image.repository="${IMAGE%:*}" --set image.tag="${IMAGE##*:}" --set image.pullPolicy=Never \
-  --set api.database.existingSecret=rollguard-database \
+  --set api.enabled=true --set api.database.existingSecret=rollguard-database \
   --set metrics.serviceMonitor.enabled=true --set metrics.prometheusRule.enabled=true \
   --wait --timeout 5m
 "$HELM" test rollguard -n "$NS" --timeout 2m

@@ -1,12 +1,17 @@
 """`helm install / upgrade / test / uninstall` of the chart into the real local kube-apiserver.
 
 The chart's pods run: with the local cluster's values (``examples/local-cluster/rollguard-values.yaml``)
-the pod runner runs them as processes of this checkout, so the migration Job migrates a real
-PostgreSQL database, the API and operator pods serve, ``helm test`` asks them through their
-Services, and the operator pod, under the chart's ServiceAccount, reconciles a FeatureFlag.
-Helm waits for the hook Jobs and the test Pod to end; the pod runner's record says how each
-ended (the hook policies delete them once they succeed). The namespace enforces PodSecurity
-`restricted`, so the apiserver itself judges the chart's pods.
+the pod runner runs them as processes of this checkout, so (with ``api.enabled=true`` and the
+database Secret the user created) the migration Job migrates a real PostgreSQL database, the API
+and operator pods serve, ``helm test`` asks them through their Services, and the operator pod,
+under the chart's ServiceAccount, reconciles a FeatureFlag. Helm waits for the hook Jobs and the
+test Pod to end; the pod runner's record says how each ended (the hook policies delete them once
+they succeed). The namespace enforces PodSecurity `restricted`, so the apiserver itself judges
+the chart's pods.
+
+The session's cluster has rollguard's CRDs applied already (by the ``kubectl`` fixture), so these
+installs leave them alone (``crds.install=false``); what the chart does with its CRDs, and the
+default install, is tests/integration/test_chart_lifecycle.py, on a cluster of its own.
 """
 
 from __future__ import annotations
@@ -53,15 +58,18 @@ def _helm_in(h: Helm, kubeconfig: Path, ns: str, *args: str, check: bool = True)
 
 
 LOCAL_VALUES = CHART.parents[1] / "examples" / "local-cluster" / "rollguard-values.yaml"
+NO_CRDS = ["--skip-crds", "--set", "crds.install=false"]
 
 
 def test_install_upgrade_test_uninstall(h: Helm, kubectl: Kubectl, kubeconfig: Path, restricted_ns: str,
                                         release: str, database_url: str, pod_runner: PodRunner) -> None:
     ns = restricted_ns
     # The kubectl fixture applied crds/ already; the peering name is unique per test because
-    # the ClusterKopfPeering is cluster-scoped.
-    common = ["--skip-crds", "--set", f"operator.peering.name={ns}", "-f", str(LOCAL_VALUES),
-              "--set", f"api.database.url={database_url}"]
+    # the ClusterKopfPeering is cluster-scoped. The API reads the database URL from a Secret the
+    # user created (the install checks it exists).
+    kubectl("create", "secret", "generic", "pg", f"--from-literal=DATABASE_URL={database_url}", namespace=ns)
+    common = [*NO_CRDS, "--set", f"operator.peering.name={ns}", "-f", str(LOCAL_VALUES),
+              "--set", "api.enabled=true", "--set", "api.database.existingSecret=pg"]
     def migrations() -> list[tuple[int | None, str]]:
         """(exit code, log) of each migration pod the pod runner ran: the pods themselves are
         gone as soon as they succeed (the hook-succeeded policy deletes the Job)."""
@@ -87,7 +95,7 @@ def test_install_upgrade_test_uninstall(h: Helm, kubectl: Kubectl, kubeconfig: P
     assert names("cronjobs") == {"rg-rollguard-aggregate", "rg-rollguard-prune"}
     assert names("poddisruptionbudgets") == {"rg-rollguard-operator", "rg-rollguard-api"}
     assert names("configmaps") == {"rg-rollguard-dashboard"}
-    assert names("secrets") == {"rg-rollguard-database"}
+    assert names("secrets") == set(), "the chart creates no Secret: it reads the user's"
     assert not names("jobs"), "the migration Job is deleted once it succeeded"
     assert f"rg-rollguard-operator-{ns}" in names("clusterroles", namespaced=False)
     assert f"rg-rollguard-operator-{ns}" in names("clusterrolebindings", namespaced=False)
@@ -153,8 +161,8 @@ def test_namespaced_install_gets_roles_only_in_watched_namespaces(
     for w in watched:
         kubectl("create", "namespace", w)
     try:
-        _helm_in(h, kubeconfig, ns, "install", release, str(CHART), "--skip-crds",
-                 "--set", "api.enabled=false", "--set", f"watchNamespaces={{{','.join(watched)}}}")
+        _helm_in(h, kubeconfig, ns, "install", release, str(CHART), *NO_CRDS,
+                 "--set", f"watchNamespaces={{{','.join(watched)}}}")
         sa = f"system:serviceaccount:{ns}:rg-rollguard-operator"
         for w in watched:
             assert kubectl.get_json("role", "rg-rollguard-operator", namespace=w)["rules"]
@@ -179,7 +187,7 @@ def test_install_with_values_violating_the_schema_fails_and_creates_nothing(
         h: Helm, kubectl: Kubectl, kubeconfig: Path, restricted_ns: str, tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("api:\n  port: 70000\noperator:\n  replicas: two\n")
-    proc = _helm_in(h, kubeconfig, restricted_ns, "install", "bad", str(CHART), "--skip-crds", "-f", str(bad),
+    proc = _helm_in(h, kubeconfig, restricted_ns, "install", "bad", str(CHART), *NO_CRDS, "-f", str(bad),
                     check=False)
     assert proc.returncode != 0
     assert "at '/api/port': maximum: got 70,000, want 65,535" in proc.stderr
@@ -188,14 +196,50 @@ def test_install_with_values_violating_the_schema_fails_and_creates_nothing(
     assert "bad" not in _helm_in(h, kubeconfig, restricted_ns, "list", "-q").stdout.split()
 
 
-def test_notes_tell_how_to_provide_the_database(h: Helm, kubeconfig: Path, restricted_ns: str) -> None:
+def test_default_install_notes_say_the_api_is_opt_in(h: Helm, kubeconfig: Path, restricted_ns: str) -> None:
     ns = restricted_ns
-    notes = _helm_in(h, kubeconfig, ns, "install", "rg", str(CHART), "--dry-run=server", "--skip-crds").stdout
-    assert f"kubectl -n {ns} create secret generic rg-rollguard-database" in notes
+    notes = _helm_in(h, kubeconfig, ns, "install", "rg", str(CHART), "--dry-run=server", *NO_CRDS).stdout
+    assert "Failures API: not installed (api.enabled=false, the default)" in notes
+    assert f"helm upgrade rg <chart> -n {ns} --reuse-values \\\n" in notes
+    assert "--set api.enabled=true --set api.database.existingSecret=<secret>" in notes
     assert f"helm test rg -n {ns}" in notes
-    notes = _helm_in(h, kubeconfig, ns, "install", "rg", str(CHART), "--dry-run=server", "--skip-crds",
-                     "--set", "api.database.existingSecret=pg").stdout
-    assert "create secret generic" not in notes
+
+
+def test_api_with_a_missing_database_secret_fails_naming_it_and_creates_nothing(
+        h: Helm, kubectl: Kubectl, kubeconfig: Path, restricted_ns: str) -> None:
+    """The install stops while rendering (a template's `fail`), before it creates anything: no
+    migration Job waits for a Secret that is not there until Helm's timeout."""
+    ns = restricted_ns
+    api = [*NO_CRDS, "--set", "api.enabled=true", "--set", "api.database.existingSecret=pg"]
+
+    def nothing_created() -> None:
+        assert kubectl.get_json("jobs", namespace=ns)["items"] == []
+        assert kubectl.get_json("deployments", namespace=ns)["items"] == []
+        assert "rg" not in _helm_in(h, kubeconfig, ns, "list", "-q", "-a").stdout.split()
+
+    proc = _helm_in(h, kubeconfig, ns, "install", "rg", str(CHART), *api, check=False)
+    assert proc.returncode != 0
+    assert (f'api.enabled=true: the database Secret "pg" (key "DATABASE_URL") does not exist in namespace "{ns}"'
+            in proc.stderr), proc.stderr
+    assert f"kubectl -n {ns} create secret generic pg --from-literal=DATABASE_URL=" in proc.stderr
+    nothing_created()
+    # Neither existingSecret nor url: the Secret the chart names by default is checked the same way.
+    proc = _helm_in(h, kubeconfig, ns, "install", "rg", str(CHART), *NO_CRDS, "--set", "api.enabled=true",
+                    check=False)
+    assert proc.returncode != 0
+    assert 'the database Secret "rg-rollguard-database" (key "DATABASE_URL") does not exist' in proc.stderr
+
+    # The Secret exists, under another key: the message names the key it lacks and the keys it has.
+    kubectl("create", "secret", "generic", "pg", "--from-literal=URL=postgresql://x", namespace=ns)
+    proc = _helm_in(h, kubeconfig, ns, "install", "rg", str(CHART), *api, check=False)
+    assert proc.returncode != 0
+    assert f'Secret "pg" in namespace "{ns}" has no key "DATABASE_URL" (api.database.key); its keys: URL' in proc.stderr
+    nothing_created()
+
+    # With the key it renders against the cluster, and the NOTES say where the API answers.
+    proc = _helm_in(h, kubeconfig, ns, "install", "rg", str(CHART), *api, "--set", "api.database.key=URL",
+                    "--dry-run=server")
+    assert f"Failures API: http://rg-rollguard-api.{ns}.svc:8000" in proc.stdout
 
 
 def test_the_migration_hook_gates_the_release(h: Helm, kubectl: Kubectl, kubeconfig: Path, restricted_ns: str) -> None:
@@ -206,7 +250,8 @@ def test_the_migration_hook_gates_the_release(h: Helm, kubectl: Kubectl, kubecon
         kubectl("cordon", n)
     try:
         t0 = time.monotonic()
-        proc = h("install", "rg", str(CHART), "-n", restricted_ns, "--kubeconfig", str(kubeconfig), "--skip-crds",
+        proc = h("install", "rg", str(CHART), "-n", restricted_ns, "--kubeconfig", str(kubeconfig), *NO_CRDS,
+                 "--set", "api.enabled=true",
                  "--set", "api.database.url=postgresql+psycopg://rollguard:pw@db:5432/rollguard",
                  "--timeout", "5s", check=False)
         assert proc.returncode != 0 and time.monotonic() - t0 >= 5

@@ -99,7 +99,7 @@ class ChartOperator:
 
 def _chart_operator_args(release_ns: str, values: list[str]) -> list[str]:
     """The operator container's args exactly as the chart renders them."""
-    objs = helm().template("--set", "api.enabled=false", *values, namespace=release_ns, release=RELEASE)
+    objs = helm().template(*values, namespace=release_ns, release=RELEASE)
     dep = next(o for o in objs if o["kind"] == "Deployment")
     args: list[str] = dep["spec"]["template"]["spec"]["containers"][0]["args"]
     return args
@@ -110,7 +110,7 @@ def _start(control_plane: ControlPlane, kubectl: Kubectl, release_ns: str, value
            tmp_path: Path) -> Iterator[ChartOperator]:
     h = helm()
     h("install", RELEASE, str(CHART), "-n", release_ns, "--kubeconfig", str(control_plane.kubeconfig),
-      "--skip-crds", "--set", "api.enabled=false", *values, "--timeout", "60s")
+      "--skip-crds", "--set", "crds.install=false", *values, "--timeout", "60s")
     kubeconfig = control_plane.kubeconfig_for(
         f"sa-{release_ns}", user=f"system:serviceaccount:{release_ns}:{SA_NAME}", groups=("system:serviceaccounts",))
     port = _free_port()

@@ -32,6 +32,11 @@ def default(h: Helm) -> list[dict[str, Any]]:
 
 
 @pytest.fixture(scope="module")
+def with_api(h: Helm) -> list[dict[str, Any]]:
+    return h.template("--set", "api.enabled=true")
+
+
+@pytest.fixture(scope="module")
 def namespaced(h: Helm) -> list[dict[str, Any]]:
     return h.template(values=NAMESPACED)
 
@@ -45,8 +50,24 @@ def test_helm_lint_strict_default_and_ci_values(h: Helm) -> None:
         assert "0 chart(s) failed" in out, (f, out)
 
 
-def test_default_install_has_every_component(default: list[dict[str, Any]]) -> None:
-    kinds = {(o["kind"], o["metadata"]["name"]) for o in default}
+def test_default_install_is_the_operator_alone(default: list[dict[str, Any]]) -> None:
+    """No values at all: the CRDs, the operator and what it needs; no API, no database, no Job."""
+    assert {(o["kind"], o["metadata"]["name"]) for o in default} == {
+        ("CustomResourceDefinition", "canaryrollouts.rollguard.io"),
+        ("CustomResourceDefinition", "failurecatalogs.rollguard.io"),
+        ("CustomResourceDefinition", "featureflags.rollguard.io"),
+        ("Deployment", "rg-rollguard-operator"), ("Service", "rg-rollguard-operator"),
+        ("ServiceAccount", "rg-rollguard-operator"),
+        ("ClusterRole", "rg-rollguard-operator-rollguard"), ("ClusterRoleBinding", "rg-rollguard-operator-rollguard"),
+        ("PodDisruptionBudget", "rg-rollguard-operator"), ("ConfigMap", "rg-rollguard-dashboard"),
+        ("ClusterKopfPeering", "rollguard"), ("Pod", "rg-rollguard-test")}
+    # The helm test pod checks the operator only.
+    test_pod = one(default, "Pod", "rg-rollguard-test")
+    assert "rg-rollguard-api" not in json.dumps(test_pod)
+
+
+def test_api_enabled_adds_every_api_component(with_api: list[dict[str, Any]]) -> None:
+    kinds = {(o["kind"], o["metadata"]["name"]) for o in with_api}
     for expected in [("Deployment", "rg-rollguard-operator"), ("Deployment", "rg-rollguard-api"),
                      ("Service", "rg-rollguard-api"), ("Service", "rg-rollguard-operator"),
                      ("ServiceAccount", "rg-rollguard-operator"), ("ServiceAccount", "rg-rollguard-api"),
@@ -58,18 +79,20 @@ def test_default_install_has_every_component(default: list[dict[str, Any]]) -> N
                      ("ClusterKopfPeering", "rollguard"), ("Pod", "rg-rollguard-test")]:
         assert expected in kinds, expected
     # Opt-in objects (need the Prometheus Operator's CRDs) stay off by default.
-    assert not find(default, "ServiceMonitor") and not find(default, "PrometheusRule")
+    assert not find(with_api, "ServiceMonitor") and not find(with_api, "PrometheusRule")
     # Every namespaced object lands in the release namespace.
-    for o in default:
-        if o["kind"] not in ("ClusterRole", "ClusterRoleBinding", "ClusterKopfPeering"):
+    for o in with_api:
+        if o["kind"] not in ("ClusterRole", "ClusterRoleBinding", "ClusterKopfPeering", "CustomResourceDefinition"):
             assert o["metadata"]["namespace"] == "rollguard", o["metadata"]["name"]
 
 
-@pytest.mark.parametrize("values_name", ["default", "namespaced"])
-def test_every_pod_is_podsecurity_restricted(request: pytest.FixtureRequest, values_name: str) -> None:
+@pytest.mark.parametrize(("values_name", "pod_count"), [("default", 2), ("with_api", 6), ("namespaced", 6)])
+def test_every_pod_is_podsecurity_restricted(request: pytest.FixtureRequest, values_name: str,
+                                             pod_count: int) -> None:
     objs: list[dict[str, Any]] = request.getfixturevalue(values_name)
     pods = list(pod_specs(objs))
-    assert len(pods) == 6, [p for p, _ in pods]  # operator, api, migrate, aggregate, prune, test
+    # operator and test; with the API also api, migrate, aggregate, prune
+    assert len(pods) == pod_count, [p for p, _ in pods]
     for name, spec in pods:
         psc = spec["securityContext"]
         assert psc["runAsNonRoot"] is True and psc["runAsUser"] == 10001, name
@@ -88,11 +111,11 @@ def test_every_pod_is_podsecurity_restricted(request: pytest.FixtureRequest, val
             assert c["resources"]["requests"] and c["resources"]["limits"]["memory"], name
 
 
-def test_deployments_have_probes_on_the_documented_endpoints(default: list[dict[str, Any]]) -> None:
-    op = one(default, "Deployment", "rg-rollguard-operator")["spec"]["template"]["spec"]["containers"][0]
+def test_deployments_have_probes_on_the_documented_endpoints(with_api: list[dict[str, Any]]) -> None:
+    op = one(with_api, "Deployment", "rg-rollguard-operator")["spec"]["template"]["spec"]["containers"][0]
     assert op["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "health"}
     assert {"name": "health", "containerPort": 8080, "protocol": "TCP"} in op["ports"]
-    api = one(default, "Deployment", "rg-rollguard-api")["spec"]["template"]["spec"]["containers"][0]
+    api = one(with_api, "Deployment", "rg-rollguard-api")["spec"]["template"]["spec"]["containers"][0]
     assert api["livenessProbe"]["httpGet"]["path"] == "/healthz"
     assert api["readinessProbe"]["httpGet"]["path"] == "/readyz"
     assert {"name": "http", "containerPort": 8000, "protocol": "TCP"} in api["ports"]
@@ -103,8 +126,8 @@ def _container_args(objs: list[dict[str, Any]]) -> dict[str, list[str]]:
             if name != "Pod/rg-rollguard-test"}
 
 
-def test_commands_match_the_documented_cli(default: list[dict[str, Any]]) -> None:
-    args = _container_args(default)
+def test_commands_match_the_documented_cli(with_api: list[dict[str, Any]]) -> None:
+    args = _container_args(with_api)
     assert args["Deployment/rg-rollguard-operator"] == [
         "operator", "run", "--peering", "--peering-name=rollguard", "--liveness=http://0.0.0.0:8080/healthz"]
     assert args["Deployment/rg-rollguard-api"] == [
@@ -128,7 +151,7 @@ def _parse_with_cli(argv: list[str]) -> click.Context:
     return cmd.make_context(cmd.name or "", rest)  # raises click.UsageError on an unknown option
 
 
-@pytest.mark.parametrize("values_name", ["default", "namespaced"])
+@pytest.mark.parametrize("values_name", ["default", "with_api", "namespaced"])
 def test_container_args_are_accepted_by_the_registered_cli(request: pytest.FixtureRequest, values_name: str) -> None:
     # Every command the chart runs must parse with the real CLI. Groups not registered in this
     # tree yet (api, failures land from other branches) are checked once they are.
@@ -224,12 +247,12 @@ def test_no_secrets_and_no_wildcards_anywhere(request: pytest.FixtureRequest, va
             assert v not in ("escalate", "bind", "impersonate"), role["metadata"]["name"]
 
 
-def test_api_and_jobs_have_no_kubernetes_credentials(default: list[dict[str, Any]]) -> None:
-    assert one(default, "ServiceAccount", "rg-rollguard-api")["automountServiceAccountToken"] is False
-    for name, spec in pod_specs(default):
+def test_api_and_jobs_have_no_kubernetes_credentials(with_api: list[dict[str, Any]]) -> None:
+    assert one(with_api, "ServiceAccount", "rg-rollguard-api")["automountServiceAccountToken"] is False
+    for name, spec in pod_specs(with_api):
         if "operator" not in name:
             assert spec["automountServiceAccountToken"] is False, name
-    bindings = find(default, "ClusterRoleBinding") + find(default, "RoleBinding")
+    bindings = find(with_api, "ClusterRoleBinding") + find(with_api, "RoleBinding")
     bound = {s["name"] for b in bindings for s in b["subjects"]}
     assert bound == {"rg-rollguard-operator"}
 
@@ -270,7 +293,8 @@ def test_non_default_values_take_effect(namespaced: list[dict[str, Any]]) -> Non
 
 def test_standalone_operator_without_api(h: Helm) -> None:
     objs = h.template(values=yaml.safe_load((CHART / "ci" / "standalone-values.yaml").read_text()))
-    assert {o["kind"] for o in objs} == {"Deployment", "Service", "ServiceAccount", "ClusterRole", "ClusterRoleBinding"}
+    assert {o["kind"] for o in objs} == {"CustomResourceDefinition", "Deployment", "Service", "ServiceAccount",
+                                         "ClusterRole", "ClusterRoleBinding"}
     c = one(objs, "Deployment")["spec"]["template"]["spec"]["containers"][0]
     assert "--standalone" in c["args"] and "--peering" not in c["args"]
 
@@ -292,10 +316,10 @@ def test_monitoring_objects_carry_the_rules_file_and_dashboard_verbatim(namespac
 
 
 def test_pdb_never_blocks_drains_of_a_single_api_replica(h: Helm) -> None:
-    objs = h.template("--set", "api.replicas=1")
+    objs = h.template("--set", "api.enabled=true", "--set", "api.replicas=1")
     pdb = one(objs, "PodDisruptionBudget", "rg-rollguard-api")["spec"]
     assert "minAvailable" not in pdb and pdb["maxUnavailable"] == 1
-    objs = h.template("--set", "api.replicas=3")
+    objs = h.template("--set", "api.enabled=true", "--set", "api.replicas=3")
     assert one(objs, "PodDisruptionBudget", "rg-rollguard-api")["spec"]["minAvailable"] == 1
 
 
@@ -343,6 +367,14 @@ def test_values_the_schema_cannot_express_fail_with_a_message(h: Helm) -> None:
     assert proc.returncode != 0 and "api.database: set either existingSecret or url, not both" in proc.stderr
 
 
+def test_helm_template_renders_the_api_without_asking_a_cluster_for_its_secret(h: Helm) -> None:
+    """The database Secret check needs a cluster (`lookup`); `helm template` has none, so it renders
+    the API reading the Secret named (tests/integration/test_chart_install.py: the check itself)."""
+    objs = h.template("--set", "api.enabled=true", "--set", "api.database.existingSecret=pg")
+    env = one(objs, "Deployment", "rg-rollguard-api")["spec"]["template"]["spec"]["containers"][0]["env"]
+    assert {"name": "DATABASE_URL", "valueFrom": {"secretKeyRef": {"name": "pg", "key": "DATABASE_URL"}}} in env
+
+
 def test_packaged_chart_renders_the_same_and_leaves_ci_values_out(h: Helm, tmp_path: Any,
                                                                   default: list[dict[str, Any]]) -> None:
     h("package", str(CHART), "-d", str(tmp_path))
@@ -350,7 +382,8 @@ def test_packaged_chart_renders_the_same_and_leaves_ci_values_out(h: Helm, tmp_p
     with tarfile.open(tgz) as tar:
         names = set(tar.getnames())
     assert {"rollguard/files/prometheus-rules.yaml", "rollguard/files/dashboards/rollguard.json",
-            "rollguard/values.schema.json", "rollguard/crds/kopf-peering.yaml"} <= names
+            "rollguard/values.schema.json", "rollguard/crds/kopf-peering.yaml",
+            "rollguard/files/crds/featureflags.rollguard.io.yaml"} <= names
     assert not any(n.startswith("rollguard/ci/") for n in names)
     out = h("template", "rg", str(tgz), "--namespace", "rollguard").stdout
     assert [d for d in yaml.safe_load_all(out) if d] == default
@@ -359,7 +392,7 @@ def test_packaged_chart_renders_the_same_and_leaves_ci_values_out(h: Helm, tmp_p
 def test_pod_labels_reach_every_pod_the_chart_runs(h: Helm) -> None:
     """``podLabels`` is on every pod (Deployments, hook and cron Jobs, the ``helm test`` pod);
     a component's own ``podLabels`` add to it."""
-    objs = h.template(values={"podLabels": {"team": "platform"}, "api": {"podLabels": {"tier": "api"}},
+    objs = h.template(values={"podLabels": {"team": "platform"}, "api": {"enabled": True, "podLabels": {"tier": "api"}},
                               "aggregation": {"enabled": True}, "prune": {"enabled": True}})
     labels: dict[str, dict[str, str]] = {}
     for o in objs:

@@ -83,6 +83,28 @@ app.kubernetes.io/component: {{ index . 1 }}
 {{- default (printf "%s-database" (include "rollguard.fullname" .)) .Values.api.database.existingSecret }}
 {{- end }}
 
+{{/* With api.enabled and no api.database.url, the API and its migration Job read a Secret the
+     user creates: fail at once, naming it, when it (or its key) is missing, rather than leave
+     the migration hook waiting for it until Helm's timeout. `lookup` answers only when Helm talks
+     to a cluster (install, upgrade, --dry-run=server) and returns nothing under `helm template`
+     or --dry-run=client: the check runs only when the lookup of a namespace that every cluster
+     has answered. */}}
+{{- define "rollguard.validateDatabaseSecret" -}}
+{{- $name := include "rollguard.databaseSecret" . }}
+{{- $key := .Values.api.database.key }}
+{{- $ns := .Release.Namespace }}
+{{- if lookup "v1" "Namespace" "" "kube-system" }}
+{{- $create := printf "kubectl -n %s create secret generic %s --from-literal=%s='postgresql+psycopg://USER:PASSWORD@HOST:5432/rollguard'" $ns $name $key }}
+{{- $secret := lookup "v1" "Secret" $ns $name }}
+{{- if not $secret }}
+{{- fail (printf "api.enabled=true: the database Secret %q (key %q) does not exist in namespace %q. Create it first (%s), or name an existing one with api.database.existingSecret" $name $key $ns $create) }}
+{{- end }}
+{{- if not (hasKey ($secret.data | default dict) $key) }}
+{{- fail (printf "api.enabled=true: the database Secret %q in namespace %q has no key %q (api.database.key); its keys: %s" $name $ns $key (keys ($secret.data | default dict) | sortAlpha | join ", " | default "none")) }}
+{{- end }}
+{{- end }}
+{{- end }}
+
 {{/* The database URL under both names the failures service reads. */}}
 {{- define "rollguard.databaseEnv" -}}
 {{- range list "DATABASE_URL" "ROLLGUARD_API_DATABASE_URL" }}
@@ -124,8 +146,29 @@ imagePullSecrets:
 {{- if and .Values.api.database.existingSecret .Values.api.database.url }}
 {{- fail "api.database: set either existingSecret or url, not both" }}
 {{- end }}
+{{- if and .Values.api.enabled (not .Values.api.database.url) }}
+{{- include "rollguard.validateDatabaseSecret" . }}
+{{- end }}
 {{- if eq (int .Values.operator.healthPort) (int .Values.operator.metricsPort) }}
 {{- fail "operator.healthPort and operator.metricsPort must differ" }}
+{{- end }}
+{{- end }}
+
+{{/* The labels and annotations the chart puts on its CRDs (templates/crds.yaml). */}}
+{{- define "rollguard.crdMetadata" -}}
+labels:
+  {{- include "rollguard.labels" . | nindent 2 }}
+  {{- with .Values.crds.additionalLabels }}
+  {{- toYaml . | nindent 2 }}
+  {{- end }}
+{{- if or .Values.crds.keep .Values.crds.annotations }}
+annotations:
+  {{- if .Values.crds.keep }}
+  helm.sh/resource-policy: keep
+  {{- end }}
+  {{- with .Values.crds.annotations }}
+  {{- toYaml . | nindent 2 }}
+  {{- end }}
 {{- end }}
 {{- end }}
 

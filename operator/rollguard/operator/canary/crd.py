@@ -167,8 +167,8 @@ def crd() -> dict[str, Any]:
 
 
 def render() -> str:
-    # A leading document marker: `helm show crds` concatenates the chart's CRD files as they are,
-    # so a file that does not start with `---` would merge into the previous file's document.
+    # A leading document marker, as every file in crds/ has: files concatenated as they are
+    # (`cat crds/*.yaml`, tools that join manifests) stay separate documents.
     header = ("---\n# Generated from rollguard/models/canary.py by `python -m rollguard.operator.canary.crd`; "
               "do not edit by hand.\n")
     return header + yaml.safe_dump(crd(), sort_keys=False, width=120)
