@@ -146,7 +146,7 @@ def rollback_cmd(name: str, namespace: str | None, to_hash: str | None, unpin: b
     """Mount an earlier version of a FailureCatalog (sets spec.pinnedHash; --unpin clears it).
 
     The operator keeps the last spec.historyLimit versions as immutable ConfigMaps; see
-    them with `kubectl get fcat NAME -o jsonpath='{.status.history}'`.
+    them with `kubectl get rgcatalog NAME -o jsonpath='{.status.history}'`.
     """
     if unpin and to_hash:
         raise click.UsageError("--to and --unpin exclude each other")

@@ -112,7 +112,7 @@ def test_valid_catalog_is_accepted_with_defaults(kubectl: Kubectl, namespace: st
     backoff = got["spec"]["entries"][0]["recovery"]["backoff"]
     assert backoff["multiplier"] == 2 and backoff["jitter"] is True
     # short name and category work
-    names = kubectl("get", "fcat", "-o", "name", namespace=namespace).stdout
+    names = kubectl("get", "rgcatalog", "-o", "name", namespace=namespace).stdout
     assert "failurecatalog.rollguard.io/cat" in names
     assert "cat" in kubectl("get", "rollguard", namespace=namespace).stdout
 

@@ -94,7 +94,7 @@ def test_valid_flag_is_accepted_and_defaults_applied(kubectl: Kubectl, namespace
     assert got["spec"]["type"] == "boolean"  # defaulted by the schema
     assert got["spec"]["requiresSignoff"] is False
     # short name and category work
-    assert "failure-catalog" in kubectl("get", "ff", namespace=namespace).stdout
+    assert "failure-catalog" in kubectl("get", "rgflag", namespace=namespace).stdout
     assert "failure-catalog" in kubectl("get", "rollguard", namespace=namespace).stdout
 
 

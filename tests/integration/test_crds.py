@@ -73,3 +73,27 @@ def test_object_round_trip_columns_and_status(kubectl: Kubectl, namespace: str, 
     again = kubectl.get_json(plural, name, namespace=namespace)
     assert again["status"]["observedGeneration"] == 1
     assert again["metadata"]["generation"] == generation
+
+
+def test_names_collide_with_nothing_the_apiserver_serves(kubectl: Kubectl) -> None:
+    """No rollguard name (plural, singular, short) is a name any other group the local
+    kube-apiserver serves answers to: a new core short name would make `kubectl get rgflag`
+    ambiguous. Read from discovery, as kubectl reads it."""
+    others: dict[str, str] = {}
+    paths = ["/api/v1"] + [f"/apis/{g['preferredVersion']['groupVersion']}"
+                           for g in json.loads(kubectl("get", "--raw", "/apis").stdout)["groups"]]
+    for path in paths:
+        discovered = json.loads(kubectl("get", "--raw", path).stdout)
+        if discovered.get("groupVersion", "").startswith("rollguard.io/"):
+            continue
+        for r in discovered["resources"]:
+            if "/" in r["name"]:
+                continue  # a subresource
+            for n in (r["name"], r.get("singularName") or "", r["kind"].lower(), *r.get("shortNames", [])):
+                if n:
+                    others.setdefault(n.lower(), f"{discovered['groupVersion']} {r['kind']}")
+    assert "deploy" in others and "po" in others, sorted(others)  # discovery was read
+    for crd_file in sorted(CRDS.glob("*.rollguard.io.yaml")):
+        names = yaml.safe_load(crd_file.read_text())["spec"]["names"]
+        for n in (names["plural"], names["singular"], *names["shortNames"]):
+            assert n.lower() not in others, f"{names['kind']}'s name {n} is also {others[n.lower()]}"

@@ -27,7 +27,7 @@ def test_the_reader_prints_what_kubectl_prints(kubectl: Kubectl, namespace: str)
                    "spec": {"key": "f", "owner": "team", "defaultValue": False}}, namespace=namespace)
     forms: list[tuple[str, ...]] = [
         ("configmap", "a"), ("cm", "b"), ("configmaps",), ("configmap/a",), ("cm", "-l", "app=a"),
-        ("configmap", "a", "--show-managed-fields"), ("featureflag", "f"), ("ff",), ("FeatureFlag", "f"),
+        ("configmap", "a", "--show-managed-fields"), ("featureflag", "f"), ("rgflag",), ("FeatureFlag", "f"),
         ("events", "--field-selector", "involvedObject.name=nothing"),
     ]
     for form in forms:

@@ -133,7 +133,7 @@ def crd() -> dict[str, Any]:
             "group": GROUP,
             "scope": "Namespaced",
             "names": {"kind": KIND, "plural": PLURAL, "singular": "canaryrollout", "listKind": f"{KIND}List",
-                      "shortNames": ["canary", "cro"], "categories": ["rollguard"]},
+                      "shortNames": ["rgcanary"], "categories": ["rollguard"]},
             "versions": [{
                 "name": VERSION, "served": True, "storage": True,
                 "subresources": {"status": {}},
