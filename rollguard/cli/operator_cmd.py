@@ -59,7 +59,8 @@ def operator() -> None:
                    "long after the leader dies without saying goodbye (killed, node lost).")
 @click.option("--metrics-port", type=click.IntRange(0, 65535), envvar="ROLLGUARD_METRICS_PORT", show_envvar=True,
               default=8081, show_default=True, help="Serve Prometheus metrics on this port (/metrics); 0 disables.")
-@click.option("--liveness", default="http://0.0.0.0:8080/healthz", show_default=True,
+@click.option("--liveness", envvar="ROLLGUARD_LIVENESS", show_envvar=True,
+              default="http://0.0.0.0:8080/healthz", show_default=True,
               help="Liveness endpoint for Kubernetes probes ('' to disable).")
 @click.option("--verbose", "-v", is_flag=True, help="Debug logging.")
 def run(namespaces: tuple[str, ...], standalone: bool, peering_name: str, priority: int | None,

@@ -14,9 +14,11 @@ import os
 import re
 import secrets
 import shutil
+import socket
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -103,6 +105,25 @@ def _walkable(doc: Document) -> bool:
     return any(b.kind in ("run", "output", "file") for b in doc.blocks)
 
 
+# The failures API's documented address: a walk-through that serves it binds a fixed port.
+_FIXED_PORT_MARKS = ("rollguard api serve", "localhost:8000", "127.0.0.1:8000")
+
+
+def _walkthroughs() -> list[Any]:
+    """Each walkable document; one that binds a fixed port of the host (the failures API's) runs
+    on the one worker that runs such tests (DEFAULT_PORTS), the others anywhere: the only other
+    host ports a walk-through binds are the operator's, which its session moves to free ones."""
+    return [pytest.param(d, id=d.name, marks=[DEFAULT_PORTS] if any(
+                m in b.code for b in d.blocks if b.kind == "run" for m in _FIXED_PORT_MARKS) else [])
+            for d in DOCUMENTS if _walkable(d)]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
 @pytest.fixture
 def reader_env(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[dict[str, str], list[str]]]:
     """What the reader's machine has, per the document's services; yields (env, namespaces before)."""
@@ -110,7 +131,11 @@ def reader_env(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple
     home = tmp_path / "home"
     home.mkdir()
     env = {"PATH": reader_path(), "HOME": str(home), "LANG": "C.UTF-8", "TERM": "dumb",
-           "USER": os.environ.get("USER", "reader"), "NO_COLOR": "1"}
+           "USER": os.environ.get("USER", "reader"), "NO_COLOR": "1",
+           # `rollguard operator run`'s metrics and liveness ports (8081, 8080 by default): free
+           # ones, so that two walk-throughs (or another test's operator) never race for them
+           "ROLLGUARD_METRICS_PORT": str(_free_port()),
+           "ROLLGUARD_LIVENESS": f"http://127.0.0.1:{_free_port()}/healthz"}
     cleanups: list[object] = [lambda: _stop_readers_cluster(home)]
     before: list[str] = []
     if "kubernetes" in doc.services:
@@ -176,9 +201,7 @@ def _delete_new_namespaces(kubectl: object, before: list[str]) -> None:
 
 
 @pytest.mark.integration
-@DEFAULT_PORTS
-@pytest.mark.parametrize("reader_env", [d for d in DOCUMENTS if _walkable(d)], ids=lambda d: d.name,
-                         indirect=True)
+@pytest.mark.parametrize("reader_env", _walkthroughs(), indirect=True)
 def test_walkthrough(reader_env: tuple[dict[str, str], list[str]], request: pytest.FixtureRequest,
                      tmp_path: Path) -> None:
     doc: Document = request.node.callspec.params["reader_env"]

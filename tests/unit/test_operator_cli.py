@@ -57,7 +57,8 @@ def _run(argv: list[str], env: dict[str, str], monkeypatch: pytest.MonkeyPatch) 
     # No cluster here: the peering object check (tests/unit/test_operator_peering_setup.py) is skipped.
     monkeypatch.setattr(operator_cmd, "_custom_objects_api", lambda: None)
     monkeypatch.setattr(operator_cmd, "ensure_peering", lambda *_a, **_k: True)
-    for k in ("ROLLGUARD_PEERING_PRIORITY", "ROLLGUARD_METRICS_PORT", "ROLLGUARD_PEERING_LIFETIME"):
+    for k in ("ROLLGUARD_PEERING_PRIORITY", "ROLLGUARD_METRICS_PORT", "ROLLGUARD_PEERING_LIFETIME",
+              "ROLLGUARD_LIVENESS"):
         monkeypatch.delenv(k, raising=False)
     result = CliRunner().invoke(cli, ["operator", "run", *argv], env=env)
     return result.exit_code, seen, seen_env, result.output
@@ -74,6 +75,22 @@ def test_priority_and_metrics_port_from_the_environment(monkeypatch: pytest.Monk
     assert code == 0, out
     assert _priority(argv) == 9  # the option wins over the environment
     assert env["ROLLGUARD_METRICS_PORT"] == "0" and env["ROLLGUARD_PEERING_LIFETIME"] == "15"
+
+
+def test_the_liveness_endpoint_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two operators on one host (a laptop, a test run) must not both take port 8080."""
+    def liveness(argv: list[str]) -> str | None:
+        return argv[argv.index("--liveness") + 1] if "--liveness" in argv else None
+    code, argv, _, out = _run([], {}, monkeypatch)
+    assert code == 0, out
+    assert liveness(argv) == "http://0.0.0.0:8080/healthz"
+    code, argv, _, out = _run([], {"ROLLGUARD_LIVENESS": "http://127.0.0.1:18080/healthz"}, monkeypatch)
+    assert code == 0, out
+    assert liveness(argv) == "http://127.0.0.1:18080/healthz"
+    code, argv, _, out = _run(["--liveness", ""], {"ROLLGUARD_LIVENESS": "http://127.0.0.1:18080/healthz"},
+                              monkeypatch)
+    assert code == 0, out
+    assert liveness(argv) is None  # '' disables it, and the option wins over the environment
 
 
 @pytest.mark.parametrize(("argv", "env", "named"), [
