@@ -24,7 +24,7 @@ from tests.integration.test_catalog_operator import catalog, deployment, hash_of
 from tests.support.image import build_image, image_config, manifest, run, unpack
 from tests.support.kube import Kubectl, eventually
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("image")]  # its module fixtures run once
 
 SITE = "opt/rollguard/lib/python3.11/site-packages"
 
