@@ -132,10 +132,13 @@ CA=${PIP_CERT:-${SSL_CERT_FILE:-}}
 [ -n "$CA" ] && [ -s "$CA" ] && SECRET=(--secret "id=ca-bundle,src=$CA")
 BUILD=("${B[@]}" build --quiet --isolation chroot --pull=never --layers "${SECRET[@]}"
        --build-arg "BASE_IMAGE=$BASE_REF" -f "$PWD/Dockerfile")
-# The dependencies' stage under a name of its own, so that pruning old builds keeps its layers.
 log "image: buildah build --target runtime (Dockerfile stages base, build, deps, code, runtime)"
-"${BUILD[@]}" --target deps -t localhost/rollguard-deps:latest "$WORK/context" >/dev/null
-"${BUILD[@]}" --target runtime -t "localhost/rollguard:$KEY" "$WORK/context" >/dev/null
+# ROLLGUARD_IMAGE_VERBOSE=1: buildah's steps (and which came from its cache) on stderr
+if [ -n "${ROLLGUARD_IMAGE_VERBOSE:-}" ]; then
+  "${BUILD[@]}" --quiet=false --target runtime -t "localhost/rollguard:$KEY" "$WORK/context" >&2
+else
+  "${BUILD[@]}" --target runtime -t "localhost/rollguard:$KEY" "$WORK/context" >/dev/null
+fi
 rm -rf "$OUT.tmp"
 "${B[@]}" push --quiet "localhost/rollguard:$KEY" "oci:$OUT.tmp:latest"
 image_seconds=$((SECONDS - T1))
@@ -149,11 +152,17 @@ printf '{"key": "%s", "base_key": "%s", "build_seconds": %d, "base_seconds": %d,
   "$KEY" "$BASE_KEY" $((SECONDS - T0)) "$base_seconds" "$image_seconds" "$compressed" > "$OUT.tmp/build.json"
 rm -rf "$OUT"
 mv "$OUT.tmp" "$OUT"
-# Keep the newest few images, and in buildah's storage the named images only (the base, the
-# dependencies' stage, the latest image): the intermediate layers of older builds go.
+# Keep the newest few layouts, and in buildah's storage the latest image's name. Its untagged
+# intermediate images are the layer cache (pruning them would rebuild every stage, dependencies
+# included, the next time): they stay, until the storage passes ROLLGUARD_IMAGE_CACHE_GB
+# (vfs stores each layer whole), which empties it.
 ls -dt "$CACHE"/rollguard-* 2>/dev/null | tail -n +4 | xargs -r rm -rf
 "${B[@]}" images --format '{{.Name}}:{{.Tag}}' | grep -E '^localhost/rollguard:' | grep -v ":$KEY\$" \
   | xargs -r "${B[@]}" rmi >/dev/null 2>&1 || true
-"${B[@]}" rmi --prune >/dev/null 2>&1 || true
+if [ "$(du -s --block-size=1G "$STORE" | cut -f1)" -gt "${ROLLGUARD_IMAGE_CACHE_GB:-12}" ]; then
+  log "buildah's storage passed ${ROLLGUARD_IMAGE_CACHE_GB:-12} GB: emptied (the next build starts cold)"
+  "${B[@]}" rmi --all --force >/dev/null 2>&1 || true
+  rm -rf "$STORE"
+fi
 log "built image $KEY in $((SECONDS - T0))s (base ${base_seconds}s, buildah ${image_seconds}s), ${compressed} MB compressed"
 echo "$OUT"
