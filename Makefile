@@ -1,4 +1,4 @@
-.PHONY: test demo lint unit control-plane-up control-plane-down bench clean
+.PHONY: test demo lint unit image control-plane-up control-plane-down bench clean
 
 test:            ## everything: deps, control plane, ruff, mypy, unit + integration + e2e
 	bash hack/test.sh
@@ -11,6 +11,9 @@ lint:
 
 unit:
 	bash hack/ensure-deps.sh && .venv/bin/pytest tests/unit
+
+image:           ## the container image without Docker (buildah on Debian's packages), cached by input hash
+	bash hack/ensure-deps.sh && bash hack/build-image.sh
 
 control-plane-up:
 	bash hack/ensure-deps.sh && hack/control-plane.sh up

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install what the tests and the demo need on a fresh machine, reusing what is already there:
-# Debian packages (PostgreSQL, Prometheus with promtool), the Python virtualenv with the
-# project and its dev extras, and the control-plane binaries (built once, then cached).
+# Debian packages (PostgreSQL, Prometheus with promtool; buildah, mmdebstrap, umoci and runc to
+# build and run the image without Docker), the Python virtualenv with the project and its dev
+# extras, and the control-plane binaries (built once, then cached).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 log() { printf '[ensure-deps] %s\n' "$*" >&2; }
@@ -11,6 +12,10 @@ command -v prometheus >/dev/null || need_apt+=(prometheus)
 command -v promtool >/dev/null || need_apt+=(prometheus)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt+=(postgresql)
 command -v go >/dev/null || need_apt+=(golang-go)
+# the image (hack/build-image.sh, tests/integration/test_image.py)
+for tool in buildah mmdebstrap umoci runc; do
+  command -v "$tool" >/dev/null || need_apt+=("$tool")
+done
 if [ ${#need_apt[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   log "installing Debian packages: ${need_apt[*]}"

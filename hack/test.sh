@@ -6,6 +6,10 @@ cd "$(dirname "$0")/.."
 T0=$SECONDS
 bash hack/ensure-deps.sh
 export PATH="$PWD/.venv/bin:$PATH"
+# The image: built from the Dockerfile without Docker (hack/build-image.sh), or reused from the
+# cache when its inputs did not change; the line it prints says which, and the build time.
+# tests/integration/test_image.py then runs it.
+echo "[test] image"; bash hack/build-image.sh >/dev/null
 echo "[test] ruff"; ruff check .
 # mypy's incremental cache outside the checkout, like the built binaries: a fresh clone then
 # checks only what differs from the last run (files are compared by content hash).

@@ -1,7 +1,7 @@
-"""The Dockerfile, checked statically: no Docker engine runs on the CI machines, so the image is
-never built here. The rules that matter for the chart's PodSecurity settings are checked in the
-file itself: pinned base, non-root numeric USER matching the chart, no build tools in the final
-stage, `rollguard` as the entrypoint."""
+"""The Dockerfile, checked statically (tests/integration/test_image.py builds it without Docker and
+runs it). The rules that matter for the chart's PodSecurity settings and for a fast rebuild are
+checked in the file itself: pinned Debian base, non-root numeric USER matching the chart, no build
+tools in the final stage, the dependencies' layer before the code's, `rollguard` as the entrypoint."""
 
 from __future__ import annotations
 
@@ -49,25 +49,36 @@ def parse() -> tuple[dict[str, str], list[Stage]]:
     return args, stages
 
 
-def test_multi_stage_on_one_pinned_base() -> None:
+def test_multi_stage_on_one_pinned_debian_base() -> None:
     args, stages = parse()
     assert len(stages) >= 2
-    base = args["PYTHON_IMAGE"]
-    # An exact patch release of 3.11 on Debian 12 slim (optionally @sha256 digest), never a floating tag.
-    assert re.fullmatch(r"python:3\.11\.\d+-slim-bookworm(@sha256:[0-9a-f]{64})?", base), base
-    assert all(s.base == "${PYTHON_IMAGE}" for s in stages)
+    base = args["BASE_IMAGE"]
+    # A date-stamped Debian 12 slim image (optionally @sha256 digest), never a floating tag; the
+    # Docker-free build (hack/build-image.sh) makes the same base from BASE_PACKAGES.
+    assert re.fullmatch(r"debian:bookworm-\d{8}-slim(@sha256:[0-9a-f]{64})?", base), base
+    assert args["BASE_PACKAGES"].strip('"').split() == ["python3"]
+    assert stages[0].base == "${BASE_IMAGE}"
+    names = [s.name for s in stages]
+    # every later stage starts from an earlier one: one base for all
+    assert all(s.base in names[:i] for i, s in enumerate(stages) if i)
 
 
-def test_final_stage_has_no_build_tools_and_only_copies_the_venv() -> None:
+def test_final_stage_has_no_build_tools_and_copies_dependencies_before_code() -> None:
     _, stages = parse()
     final = stages[-1]
+    copies = []
     for op, rest in final.instructions:
         if op == "RUN":
             assert not BUILD_TOOLS.search(rest), f"build tooling in the final stage: RUN {rest}"
         if op in ("COPY", "ADD"):
-            assert op == "COPY" and rest.startswith(f"--from={stages[0].name} "), f"{op} {rest}"
-    # ...while the build stage does the install.
-    assert any(op == "RUN" and "pip install" in rest for op, rest in stages[0].instructions)
+            assert op == "COPY" and rest.startswith("--from="), f"{op} {rest}"
+            copies.append(rest.split()[0].removeprefix("--from="))
+    # the slow layer (dependencies, from pyproject.toml alone) first, the code's small layer last
+    assert copies == ["deps", "code"]
+    by_name = {s.name: s for s in stages}
+    deps = [rest for op, rest in by_name["deps"].instructions if op in ("COPY", "RUN")]
+    assert deps[0] == "requirements-image.txt ./" and "pip install" in deps[1] and "--no-deps" in deps[1]
+    assert by_name["code"].base == "deps"
 
 
 def test_runs_as_the_non_root_uid_the_chart_expects() -> None:
@@ -103,5 +114,33 @@ def test_build_context_excludes_what_the_image_does_not_need() -> None:
     for needed in ("pyproject.toml", "rollguard", "operator", "api"):
         assert needed not in ignored, needed
     _, stages = parse()
-    copies = [shlex.split(rest) for op, rest in stages[0].instructions if op == "COPY"]
-    assert [".", "."] in copies
+    copies = [shlex.split(rest) for s in stages if s.name == "code" for op, rest in s.instructions if op == "COPY"]
+    assert copies == [[".", "."]]
+
+
+def test_the_pinned_dependencies_satisfy_pyproject() -> None:
+    """requirements-image.txt (hack/lock-image.sh) pins what rollguard[all] needs: every
+    requirement of pyproject.toml's dependencies and of each extra `all` names is pinned, at a
+    version its range allows (the Dockerfile installs the file with --no-deps)."""
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    pins: dict[str, str] = {}
+    for line in (REPO / "requirements-image.txt").read_text().splitlines():
+        line = line.partition("#")[0].strip()
+        if line:
+            req = Requirement(line)
+            (spec,) = req.specifier
+            assert spec.operator == "==", line
+            pins[canonicalize_name(req.name)] = spec.version
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    extras = project["optional-dependencies"]
+    (everything,) = extras["all"]
+    wanted = [*project["dependencies"],
+              *(r for e in Requirement(everything).extras for r in extras[e])]
+    for raw in wanted:
+        req = Requirement(raw)
+        name = canonicalize_name(req.name)
+        assert name in pins, f"{raw} is not pinned: run hack/lock-image.sh"
+        assert req.specifier.contains(pins[name], prereleases=True), \
+            f"{raw} but requirements-image.txt pins {pins[name]}: run hack/lock-image.sh"

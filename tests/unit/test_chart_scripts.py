@@ -8,7 +8,7 @@ import pytest
 
 from tests.support.helm import REPO, helm_binary
 
-SCRIPTS = ["hack/build-helm.sh", "hack/sync-chart-crds.sh", "hack/kind-up.sh"]
+SCRIPTS = ["hack/build-helm.sh", "hack/sync-chart-crds.sh", "hack/kind-up.sh", "hack/build-image.sh"]
 
 
 @pytest.mark.parametrize("script", SCRIPTS)
@@ -25,6 +25,18 @@ def test_kind_up_usage_needs_no_docker() -> None:
     assert "kind + ingress-nginx + kube-prometheus-stack" in proc.stdout
     bad = subprocess.run(["bash", str(REPO / "hack/kind-up.sh"), "--bogus"], capture_output=True, text=True)
     assert bad.returncode == 2
+
+
+def test_build_image_usage_and_cache_key() -> None:
+    script = str(REPO / "hack/build-image.sh")
+    proc = subprocess.run(["bash", script, "--help"], capture_output=True, text=True)
+    assert proc.returncode == 0 and "without a Docker engine" in proc.stdout
+    bad = subprocess.run(["bash", script, "--bogus"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "unknown option '--bogus'" in bad.stderr
+    # the key names the inputs' content: the same tree gives the same key
+    keys = {subprocess.run(["bash", script, "--key"], capture_output=True, text=True, check=True).stdout.strip()
+            for _ in range(2)}
+    assert len(keys) == 1 and len(next(iter(keys))) == 16
 
 
 def test_helm_is_the_pinned_real_binary() -> None:
