@@ -233,7 +233,22 @@ class ControlPlane:
                        input=manifest, text=True, check=True, capture_output=True, timeout=60)
 
     def _add_nodes(self, timeout: float) -> None:
-        """Register kwok's nodes and wait until every one is Ready (kwok marks them)."""
+        """Register kwok's nodes and wait until every one is Ready (kwok marks them).
+
+        A cluster started again in the same directory (``down``, then ``up``) keeps its etcd,
+        and with it the nodes of the last run; when this run holds another pod network (the
+        last one was still in use), those nodes' ``spec.podCIDR``, which cannot change, is
+        wrong: they are deleted first, as a node that comes back with a new range is, and the
+        pods bound to them go with them (their Deployments recreate them on the new nodes)."""
+        wanted = {n["metadata"]["name"]: n["spec"]["podCIDR"] for n in kwok.nodes(net=self.pod_net)}
+        listed = subprocess.run([str(self.kubectl), "--kubeconfig", str(self.kubeconfig), "get", "nodes", "-o",
+                                 'jsonpath={range .items[*]}{.metadata.name}={.spec.podCIDR}{"\\n"}{end}'],
+                                capture_output=True, text=True, timeout=30, check=True).stdout
+        stale = [name for name, cidr in (line.split("=", 1) for line in listed.split() if "=" in line)
+                 if name in wanted and cidr != wanted[name]]
+        if stale:
+            subprocess.run([str(self.kubectl), "--kubeconfig", str(self.kubeconfig), "delete", "node", *stale,
+                            "--wait=true"], capture_output=True, text=True, timeout=60, check=True)
         self._apply(kwok.nodes_json(net=self.pod_net))
         names = [n["metadata"]["name"] for n in self.nodes()]
 

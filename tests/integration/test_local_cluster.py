@@ -8,10 +8,12 @@ import ipaddress
 import json
 import sys
 import urllib.request
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from rollguard.localenv import podnet
 from rollguard.localenv.controlplane import ControlPlane
 from rollguard.localenv.podrunner import RUN_LABEL, PodRunner
 from rollguard.localenv.prometheus import Prometheus
@@ -356,3 +358,27 @@ def test_a_pod_is_ready_only_once_its_readiness_probe_passes(kubectl: Kubectl, n
     [pod] = pods(kubectl, namespace, "slow")
     assert ready(pod) == "True" and [cs["ready"] for cs in pod["status"]["containerStatuses"]] == [True]
     assert answer(f"http://{pod['status']['podIP']}:8080/") is not None
+
+
+def test_a_cluster_started_again_in_its_directory_with_another_pod_network_comes_up(tmp_path: Path) -> None:
+    """`down` then `up` keeps etcd, and with it the last run's nodes; when the last network is
+    still in use (a pod's process still listening), the new run gets another one, and the old
+    nodes' pod ranges, which cannot change, are replaced instead of stopping `up`."""
+    cp = ControlPlane(tmp_path / "cp")
+    first = cp.start().pod_net
+    cp.stop()
+    held = podnet.claim()  # the first run's network, as a lingering process would hold it
+    try:
+        assert held == first
+        second = ControlPlane(tmp_path / "cp")
+        try:
+            assert second.start().pod_net != first
+            k = Kubectl(second.kubectl, second.kubeconfig)
+            cidrs = {n["metadata"]["name"]: n["spec"]["podCIDR"] for n in k.get_json("nodes")["items"]}
+            assert cidrs == {n["metadata"]["name"]: n["spec"]["podCIDR"] for n in second.nodes()}
+            net = ipaddress.IPv4Network(f"127.{second.pod_net}.0.0/16")
+            assert all(ipaddress.IPv4Network(c).subnet_of(net) for c in cidrs.values())
+        finally:
+            second.stop()
+    finally:
+        podnet.release(held)
